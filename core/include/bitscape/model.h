@@ -1,0 +1,77 @@
+// The LLaMA-family decoder (Llama 2/3, Mistral, Qwen2, Qwen3) in LibTorch with a block-by-block
+// API: embed the tokens, run block i on hidden states (optionally capturing the input of every
+// linear module), run the head. Calibration and evaluation stream through this API, so a model
+// larger than device memory still runs: weights live on the CPU and a block is moved to the
+// execution device when it runs. Tensor-facing header (LibTorch).
+#pragma once
+
+#include <ATen/ATen.h>
+
+#include <functional>
+#include <map>
+#include <string>
+#include <vector>
+
+#include "bitscape/config.h"
+#include "bitscape/model_info.h"
+
+namespace bitscape {
+
+struct LoadOptions {
+  at::ScalarType dtype = at::kFloat;  // compute/storage dtype: kFloat, kBFloat16, kHalf
+  std::string device = "cpu";         // execution device: "cpu", "cuda", "cuda:1"
+};
+
+// Called with (module name, input activation [.., in_features]) before each linear module of a
+// block runs, e.g. "model.layers.3.mlp.down_proj".
+using LinearInputHook = std::function<void(const std::string&, const at::Tensor&)>;
+
+class Model {
+ public:
+  // Loads config.json and the safetensors weights of an HF model directory. Throws InputError.
+  static Model load(const std::string& dir, const LoadOptions& options = {});
+  // A randomly initialised model (for training and benchmarks), seeded.
+  static Model random(const ModelConfig& config, uint64_t seed, const LoadOptions& options = {});
+
+  const ModelConfig& config() const { return config_; }
+  const std::string& dir() const { return dir_; }
+  int64_t num_blocks() const { return config_.num_hidden_layers; }
+  at::Device device() const { return device_; }
+  at::ScalarType dtype() const { return dtype_; }
+
+  // ids: int64 [B, T] -> hidden [B, T, hidden_size] on the execution device.
+  at::Tensor embed(const at::Tensor& ids) const;
+  // Runs decoder block i (causal attention over the T positions 0..T-1).
+  at::Tensor run_block(int64_t i, const at::Tensor& hidden,
+                       const LinearInputHook& hook = nullptr) const;
+  // Final RMSNorm and lm_head: hidden [B, T, H] -> logits [B, T, vocab] (float32).
+  at::Tensor head(const at::Tensor& hidden) const;
+  // embed -> all blocks -> head.
+  at::Tensor forward(const at::Tensor& ids) const;
+
+  // Parameters by HF name ("model.layers.0.self_attn.q_proj.weight"), stored on the CPU unless
+  // the whole model was moved to the execution device.
+  const std::map<std::string, at::Tensor>& parameters() const { return params_; }
+  at::Tensor& parameter(const std::string& name);
+  const at::Tensor& parameter(const std::string& name) const;
+  // The quantizable linear modules of the blocks, in execution order.
+  std::vector<std::string> linear_modules() const;
+  ModelSummary summary() const;
+
+  // Writes config.json and model.safetensors (atomically) to `dir`.
+  void save(const std::string& dir) const;
+
+ private:
+  ModelConfig config_;
+  std::string dir_;
+  at::Device device_ = at::kCPU;
+  at::ScalarType dtype_ = at::kFloat;
+  std::map<std::string, at::Tensor> params_;
+  bool resident_ = true;  // all weights already on device_
+  at::Tensor weight_on_device(const std::string& name) const;
+  at::Tensor rope_cos_, rope_sin_;
+  void build_rope(int64_t max_len) const;
+  friend struct ModelInternals;
+};
+
+}  // namespace bitscape
