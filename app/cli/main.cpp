@@ -7,6 +7,7 @@
 #include <sstream>
 
 #include "bitscape/error.h"
+#include "bitscape/runtime.h"
 #include "cli.h"
 
 namespace bitscape::cli {
@@ -224,6 +225,7 @@ std::string json_escape(const std::string& s) {
 
 int main(int argc, char** argv) {
   using namespace bitscape::cli;
+  bitscape::reexec_with_passive_openmp(argv);
   auto& commands = registry();
   if (argc < 2 || std::string(argv[1]) == "--help" || std::string(argv[1]) == "-h" ||
       std::string(argv[1]) == "help") {

@@ -29,6 +29,9 @@ struct ModelConfig {
   int64_t head_dim = 0;  // hidden_size / num_attention_heads unless given
   int64_t max_position_embeddings = 0;
   int64_t sliding_window = 0;  // 0 = none (Mistral / Qwen2 when enabled)
+  // Blocks with index >= max_window_layers use the sliding window (Qwen2/Qwen3's
+  // use_sliding_window); 0 for Mistral, whose every block slides.
+  int64_t max_window_layers = 0;
   double rope_theta = 10000.0;
   double rms_norm_eps = 1e-6;
   RopeScaling rope_scaling;
@@ -37,7 +40,8 @@ struct ModelConfig {
   bool mlp_bias = false;
   bool qk_norm = false;     // Qwen3: RMSNorm on q and k per head
   bool tie_word_embeddings = false;
-  std::string torch_dtype = "float32";
+  std::string torch_dtype = "float32";  // "float32", "bfloat16" or "float16"
+  double initializer_range = 0.02;      // std of the normal init (Model::random)
   int64_t bos_token_id = -1;
   int64_t eos_token_id = -1;
 
@@ -45,6 +49,10 @@ struct ModelConfig {
   static ModelConfig from_json_file(const std::string& path);
   static ModelConfig from_json(const nlohmann::json& j, const std::string& path_for_errors);
   nlohmann::json to_json() const;  // HF-compatible config.json
+  // Whether block `layer` attends through the sliding window.
+  bool uses_sliding_window(int64_t layer) const {
+    return sliding_window > 0 && layer >= max_window_layers;
+  }
 };
 
 }  // namespace bitscape

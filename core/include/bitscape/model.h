@@ -3,13 +3,27 @@
 // linear module), run the head. Calibration and evaluation stream through this API, so a model
 // larger than device memory still runs: weights live on the CPU and a block is moved to the
 // execution device when it runs. Tensor-facing header (LibTorch).
+//
+// Devices: weights are converted to LoadOptions::dtype when loaded. On the CPU they are used in
+// place. For a CUDA device, a model whose weights take at most 2 GiB is moved to the device
+// once (parameters() then holds device tensors); a larger one stays on the CPU and each call of
+// embed/run_block/head copies the weights it needs to the device for that call (streaming).
+//
+// Autograd: the forward uses no in-place operations on weights or activations and no
+// NoGradGuard, so setting requires_grad on parameters() and calling backward on a loss built
+// from forward() trains the model. Callers wrap evaluation in at::NoGradGuard themselves.
+//
+// Tied embeddings: when tie_word_embeddings is set or the checkpoint has no lm_head.weight,
+// parameters() has no "lm_head.weight" and the head multiplies by model.embed_tokens.weight.
 #pragma once
 
 #include <ATen/ATen.h>
 
 #include <functional>
 #include <map>
+#include <memory>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "bitscape/config.h"
@@ -68,9 +82,15 @@ class Model {
   at::ScalarType dtype_ = at::kFloat;
   std::map<std::string, at::Tensor> params_;
   bool resident_ = true;  // all weights already on device_
+  int64_t file_bytes_ = 0;  // size of the checkpoint files this model was loaded from
+  // The weight on the execution device in dtype_ (the stored tensor itself when resident).
   at::Tensor weight_on_device(const std::string& name) const;
-  at::Tensor rope_cos_, rope_sin_;
-  void build_rope(int64_t max_len) const;
+  // RoPE cos/sin tables [T, head_dim] for positions 0..T-1 on device_ in dtype_, cached and
+  // grown on demand (shared by copies of the model; guarded by a mutex).
+  struct RopeCache;
+  std::shared_ptr<RopeCache> rope_;
+  std::pair<at::Tensor, at::Tensor> rope_tables(int64_t T) const;
+  void finish_setup();  // places the weights on device_ and prepares the RoPE cache
   friend struct ModelInternals;
 };
 

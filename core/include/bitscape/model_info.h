@@ -38,4 +38,12 @@ struct ModelSummary {
   int64_t file_bytes = 0;
 };
 
+// The modules of a model from its config and tensor list alone (no weights are read), in
+// execution order: embedding, per block (norms, attention projections, MLP projections), final
+// norm, lm_head. A tied lm_head appears as kind "head" with no tensors of its own.
+ModelSummary summarize_tensors(const ModelConfig& config, const std::vector<TensorInfo>& tensors);
+
+// Reads config.json and the safetensors headers of an HF model directory. Throws InputError.
+ModelSummary summarize_model_dir(const std::string& dir);
+
 }  // namespace bitscape

@@ -22,8 +22,7 @@ class Model;
 at::Tensor make_windows(const std::vector<int32_t>& tokens, int64_t seqlen, int64_t max_windows,
                         const std::string& source);
 
-// Streams each window through the model block by block; reports one progress step per window
-// and a log line "[i]ppl" per window in the llama.cpp style.
+// Streams each window through the model block by block; one progress step per window.
 PerplexityResult evaluate_perplexity(const Model& model, const at::Tensor& windows,
                                      ProgressSink& progress, const CancelToken& cancel);
 

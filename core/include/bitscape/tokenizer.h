@@ -2,6 +2,9 @@
 // SentencePiece-style BPE with byte fallback (Llama-2 / Mistral: Metaspace pre-tokenizer or the
 // Prepend+Replace normalizer form), with added and special tokens; encode and decode give the
 // same ids and strings as the `tokenizers` library. Plain-value header (no LibTorch).
+// Truncation and padding settings in tokenizer.json are ignored (encode returns every id); input
+// that is not valid UTF-8 is read with each invalid sequence replaced by U+FFFD. The const
+// methods may be called from several threads at once.
 #pragma once
 
 #include <cstdint>

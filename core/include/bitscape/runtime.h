@@ -1,0 +1,17 @@
+// Process-wide runtime settings shared by the CLI and the GUI. Plain-value header.
+#pragma once
+
+namespace bitscape {
+
+// Sets LibTorch's intra-op thread count; 0 means one per available core (LibTorch's own default
+// counts physical cores and picked 1 on the 2-vCPU development machine). Returns the count set.
+int configure_threads(int requested);
+
+// LibTorch's OpenMP threads spin-wait between parallel regions by default, and OpenBLAS's
+// threads spin too: on a machine with few cores (or busy with other work) the two starve each
+// other, and a forward pass ran 15-20x slower here than with OMP_WAIT_POLICY=PASSIVE. The OpenMP
+// runtime reads that variable only when it is loaded, so a front end calls this first thing in
+// main(): when the variable is unset it sets it and re-executes the program (same argv).
+void reexec_with_passive_openmp(char** argv);
+
+}  // namespace bitscape

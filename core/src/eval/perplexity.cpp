@@ -1,0 +1,72 @@
+// Perplexity as GPTQ, AWQ and AMQ measure it (WikiText-2 protocol): non-overlapping windows of
+// `seqlen` tokens over the whole tokenized corpus; each window starts with a fresh context.
+// We average the negative log-likelihood over exactly the predicted tokens (seqlen - 1 per
+// window); the reference scripts weight each window's mean loss by seqlen instead, which gives
+// the same number because every window has the same length.
+#include "bitscape/perplexity.h"
+
+#include <ATen/ATen.h>
+#include <c10/core/InferenceMode.h>
+
+#include <chrono>
+#include <cmath>
+
+#include "bitscape/error.h"
+#include "bitscape/model.h"
+
+namespace bitscape {
+
+at::Tensor make_windows(const std::vector<int32_t>& tokens, int64_t seqlen, int64_t max_windows,
+                        const std::string& source) {
+  if (seqlen < 2) throw InputError(source, "seqlen must be at least 2, got " + std::to_string(seqlen));
+  int64_t n = static_cast<int64_t>(tokens.size()) / seqlen;
+  if (n == 0)
+    throw InputError(source, "corpus has " + std::to_string(tokens.size()) +
+                                 " tokens, shorter than one window of " + std::to_string(seqlen));
+  if (max_windows > 0 && max_windows < n) n = max_windows;
+  at::Tensor all = at::from_blob(const_cast<int32_t*>(tokens.data()), {n * seqlen}, at::kInt);
+  return all.to(at::kLong).view({n, seqlen});
+}
+
+PerplexityResult evaluate_perplexity(const Model& model, const at::Tensor& windows,
+                                     ProgressSink& progress, const CancelToken& cancel) {
+  c10::InferenceMode guard;
+  const auto t0 = std::chrono::steady_clock::now();
+  PerplexityResult r;
+  r.windows = windows.size(0);
+  r.seqlen = windows.size(1);
+  progress.stage("perplexity", r.windows);
+  double total = 0.0;
+  // The head is applied to slices of positions so that the logits of a long window over a
+  // large vocabulary never need to exist all at once.
+  const int64_t chunk = 256;
+  for (int64_t w = 0; w < r.windows; ++w) {
+    cancel.throw_if_cancelled();
+    at::Tensor ids = windows[w].unsqueeze(0);
+    at::Tensor h = model.embed(ids);
+    for (int64_t b = 0; b < model.num_blocks(); ++b) {
+      cancel.throw_if_cancelled();
+      h = model.run_block(b, h);
+    }
+    const int64_t predicted = r.seqlen - 1;
+    at::Tensor targets = ids.index({0, at::indexing::Slice(1, at::indexing::None)}).to(h.device());
+    double window_sum = 0.0;
+    for (int64_t s = 0; s < predicted; s += chunk) {
+      int64_t e = std::min(predicted, s + chunk);
+      at::Tensor logits = model.head(h.slice(1, s, e)).squeeze(0).to(at::kFloat);
+      at::Tensor logp = at::log_softmax(logits, -1);
+      at::Tensor picked = logp.gather(1, targets.slice(0, s, e).unsqueeze(1));
+      window_sum -= picked.sum().item<double>();
+    }
+    r.window_nll.push_back(window_sum / static_cast<double>(predicted));
+    total += window_sum;
+    r.tokens += predicted;
+    progress.advance(w + 1);
+  }
+  r.nll = total / static_cast<double>(r.tokens);
+  r.ppl = std::exp(r.nll);
+  r.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  return r;
+}
+
+}  // namespace bitscape

@@ -1,0 +1,25 @@
+#include "bitscape/runtime.h"
+
+#include <ATen/Parallel.h>
+
+#include <unistd.h>
+
+#include <cstdlib>
+#include <thread>
+
+namespace bitscape {
+
+int configure_threads(int requested) {
+  int n = requested > 0 ? requested : static_cast<int>(std::thread::hardware_concurrency());
+  if (n <= 0) n = 1;
+  at::set_num_threads(n);
+  return at::get_num_threads();
+}
+
+void reexec_with_passive_openmp(char** argv) {
+  if (std::getenv("OMP_WAIT_POLICY") != nullptr) return;
+  ::setenv("OMP_WAIT_POLICY", "PASSIVE", 1);
+  ::execv("/proc/self/exe", argv);  // returns only on failure: then run on as we are
+}
+
+}  // namespace bitscape
