@@ -6,6 +6,7 @@
 // usage: model_forward_bench [threads=2] [tokens=512] [repeats=3] [dtype=float32|bfloat16]
 #include <ATen/ATen.h>
 #include <ATen/Parallel.h>
+#include <ATen/core/grad_mode.h>
 
 #include <chrono>
 #include <cstdio>
@@ -66,12 +67,14 @@ int main(int argc, char** argv) {
   }
   // Multiply-adds of the linears and the attention matmuls, for GFLOP/s.
   const double T = static_cast<double>(tokens);
-  const double linear = 16.0 * (2048.0 * 2048 * 2 + 2048.0 * 512 * 2 + 3.0 * 2048 * 5632) + 2048.0 * 32000;
+  const double linear =
+      16.0 * (2048.0 * 2048 * 2 + 2048.0 * 512 * 2 + 3.0 * 2048 * 5632) + 2048.0 * 32000;
   const double attention = 16.0 * 2 * 32 * T * T * 64;
   const double gflop = 2 * (linear * T + attention) / 1e9;
-  std::printf("bitscape forward %s threads=%d tokens=%lld: best %.3f s (mean %.3f s), %.1f tokens/s, "
-              "%.1f GFLOP/s\n",
-              dtype.c_str(), threads, static_cast<long long>(tokens), best, total / repeats,
-              T / best, gflop / best);
+  std::printf(
+      "bitscape forward %s threads=%d tokens=%lld: best %.3f s (mean %.3f s), %.1f tokens/s, "
+      "%.1f GFLOP/s\n",
+      dtype.c_str(), threads, static_cast<long long>(tokens), best, total / repeats, T / best,
+      gflop / best);
   return 0;
 }

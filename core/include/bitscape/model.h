@@ -32,7 +32,8 @@
 namespace bitscape {
 
 struct LoadOptions {
-  at::ScalarType dtype = at::kFloat;  // compute/storage dtype: kFloat, kBFloat16, kHalf
+  // compute/storage dtype: kFloat, kBFloat16, kHalf (kHalf needs CUDA with LibTorch 1.13)
+  at::ScalarType dtype = at::kFloat;
   std::string device = "cpu";         // execution device: "cpu", "cuda", "cuda:1"
 };
 

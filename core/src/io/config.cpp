@@ -5,9 +5,8 @@
 #include "bitscape/config.h"
 
 #include <fstream>
-#include <sstream>
-
 #include <nlohmann/json.hpp>
+#include <sstream>
 
 #include "bitscape/error.h"
 
@@ -127,7 +126,8 @@ void read_rope(const Reader& r, ModelConfig& c) {
   if (!p.is_object()) r.fail(k, "expected an object or null, got " + type_name(p));
   // Per-layer-type RoPE (nested objects) belongs to other families.
   for (auto it = p.begin(); it != p.end(); ++it) {
-    if (it.value().is_object()) r.fail(k + "." + it.key(), "per-layer RoPE parameters are not supported");
+    if (it.value().is_object())
+      r.fail(k + "." + it.key(), "per-layer RoPE parameters are not supported");
   }
   auto num = [&](const char* name, double fallback, bool required) {
     if (!p.contains(name) || p.at(name).is_null()) {
@@ -141,7 +141,8 @@ void read_rope(const Reader& r, ModelConfig& c) {
   std::string type = "default";
   for (const char* tk : {"rope_type", "type"}) {
     if (p.contains(tk) && !p.at(tk).is_null()) {
-      if (!p.at(tk).is_string()) r.fail(k + "." + tk, "expected a string, got " + type_name(p.at(tk)));
+      if (!p.at(tk).is_string())
+        r.fail(k + "." + tk, "expected a string, got " + type_name(p.at(tk)));
       type = p.at(tk).get<std::string>();
       break;
     }
@@ -167,7 +168,8 @@ void read_rope(const Reader& r, ModelConfig& c) {
     if (c.rope_scaling.original_max_position_embeddings <= 0)
       r.fail(k + ".original_max_position_embeddings", "must be positive");
   } else {
-    r.fail(k + ".rope_type", "unsupported rope type '" + type + "' (supported: default, linear, llama3)");
+    r.fail(k + ".rope_type",
+           "unsupported rope type '" + type + "' (supported: default, linear, llama3)");
   }
   if (c.rope_scaling.factor <= 0) r.fail(k + ".factor", "must be positive");
 }
@@ -241,7 +243,8 @@ ModelConfig ModelConfig::from_json(const json& j, const std::string& path) {
     r.fail("num_key_value_heads", "must divide num_attention_heads (" +
                                       std::to_string(c.num_attention_heads) + "), got " +
                                       std::to_string(c.num_key_value_heads));
-  if (c.head_dim % 2 != 0) r.fail("head_dim", "must be even for RoPE, got " + std::to_string(c.head_dim));
+  if (c.head_dim % 2 != 0)
+    r.fail("head_dim", "must be even for RoPE, got " + std::to_string(c.head_dim));
 
   c.rms_norm_eps = r.optional_number("rms_norm_eps", 1e-6);
   if (c.rms_norm_eps < 0) r.fail("rms_norm_eps", "must not be negative");
@@ -267,7 +270,8 @@ ModelConfig ModelConfig::from_json(const json& j, const std::string& path) {
     c.max_window_layers = 0;
   } else if ((mt == "qwen2" || mt == "qwen3") && r.optional_bool("use_sliding_window", false)) {
     c.sliding_window = r.optional_positive("sliding_window", 4096);
-    c.max_window_layers = r.has("max_window_layers") ? r.integer(j.at("max_window_layers"), "max_window_layers") : 28;
+    c.max_window_layers =
+        r.has("max_window_layers") ? r.integer(j.at("max_window_layers"), "max_window_layers") : 28;
     if (c.max_window_layers < 0) r.fail("max_window_layers", "must not be negative");
   }
   if (r.has("layer_types")) {

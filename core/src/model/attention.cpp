@@ -24,7 +24,8 @@ at::Tensor causal_attention(const at::Tensor& q, const at::Tensor& k, const at::
   // LlamaAttention.scaling = head_dim ** -0.5 (Python's pow).
   const double scaling = std::pow(static_cast<double>(D), -0.5);
   if (query_chunk <= 0)
-    query_chunk = std::clamp<int64_t>(kChunkScoreElements / std::max<int64_t>(1, B * n_heads * T), 32, T);
+    query_chunk =
+        std::clamp<int64_t>(kChunkScoreElements / std::max<int64_t>(1, B * n_heads * T), 32, T);
   query_chunk = std::min(query_chunk, T);
 
   // GQA without repeating k and v: the `groups` query heads of one kv head are stacked as rows,
@@ -33,7 +34,8 @@ at::Tensor causal_attention(const at::Tensor& q, const at::Tensor& k, const at::
   const at::Tensor k_t = k.permute({0, 2, 3, 1}).contiguous().view({B * n_kv, D, T});
   const at::Tensor v_b = v.transpose(1, 2).contiguous().view({B * n_kv, T, D});
   const at::TensorOptions mask_options = q.options().requires_grad(false);
-  const at::Tensor positions = at::arange(T, at::TensorOptions().dtype(at::kLong).device(q.device()));
+  const at::Tensor positions =
+      at::arange(T, at::TensorOptions().dtype(at::kLong).device(q.device()));
 
   std::vector<at::Tensor> outputs;
   for (int64_t t0 = 0; t0 < T; t0 += query_chunk) {
@@ -52,8 +54,7 @@ at::Tensor causal_attention(const at::Tensor& q, const at::Tensor& k, const at::
                                 .expand({groups, rows, cols})
                                 .reshape({groups * rows, cols});
 
-    const at::Tensor q_chunk =
-        q_grouped.narrow(3, t0, rows).reshape({B * n_kv, groups * rows, D});
+    const at::Tensor q_chunk = q_grouped.narrow(3, t0, rows).reshape({B * n_kv, groups * rows, D});
     // mask + scaling * q k^T in one GEMM.
     const at::Tensor scores =
         at::baddbmm(mask, q_chunk, k_t.narrow(2, k0, cols), /*beta=*/1, /*alpha=*/scaling);

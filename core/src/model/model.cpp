@@ -7,6 +7,7 @@
 
 #include <ATen/CPUGeneratorImpl.h>
 #include <c10/core/InferenceMode.h>
+#include <torch/version.h>
 
 #include <algorithm>
 #include <cmath>
@@ -15,10 +16,9 @@
 #include <fstream>
 #include <limits>
 #include <mutex>
+#include <nlohmann/json.hpp>
 #include <sstream>
 #include <stdexcept>
-
-#include <nlohmann/json.hpp>
 
 #include "bitscape/error.h"
 #include "bitscape/safetensors.h"
@@ -89,15 +89,20 @@ std::vector<TensorSpec> expected_tensors(const ModelConfig& c, bool with_lm_head
 }
 
 bool ends_with(const std::string& s, const std::string& suffix) {
-  return s.size() >= suffix.size() && s.compare(s.size() - suffix.size(), suffix.size(), suffix) == 0;
+  return s.size() >= suffix.size() &&
+         s.compare(s.size() - suffix.size(), suffix.size(), suffix) == 0;
 }
 
 std::string dtype_name(at::ScalarType t) {
   switch (t) {
-    case at::kFloat: return "float32";
-    case at::kBFloat16: return "bfloat16";
-    case at::kHalf: return "float16";
-    default: return c10::toString(t);
+    case at::kFloat:
+      return "float32";
+    case at::kBFloat16:
+      return "bfloat16";
+    case at::kHalf:
+      return "float16";
+    default:
+      return c10::toString(t);
   }
 }
 
@@ -137,14 +142,16 @@ at::Tensor rope_inv_freq(const ModelConfig& c) {
     const double high_freq_wavelen = old_context_len / rs.high_freq_factor;
     const at::Tensor wavelen = at::reciprocal(inv_freq) * (2 * kPi);
     // wavelen > low_freq_wavelen: divide by factor; wavelen < high_freq_wavelen: keep.
-    at::Tensor inv_freq_llama = at::where(wavelen > low_freq_wavelen, inv_freq / rs.factor, inv_freq);
+    at::Tensor inv_freq_llama =
+        at::where(wavelen > low_freq_wavelen, inv_freq / rs.factor, inv_freq);
     // In between: interpolate with the smooth factor.
-    const at::Tensor smooth_factor = (at::reciprocal(wavelen) * old_context_len - rs.low_freq_factor) /
-                                     (rs.high_freq_factor - rs.low_freq_factor);
+    const at::Tensor smooth_factor =
+        (at::reciprocal(wavelen) * old_context_len - rs.low_freq_factor) /
+        (rs.high_freq_factor - rs.low_freq_factor);
     const at::Tensor smoothed_inv_freq =
         (1 - smooth_factor) * inv_freq_llama / rs.factor + smooth_factor * inv_freq_llama;
-    const at::Tensor is_medium_freq =
-        at::logical_not(wavelen < high_freq_wavelen).logical_and(at::logical_not(wavelen > low_freq_wavelen));
+    const at::Tensor is_medium_freq = at::logical_not(wavelen < high_freq_wavelen)
+                                          .logical_and(at::logical_not(wavelen > low_freq_wavelen));
     inv_freq_llama = at::where(is_medium_freq, smoothed_inv_freq, inv_freq_llama);
     inv_freq = inv_freq_llama;
   }
@@ -165,10 +172,16 @@ at::Device parse_device(const std::string& name) {
   return device;
 }
 
-void check_dtype(at::ScalarType t) {
+void check_dtype(at::ScalarType t, const at::Device& device) {
   if (t != at::kFloat && t != at::kBFloat16 && t != at::kHalf)
     throw InputError("", std::string("unsupported model dtype ") + c10::toString(t) +
                              " (float32, bfloat16, float16)");
+#if TORCH_VERSION_MAJOR < 2
+  // LibTorch 1.13 has no float16 matrix multiply on the CPU.
+  if (t == at::kHalf && device.is_cpu())
+    throw InputError(
+        "", "float16 needs a CUDA device with this LibTorch; use bfloat16 or float32 on the CPU");
+#endif
 }
 
 }  // namespace
@@ -186,9 +199,9 @@ void Model::finish_setup() {
 }
 
 Model Model::load(const std::string& dir, const LoadOptions& options) {
-  check_dtype(options.dtype);
   Model m;
   m.device_ = parse_device(options.device);
+  check_dtype(options.dtype, m.device_);
   m.dtype_ = options.dtype;
   m.dir_ = dir;
   m.config_ = ModelConfig::from_json_file((std::filesystem::path(dir) / "config.json").string());
@@ -207,8 +220,9 @@ Model Model::load(const std::string& dir, const LoadOptions& options) {
     // Copy out of the read-only mapping, converting to the model dtype.
     at::Tensor t = checkpoint.tensor(spec.name).to(m.dtype_, /*non_blocking=*/false, /*copy=*/true);
     if (!at::isfinite(t).all().item<bool>())
-      throw InputError(dir, "tensor '" + spec.name + "' contains NaN or infinite values" +
-                                (t.scalar_type() == at::kHalf ? " (after conversion to float16)" : ""));
+      throw InputError(dir,
+                       "tensor '" + spec.name + "' contains NaN or infinite values" +
+                           (t.scalar_type() == at::kHalf ? " (after conversion to float16)" : ""));
     m.params_.emplace(spec.name, std::move(t));
   }
   m.file_bytes_ = checkpoint.total_bytes();
@@ -217,17 +231,23 @@ Model Model::load(const std::string& dir, const LoadOptions& options) {
 }
 
 Model Model::random(const ModelConfig& config, uint64_t seed, const LoadOptions& options) {
-  check_dtype(options.dtype);
   Model m;
   m.device_ = parse_device(options.device);
+  check_dtype(options.dtype, m.device_);
   m.dtype_ = options.dtype;
-  m.config_ = config;
+  // Validated and normalised as if read from config.json (so that save() writes a loadable
+  // one); head_dim and num_key_value_heads default as there.
+  ModelConfig c = config;
+  if (c.num_key_value_heads <= 0) c.num_key_value_heads = c.num_attention_heads;
+  nlohmann::json j = c.to_json();
+  if (c.head_dim <= 0) j.erase("head_dim");
+  m.config_ = ModelConfig::from_json(j, "model config");
   m.config_.torch_dtype = dtype_name(options.dtype);
   // PreTrainedModel._init_weights: Linear and Embedding weights ~ N(0, initializer_range),
   // biases 0, RMSNorm weights 1.
   at::Generator gen = at::detail::createCPUGenerator(seed);
-  const double init_std = config.initializer_range > 0 ? config.initializer_range : 0.02;
-  for (const TensorSpec& spec : expected_tensors(config, !config.tie_word_embeddings)) {
+  const double init_std = m.config_.initializer_range > 0 ? m.config_.initializer_range : 0.02;
+  for (const TensorSpec& spec : expected_tensors(m.config_, !m.config_.tie_word_embeddings)) {
     at::Tensor t;
     if (ends_with(spec.name, "norm.weight")) {
       t = at::ones(spec.shape, at::kFloat);
@@ -312,7 +332,8 @@ at::Tensor Model::embed(const at::Tensor& ids) const {
   return at::embedding(weight, ids.to(at::kCPU)).to(device_);
 }
 
-at::Tensor Model::run_block(int64_t i, const at::Tensor& hidden_in, const LinearInputHook& hook) const {
+at::Tensor Model::run_block(int64_t i, const at::Tensor& hidden_in,
+                            const LinearInputHook& hook) const {
   if (i < 0 || i >= config_.num_hidden_layers)
     throw std::out_of_range("Model::run_block: block " + std::to_string(i) + " out of range");
   if (hidden_in.dim() != 3 || hidden_in.size(2) != config_.hidden_size)
@@ -336,10 +357,12 @@ at::Tensor Model::run_block(int64_t i, const at::Tensor& hidden_in, const Linear
   call_hook("self_attn.q_proj", x);
   call_hook("self_attn.k_proj", x);
   call_hook("self_attn.v_proj", x);
-  at::Tensor q = at::linear(x, w("self_attn.q_proj.weight"), bias("self_attn.q_proj.bias", c.qkv_bias))
-                     .view({B, T, n_heads, D});
-  at::Tensor k = at::linear(x, w("self_attn.k_proj.weight"), bias("self_attn.k_proj.bias", c.qkv_bias))
-                     .view({B, T, n_kv, D});
+  at::Tensor q =
+      at::linear(x, w("self_attn.q_proj.weight"), bias("self_attn.q_proj.bias", c.qkv_bias))
+          .view({B, T, n_heads, D});
+  at::Tensor k =
+      at::linear(x, w("self_attn.k_proj.weight"), bias("self_attn.k_proj.bias", c.qkv_bias))
+          .view({B, T, n_kv, D});
   const at::Tensor v =
       at::linear(x, w("self_attn.v_proj.weight"), bias("self_attn.v_proj.bias", c.qkv_bias))
           .view({B, T, n_kv, D});
@@ -362,8 +385,10 @@ at::Tensor Model::run_block(int64_t i, const at::Tensor& hidden_in, const Linear
   const at::Tensor y = rms_norm(h, w("post_attention_layernorm.weight"), c.rms_norm_eps);
   call_hook("mlp.gate_proj", y);
   call_hook("mlp.up_proj", y);
-  const at::Tensor gate = at::linear(y, w("mlp.gate_proj.weight"), bias("mlp.gate_proj.bias", c.mlp_bias));
-  const at::Tensor up = at::linear(y, w("mlp.up_proj.weight"), bias("mlp.up_proj.bias", c.mlp_bias));
+  const at::Tensor gate =
+      at::linear(y, w("mlp.gate_proj.weight"), bias("mlp.gate_proj.bias", c.mlp_bias));
+  const at::Tensor up =
+      at::linear(y, w("mlp.up_proj.weight"), bias("mlp.up_proj.bias", c.mlp_bias));
   const at::Tensor act = at::silu(gate) * up;
   call_hook("mlp.down_proj", act);
   return h + at::linear(act, w("mlp.down_proj.weight"), bias("mlp.down_proj.bias", c.mlp_bias));

@@ -1,12 +1,12 @@
 // ModelConfig: parsing HF config.json (transformers 4.x and 5.x layouts), validation, writing.
+#include "bitscape/config.h"
+
 #include <gtest/gtest.h>
 
 #include <filesystem>
 #include <fstream>
-
 #include <nlohmann/json.hpp>
 
-#include "bitscape/config.h"
 #include "bitscape/error.h"
 
 namespace {
@@ -105,7 +105,9 @@ TEST(ConfigTest, ParsesLegacyRopeScalingWithTypeKey) {
 
 TEST(ConfigTest, Llama3RopeScalingDefaultsOriginalContextToMaxPositions) {
   json j = base_llama();
-  j["rope_scaling"] = {{"rope_type", "llama3"}, {"factor", 8.0}, {"low_freq_factor", 1.0},
+  j["rope_scaling"] = {{"rope_type", "llama3"},
+                       {"factor", 8.0},
+                       {"low_freq_factor", 1.0},
                        {"high_freq_factor", 4.0}};
   const ModelConfig c = ModelConfig::from_json(j, "cfg.json");
   EXPECT_EQ(c.rope_scaling.type, "llama3");

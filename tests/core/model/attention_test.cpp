@@ -1,13 +1,12 @@
 // Chunked causal GQA attention against a direct transcription of transformers'
 // eager_attention_forward (repeat_kv, full score matrix, additive mask).
-#include <gtest/gtest.h>
+#include "model/attention.h"
 
 #include <ATen/ATen.h>
+#include <gtest/gtest.h>
 
 #include <cmath>
 #include <limits>
-
-#include "model/attention.h"
 
 namespace {
 
@@ -21,7 +20,8 @@ at::Tensor reference_attention(const at::Tensor& q, const at::Tensor& k, const a
   at::Tensor mask = at::zeros({T, T});
   for (int64_t i = 0; i < T; ++i)
     for (int64_t j = 0; j < T; ++j)
-      if (j > i || (window > 0 && j <= i - window)) mask[i][j] = -std::numeric_limits<float>::infinity();
+      if (j > i || (window > 0 && j <= i - window))
+        mask[i][j] = -std::numeric_limits<float>::infinity();
   scores = scores + mask;
   const at::Tensor probs = at::softmax(scores, -1, at::kFloat);
   return at::matmul(probs, vh).transpose(1, 2).reshape({B, T, H * D});
@@ -31,12 +31,14 @@ at::Tensor reference_attention(const at::Tensor& q, const at::Tensor& k, const a
 
 TEST(AttentionTest, ChunkedGqaMatchesEagerReferenceWithAndWithoutWindow) {
   at::manual_seed(3);
-  const at::Tensor q = at::randn({2, 37, 6, 8}), k = at::randn({2, 37, 2, 8}), v = at::randn({2, 37, 2, 8});
+  const at::Tensor q = at::randn({2, 37, 6, 8}), k = at::randn({2, 37, 2, 8}),
+                   v = at::randn({2, 37, 2, 8});
   for (int64_t window : {0, 5, 16}) {
     const at::Tensor expected = reference_attention(q, k, v, window);
     for (int64_t chunk : {0, 1, 7, 16, 37, 100}) {
       const at::Tensor got = bitscape::detail::causal_attention(q, k, v, window, chunk);
-      EXPECT_LE((got - expected).abs().max().item<double>(), 1e-5) << "window " << window << " chunk " << chunk;
+      EXPECT_LE((got - expected).abs().max().item<double>(), 1e-5)
+          << "window " << window << " chunk " << chunk;
     }
   }
 }

@@ -1,10 +1,13 @@
 // The LLaMA-family decoder against transformers: logits of tiny random models made by
 // tests/fixtures/models/make_model_fixtures.py, plus the block-by-block API, hooks, summary,
 // errors, save/load and autograd.
-#include <gtest/gtest.h>
+#include "bitscape/model.h"
 
 #include <ATen/ATen.h>
+#include <ATen/core/grad_mode.h>
 #include <c10/core/InferenceMode.h>
+#include <gtest/gtest.h>
+#include <torch/version.h>
 
 #include <algorithm>
 #include <cmath>
@@ -14,7 +17,6 @@
 #include <set>
 
 #include "bitscape/error.h"
-#include "bitscape/model.h"
 #include "bitscape/safetensors.h"
 
 namespace {
@@ -65,7 +67,8 @@ std::string edited_copy(const std::string& family, const std::string& name, Edit
   fs::copy_file(kModels + "/" + family + "/config.json", dir + "/config.json");
   auto f = bitscape::SafetensorsFile::open(kModels + "/" + family + "/model.safetensors");
   std::vector<std::pair<std::string, at::Tensor>> tensors;
-  for (const auto& e : f->entries()) tensors.emplace_back(e.info.name, f->tensor(e.info.name).clone());
+  for (const auto& e : f->entries())
+    tensors.emplace_back(e.info.name, f->tensor(e.info.name).clone());
   edit(tensors);
   bitscape::write_safetensors(dir + "/model.safetensors", tensors);
   return dir;
@@ -76,7 +79,9 @@ const char* const kFamilies[] = {"llama", "mistral", "qwen2", "qwen3", "qwen3_li
 }  // namespace
 
 TEST(ModelTest, LlamaLogitsMatchTransformers) { EXPECT_LE(logits_diff("llama"), 1e-4); }
-TEST(ModelTest, MistralSlidingWindowLogitsMatchTransformers) { EXPECT_LE(logits_diff("mistral"), 1e-4); }
+TEST(ModelTest, MistralSlidingWindowLogitsMatchTransformers) {
+  EXPECT_LE(logits_diff("mistral"), 1e-4);
+}
 TEST(ModelTest, Qwen2LogitsMatchTransformers) { EXPECT_LE(logits_diff("qwen2"), 1e-4); }
 TEST(ModelTest, Qwen3LogitsMatchTransformers) { EXPECT_LE(logits_diff("qwen3"), 1e-4); }
 TEST(ModelTest, Qwen3LinearRopeLogitsMatchTransformers) {
@@ -93,6 +98,21 @@ TEST(ModelTest, BlockByBlockEqualsForward) {
     EXPECT_EQ(hidden.sizes(), (std::vector<int64_t>{2, 20, m.config().hidden_size}));
     for (int64_t i = 0; i < m.num_blocks(); ++i) hidden = m.run_block(i, hidden);
     EXPECT_TRUE(at::equal(m.head(hidden), m.forward(ids)));
+  }
+}
+
+TEST(ModelTest, PrefixLogitsDoNotDependOnLaterTokensBeyondTheRopeCache) {
+  at::NoGradGuard no_grad;
+  for (const char* family : {"llama", "mistral"}) {
+    SCOPED_TRACE(family);
+    const Model m = Model::load(kModels + "/" + family);
+    const at::Tensor ids = expected(family).ids;
+    const at::Tensor short_logits = m.forward(ids);
+    // 300 positions: longer than the first RoPE table, so the cache grows.
+    const at::Tensor long_ids = at::cat({ids, at::randint(128, {2, 280}, at::kLong)}, 1);
+    const at::Tensor long_logits = m.forward(long_ids);
+    EXPECT_LE(max_abs_diff(long_logits.narrow(1, 0, 20), short_logits), 1e-5);
+    EXPECT_TRUE(at::equal(m.forward(ids), short_logits));
   }
 }
 
@@ -147,6 +167,19 @@ TEST(ModelTest, BFloat16RunsCloseToFloat32) {
   }
 }
 
+TEST(ModelTest, Float16OnCpuRunsWhereLibTorchSupportsIt) {
+  LoadOptions options;
+  options.dtype = at::kHalf;
+#if TORCH_VERSION_MAJOR < 2
+  EXPECT_THROW(Model::load(kModels + "/qwen3", options), InputError);
+#else
+  at::NoGradGuard no_grad;
+  const Model m = Model::load(kModels + "/qwen3", options);
+  const Expected e = expected("qwen3");
+  EXPECT_LE(max_abs_diff(m.forward(e.ids), e.logits), 0.05);
+#endif
+}
+
 TEST(ModelTest, SummaryCountsEqualTensorNumels) {
   for (const char* family : {"llama", "qwen2", "qwen3"}) {
     SCOPED_TRACE(family);
@@ -196,8 +229,9 @@ TEST(ModelTest, TiedEmbeddingsHaveNoLmHeadTensor) {
 
 TEST(ModelTest, MissingWeightTensorIsInputErrorNamingIt) {
   const std::string dir = edited_copy("llama", "missing_tensor", [](auto& tensors) {
-    tensors.erase(std::remove_if(tensors.begin(), tensors.end(),
-                                 [](const auto& t) { return t.first == "model.layers.1.mlp.up_proj.weight"; }),
+    tensors.erase(std::remove_if(
+                      tensors.begin(), tensors.end(),
+                      [](const auto& t) { return t.first == "model.layers.1.mlp.up_proj.weight"; }),
                   tensors.end());
   });
   try {
@@ -219,7 +253,8 @@ TEST(ModelTest, MisshapedTensorIsInputErrorWithExpectedAndActualShape) {
     Model::load(dir);
     FAIL() << "expected InputError";
   } catch (const InputError& e) {
-    EXPECT_NE(e.problem().find("model.layers.0.self_attn.k_proj.weight"), std::string::npos) << e.what();
+    EXPECT_NE(e.problem().find("model.layers.0.self_attn.k_proj.weight"), std::string::npos)
+        << e.what();
     EXPECT_NE(e.problem().find("[48, 48]"), std::string::npos) << e.what();
     EXPECT_NE(e.problem().find("[24, 48]"), std::string::npos) << e.what();
   }
@@ -282,6 +317,15 @@ TEST(ModelTest, RandomInitFollowsTransformersAndIsSeeded) {
   at::NoGradGuard no_grad;
   const at::Tensor logits = a.forward(expected("llama").ids);
   EXPECT_TRUE(at::isfinite(logits).all().item<bool>());
+}
+
+TEST(ModelTest, RandomModelFromAnInvalidConfigIsInputError) {
+  bitscape::ModelConfig c = Model::load(kModels + "/llama").config();
+  c.num_key_value_heads = 3;  // does not divide 4 heads
+  EXPECT_THROW(Model::random(c, 1), InputError);
+  c = Model::load(kModels + "/llama").config();
+  c.head_dim = 0;  // derived from hidden / heads
+  EXPECT_EQ(Model::random(c, 1).config().head_dim, 12);
 }
 
 TEST(ModelTest, ForwardIsDifferentiableThroughParameters) {
