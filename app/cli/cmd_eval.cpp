@@ -3,13 +3,9 @@
 #include <iostream>
 #include <nlohmann/json.hpp>
 
-#include "bitscape/config.h"
-#include "bitscape/corpus.h"
-#include "bitscape/error.h"
 #include "bitscape/model.h"
 #include "bitscape/perplexity.h"
 #include "bitscape/runtime.h"
-#include "bitscape/tokenizer.h"
 #include "cli.h"
 
 namespace bitscape::cli {
@@ -36,17 +32,7 @@ int run_eval(const Args& args) {
   const CancelToken& cancel = interrupt_token();
 
   progress.stage("tokenize", 0);
-  const ModelConfig config = ModelConfig::from_json_file(dir + "/config.json");
-  Tokenizer tokenizer = Tokenizer::from_file(dir + "/tokenizer.json");
-  std::string text = read_corpus(data);
-  // As the papers' scripts do: the joined corpus is tokenized once, with the tokenizer's
-  // special tokens (a leading BOS for Llama-style tokenizers).
-  std::vector<int32_t> tokens = tokenizer.encode(text, true);
-  for (int32_t id : tokens)
-    if (id < 0 || id >= config.vocab_size)
-      throw InputError(dir + "/tokenizer.json", "produces token id " + std::to_string(id) +
-                                                    " but the model's vocab_size is " +
-                                                    std::to_string(config.vocab_size));
+  std::vector<int32_t> tokens = tokenize_eval_corpus(dir, data);
   at::Tensor windows = make_windows(tokens, seqlen, max_windows, data);
   cancel.throw_if_cancelled();
 

@@ -97,7 +97,7 @@ const bool registered = register_command(
       {"tokenizer", "FILE", "tokenizer.json to use", "", true},
       {"out", "DIR", "output model directory", "", true},
       {"hidden", "N", "hidden size", "256"},
-      {"intermediate", "N", "MLP intermediate size", "704"},
+      {"intermediate", "N", "MLP intermediate size", "768"},
       {"layers", "N", "decoder blocks", "6"},
       {"heads", "N", "attention heads", "4"},
       {"kv-heads", "N", "key/value heads (GQA)", "2"},

@@ -8,6 +8,7 @@
 #include <ATen/ATen.h>
 
 #include <cstdint>
+#include <string>
 #include <vector>
 
 #include "bitscape/eval_result.h"
@@ -16,6 +17,12 @@
 namespace bitscape {
 
 class Model;
+
+// The evaluation token stream of a corpus for the model in `model_dir`, as the papers' scripts
+// make it: the corpus (documents joined with "\n\n") tokenized once with the model's
+// tokenizer.json, special tokens included (a leading BOS for Llama-style tokenizers). Throws
+// InputError for a bad config/tokenizer/corpus, or a token id outside the model's vocabulary.
+std::vector<int32_t> tokenize_eval_corpus(const std::string& model_dir, const std::string& data_path);
 
 // Cuts a token stream into [windows, seqlen] int64; throws InputError (naming `source`) when
 // the stream is shorter than one window. max_windows <= 0 means all.

@@ -11,10 +11,26 @@
 #include <chrono>
 #include <cmath>
 
+#include "bitscape/config.h"
+#include "bitscape/corpus.h"
 #include "bitscape/error.h"
 #include "bitscape/model.h"
+#include "bitscape/tokenizer.h"
 
 namespace bitscape {
+
+std::vector<int32_t> tokenize_eval_corpus(const std::string& model_dir, const std::string& data_path) {
+  const ModelConfig config = ModelConfig::from_json_file(model_dir + "/config.json");
+  const std::string tokenizer_path = model_dir + "/tokenizer.json";
+  const Tokenizer tokenizer = Tokenizer::from_file(tokenizer_path);
+  std::vector<int32_t> ids = tokenizer.encode(read_corpus(data_path), /*add_special_tokens=*/true);
+  for (int32_t id : ids)
+    if (id < 0 || id >= config.vocab_size)
+      throw InputError(tokenizer_path, "produces token id " + std::to_string(id) +
+                                           " but the model's vocab_size is " +
+                                           std::to_string(config.vocab_size));
+  return ids;
+}
 
 at::Tensor make_windows(const std::vector<int32_t>& tokens, int64_t seqlen, int64_t max_windows,
                         const std::string& source) {

@@ -1,0 +1,110 @@
+// LibTorch side of the GUI: no Qt headers here (Qt's keywords break LibTorch's headers).
+#include "engine.h"
+
+#include <filesystem>
+#include <mutex>
+#include <optional>
+#include <system_error>
+#include <vector>
+
+#include "bitscape/error.h"
+#include "bitscape/model.h"
+#include "bitscape/perplexity.h"
+#include "bitscape/runtime.h"
+
+namespace bitscape::gui {
+
+namespace {
+
+at::ScalarType parseDtype(const std::string& s) {
+  if (s == "float32" || s == "fp32") return at::kFloat;
+  if (s == "bfloat16" || s == "bf16") return at::kBFloat16;
+  if (s == "float16" || s == "fp16") return at::kHalf;
+  throw InputError("", "unknown dtype '" + s + "' (use float32, bfloat16 or float16)");
+}
+
+// Identifies a file's content cheaply: its size and modification time.
+std::string fileStamp(const std::string& path) {
+  std::error_code ec;
+  const auto size = std::filesystem::file_size(path, ec);
+  if (ec) return {};
+  const auto time = std::filesystem::last_write_time(path, ec);
+  if (ec) return {};
+  return std::to_string(size) + "@" + std::to_string(time.time_since_epoch().count());
+}
+
+}  // namespace
+
+struct Engine::Impl {
+  std::mutex mutex;
+
+  struct LoadedModel {
+    std::string dir, device;
+    at::ScalarType dtype;
+    std::string stamp;
+    std::unique_ptr<Model> model;
+  };
+  std::optional<LoadedModel> loaded;
+
+  struct Tokens {
+    std::string model_dir, data_path, data_stamp, tokenizer_stamp;
+    std::vector<int32_t> ids;
+  };
+  std::optional<Tokens> tokens;
+};
+
+Engine::Engine() : impl_(std::make_unique<Impl>()) {}
+Engine::~Engine() = default;
+
+ModelSummary Engine::open(const std::string& model_dir, ProgressSink& progress,
+                          const CancelToken& cancel) {
+  progress.stage("Reading the model's config and tensor headers", 0);
+  cancel.throw_if_cancelled();
+  if (!std::filesystem::is_directory(model_dir))
+    throw InputError(model_dir, "is not a directory");
+  ModelSummary s = summarize_model_dir(model_dir);
+  if (s.path.empty()) s.path = model_dir;
+  return s;
+}
+
+PerplexityResult Engine::evaluate(const EvaluationOptions& o, ProgressSink& progress,
+                                  const CancelToken& cancel) {
+  std::lock_guard<std::mutex> lock(impl_->mutex);
+  if (o.seqlen < 2) throw InputError("", "the window length must be at least 2 tokens");
+  const at::ScalarType dtype = parseDtype(o.dtype);
+  configure_threads(o.threads);
+
+  const std::string tokenizerPath = o.model_dir + "/tokenizer.json";
+  const std::string dataStamp = fileStamp(o.data_path);
+  const std::string tokenizerStamp = fileStamp(tokenizerPath);
+  auto& cached = impl_->tokens;
+  if (!cached || cached->model_dir != o.model_dir || cached->data_path != o.data_path ||
+      cached->data_stamp != dataStamp || cached->tokenizer_stamp != tokenizerStamp ||
+      dataStamp.empty()) {
+    cached.reset();
+    progress.stage("Tokenizing the corpus", 0);
+    std::vector<int32_t> ids = tokenize_eval_corpus(o.model_dir, o.data_path);
+    cached = Impl::Tokens{o.model_dir, o.data_path, dataStamp, tokenizerStamp, std::move(ids)};
+  }
+  at::Tensor windows = make_windows(cached->ids, o.seqlen, o.max_windows, o.data_path);
+  cancel.throw_if_cancelled();
+
+  auto& loaded = impl_->loaded;
+  const std::string modelStamp = fileStamp(o.model_dir + "/config.json");
+  if (!loaded || loaded->dir != o.model_dir || loaded->device != o.device ||
+      loaded->dtype != dtype || loaded->stamp != modelStamp) {
+    loaded.reset();  // free the old weights before loading new ones
+    progress.stage("Loading the model", 0);
+    LoadOptions load;
+    load.dtype = dtype;
+    load.device = o.device;
+    auto model = std::make_unique<Model>(Model::load(o.model_dir, load));
+    loaded = Impl::LoadedModel{o.model_dir, o.device, dtype, modelStamp, std::move(model)};
+  }
+  cancel.throw_if_cancelled();
+  return evaluate_perplexity(*loaded->model, windows, progress, cancel);
+}
+
+DoctorReport Engine::doctor() { return run_doctor(false); }
+
+}  // namespace bitscape::gui

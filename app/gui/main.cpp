@@ -1,0 +1,97 @@
+// The Bitscape workbench. `bitscape --model DIR` opens a model at start; `--screenshot FILE`
+// saves the window once the requested work is done and quits (for docs and visual checks).
+#include <QApplication>
+#include <QCommandLineParser>
+#include <QIcon>
+#include <QPixmap>
+#include <QTimer>
+
+#include <cstdio>
+
+#include "bitscape/runtime.h"
+#include "bitscape/widgets/perplexity_panel.h"
+#include "main_window.h"
+
+int main(int argc, char** argv) {
+  bitscape::reexec_with_passive_openmp(argv);  // see runtime.h: before any thread starts
+  QApplication app(argc, argv);
+  QApplication::setOrganizationName(QStringLiteral("Bitscape"));
+  QApplication::setApplicationName(QStringLiteral("Bitscape"));
+  QApplication::setApplicationVersion(QStringLiteral(BITSCAPE_VERSION));
+  QIcon icon;
+  for (int size : {16, 32, 48, 64, 128, 256})
+    icon.addFile(QStringLiteral(":/icons/bitscape-%1.png").arg(size), QSize(size, size));
+  icon.addFile(QStringLiteral(":/icons/bitscape.svg"));
+  QApplication::setWindowIcon(icon);
+
+  QCommandLineParser parser;
+  parser.setApplicationDescription(
+      QStringLiteral("Workbench for mixed-precision weight quantization of LLMs."));
+  parser.addHelpOption();
+  parser.addVersionOption();
+  const QCommandLineOption model({QStringLiteral("m"), QStringLiteral("model")},
+                                 QStringLiteral("Open the Hugging Face model directory DIR."),
+                                 QStringLiteral("DIR"));
+  const QCommandLineOption data(QStringLiteral("data"),
+                                QStringLiteral("Evaluate on FILE (default: ../test.txt)."),
+                                QStringLiteral("FILE"));
+  const QCommandLineOption seqlen(QStringLiteral("seqlen"),
+                                  QStringLiteral("Window length in tokens."), QStringLiteral("N"));
+  const QCommandLineOption maxWindows(QStringLiteral("max-windows"),
+                                      QStringLiteral("Evaluate at most K windows (0 = all)."),
+                                      QStringLiteral("K"));
+  const QCommandLineOption evaluate(QStringLiteral("evaluate"),
+                                    QStringLiteral("Evaluate perplexity once the model is open."));
+  const QCommandLineOption screenshot(
+      QStringLiteral("screenshot"),
+      QStringLiteral("Save the window to FILE when the work is done, then quit."),
+      QStringLiteral("FILE"));
+  parser.addOptions({model, data, seqlen, maxWindows, evaluate, screenshot});
+  parser.process(app);
+
+  bitscape::gui::MainWindow window;
+  const QString shotPath = parser.value(screenshot);
+  // Screenshots use the default layout, independent of the user's settings.
+  if (shotPath.isEmpty()) window.restoreLayout();
+  else window.useDefaultLayout();
+  window.show();
+
+  auto* panel = window.perplexityPanel();
+  bitscape::widgets::PerplexityRequest request = panel->request();
+  if (parser.isSet(seqlen)) request.seqlen = parser.value(seqlen).toInt();
+  if (parser.isSet(maxWindows)) request.maxWindows = parser.value(maxWindows).toInt();
+  panel->setRequest(request);
+
+  int exitCode = 0;
+  auto takeShot = [&] {
+    QTimer::singleShot(400, &window, [&] {
+      if (!window.grab().save(shotPath)) {
+        std::fprintf(stderr, "bitscape: could not write %s\n", qPrintable(shotPath));
+        exitCode = 1;
+      }
+      QApplication::quit();
+    });
+  };
+  const bool autoEvaluate = parser.isSet(evaluate);
+  QObject::connect(&window, &bitscape::gui::MainWindow::modelOpened, &window, [&] {
+    if (parser.isSet(data)) {
+      bitscape::widgets::PerplexityRequest r = panel->request();
+      r.dataPath = parser.value(data);
+      panel->setRequest(r);
+    }
+    if (autoEvaluate) window.evaluate();
+  });
+  QObject::connect(&window, &bitscape::gui::MainWindow::jobEnded, &window,
+                   [&](const QString& what, bool ok) {
+                     if (shotPath.isEmpty()) return;
+                     if (what == QLatin1String("evaluate") || !autoEvaluate || !ok) takeShot();
+                   });
+
+  if (parser.isSet(model)) {
+    window.openModel(parser.value(model));
+  } else if (!shotPath.isEmpty()) {
+    takeShot();
+  }
+  const int rc = app.exec();
+  return exitCode != 0 ? exitCode : rc;
+}
