@@ -68,8 +68,9 @@ int run_eval(const Args& args) {
 
 const bool registered = register_command(
     {"eval",
-     "Perplexity of a model on a text or JSONL corpus with the papers' protocol: documents\n"
-     "joined with \"\\n\\n\", tokenized once, non-overlapping windows of --seqlen tokens.",
+     "Perplexity of a model on a text or JSONL corpus, with the papers' protocol.\n"
+     "Documents are joined with \"\\n\\n\", tokenized once (with the tokenizer's special tokens)\n"
+     "and cut into non-overlapping windows of --seqlen tokens.",
      {{"model", "DIR", "Hugging Face model directory", "", true},
       {"data", "FILE", "text file, or .jsonl with a \"text\" field per line", "", true},
       {"seqlen", "N", "window length in tokens", "2048"},

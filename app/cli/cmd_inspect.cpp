@@ -76,8 +76,8 @@ int run_inspect(const Args& args) {
 
 const bool registered = register_command(
     {"inspect",
-     "Show a model's architecture, parameter counts, and every module with shape and dtype\n"
-     "(reads config.json and the safetensors headers only).",
+     "Show a model's architecture and every module with shape, dtype and parameters.\n"
+     "Reads config.json and the safetensors headers only (no weights), so it is instant.",
      {{"model", "DIR", "Hugging Face model directory", "", true},
       {"json", "", "print one JSON object"}},
      run_inspect});

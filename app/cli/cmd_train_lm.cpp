@@ -90,8 +90,9 @@ int run_train_lm(const Args& args) {
 
 const bool registered = register_command(
     {"train-lm",
-     "Train a LLaMA-architecture model from scratch on a text corpus (AdamW, cosine schedule)\n"
-     "and save it in Hugging Face format with the tokenizer. Ctrl-C stops and saves.",
+     "Train a LLaMA-architecture model from scratch on a text corpus.\n"
+     "AdamW with warmup and cosine decay; saves a Hugging Face model directory with the\n"
+     "tokenizer and train_log.json. Ctrl-C stops early and saves what was trained.",
      {{"data", "FILE", "training corpus (text or JSONL)", "", true},
       {"val", "FILE", "validation corpus"},
       {"tokenizer", "FILE", "tokenizer.json to use", "", true},

@@ -21,9 +21,10 @@ struct CliRun {
   std::string out, err;
 };
 
-CliRun cli(const std::string& arguments) {
+CliRun cli(const std::string& arguments, const std::string& env = "") {
   std::string err_path = std::string(BITSCAPE_TEST_TMP) + "/stderr." + std::to_string(::getpid());
-  std::string cmd = std::string(BITSCAPE_CLI) + " " + arguments + " 2>" + err_path;
+  std::string cmd = (env.empty() ? "" : "env " + env + " ") + std::string(BITSCAPE_CLI) + " " +
+                    arguments + " 2>" + err_path;
   CliRun r;
   FILE* p = popen(cmd.c_str(), "r");
   char buf[4096];
@@ -228,4 +229,17 @@ TEST(CliBadInputTest, WeightWithWrongShape) {
   c["intermediate_size"] = c["intermediate_size"].get<int64_t>() + 8;
   write_file(m + "/config.json", c.dump());
   expect_input_error(cli(eval_args(m)), {"mlp", "shape"});
+}
+
+TEST(CliTest, DoctorWarnsLoudlyAboutTheReferenceBlas) {
+  const std::string reference_dir = "/usr/lib/x86_64-linux-gnu/blas";
+  if (!fs::exists(reference_dir + "/libblas.so.3")) GTEST_SKIP() << "reference BLAS not installed";
+  // LibTorch's libblas.so.3 is resolved through the library path: point it at the reference BLAS.
+  CliRun r = cli("doctor --json --no-measure", "LD_LIBRARY_PATH=" + reference_dir);
+  ASSERT_EQ(r.code, 0) << r.err;
+  auto j = nlohmann::json::parse(r.out);
+  EXPECT_EQ(j["blas"], "reference");
+  EXPECT_TRUE(j["reference_blas"].get<bool>());
+  ASSERT_FALSE(j["warnings"].empty());
+  EXPECT_NE(j["warnings"][0].get<std::string>().find("REFERENCE BLAS"), std::string::npos);
 }

@@ -5,30 +5,29 @@
 #include <ATen/detail/CUDAHooksInterface.h>
 #include <torch/version.h>
 
+#include <dlfcn.h>
+#include <limits.h>
+#include <stdlib.h>
+
 #include <chrono>
-#include <fstream>
+#include <cstdlib>
 #include <sstream>
 
 namespace bitscape {
 namespace {
 
-// The BLAS shared object mapped into this process (LibTorch loads it through libblas.so.3,
-// which Debian's alternatives resolve to the reference BLAS or an optimised one).
+// The shared object that provides `sgemm_` to this process, i.e. the BLAS that LibTorch's
+// matrix products call (Debian resolves libblas.so.3 through its alternatives system to the
+// reference BLAS or an optimised one; LD_LIBRARY_PATH can override it).
 std::string loaded_blas_path() {
-  std::ifstream maps("/proc/self/maps");
-  std::string line;
-  std::string found;
-  while (std::getline(maps, line)) {
-    auto slash = line.find('/');
-    if (slash == std::string::npos) continue;
-    std::string path = line.substr(slash);
-    auto base = path.substr(path.rfind('/') + 1);
-    if (base.find("openblas") != std::string::npos || base.find("libmkl") != std::string::npos ||
-        base.find("libblis") != std::string::npos || base.rfind("libblas.so", 0) == 0) {
-      if (found.empty() || path.find("openblas") != std::string::npos) found = path;
-    }
+  void* sym = dlsym(RTLD_DEFAULT, "sgemm_");
+  Dl_info info{};
+  if (sym && dladdr(sym, &info) && info.dli_fname) {
+    char resolved[PATH_MAX];
+    if (realpath(info.dli_fname, resolved)) return resolved;
+    return info.dli_fname;
   }
-  return found;
+  return "";
 }
 
 std::string classify_blas(const std::string& path) {
@@ -48,6 +47,8 @@ DoctorReport run_doctor(bool measure_matmul) {
                        std::to_string(TORCH_VERSION_MINOR) + "." +
                        std::to_string(TORCH_VERSION_PATCH);
   r.threads = at::get_num_threads();
+  const char* policy = std::getenv("OMP_WAIT_POLICY");
+  r.omp_wait_policy = policy ? policy : "(unset: OpenMP threads spin between regions)";
   r.cuda_built = at::hasCUDA();
   if (r.cuda_built) {
     int n = at::detail::getCUDAHooks().getNumGPUs();
@@ -91,7 +92,7 @@ std::string format_doctor(const DoctorReport& r) {
     << "LibTorch        " << r.libtorch_version << "\n"
     << "BLAS            " << r.blas_kind << " (" << (r.blas_library.empty() ? "?" : r.blas_library)
     << ")\n"
-    << "threads         " << r.threads << "\n"
+    << "threads         " << r.threads << " (OMP_WAIT_POLICY " << r.omp_wait_policy << ")\n"
     << "CUDA            " << (r.cuda_built ? "built" : "not built");
   if (r.cuda_built) s << ", " << r.cuda_devices.size() << " device(s)";
   s << "\n";
