@@ -11,13 +11,6 @@
 namespace bitscape::cli {
 namespace {
 
-at::ScalarType parse_dtype(const std::string& s) {
-  if (s == "fp32" || s == "float32") return at::kFloat;
-  if (s == "bf16" || s == "bfloat16") return at::kBFloat16;
-  if (s == "fp16" || s == "float16") return at::kHalf;
-  throw UsageError("--dtype must be fp32, bf16 or fp16, got '" + s + "'");
-}
-
 int run_eval(const Args& args) {
   const std::string dir = args.get("model");
   const std::string data = args.get("data");
@@ -26,7 +19,7 @@ int run_eval(const Args& args) {
   if (seqlen < 2) throw UsageError("--seqlen must be at least 2");
   const int threads = configure_threads(static_cast<int>(args.get_int("threads")));
   LoadOptions load;
-  load.dtype = parse_dtype(args.get("dtype"));
+  load.dtype = parse_compute_dtype(args.get("dtype"));
   load.device = args.get("device");
   StderrProgress progress(args.flag("quiet"));
   const CancelToken& cancel = interrupt_token();

@@ -16,12 +16,6 @@ namespace bitscape::gui {
 
 namespace {
 
-at::ScalarType parseDtype(const std::string& s) {
-  if (s == "float32" || s == "fp32") return at::kFloat;
-  if (s == "bfloat16" || s == "bf16") return at::kBFloat16;
-  if (s == "float16" || s == "fp16") return at::kHalf;
-  throw InputError("", "unknown dtype '" + s + "' (use float32, bfloat16 or float16)");
-}
 
 // Identifies a file's content cheaply: its size and modification time.
 std::string fileStamp(const std::string& path) {
@@ -71,7 +65,7 @@ PerplexityResult Engine::evaluate(const EvaluationOptions& o, ProgressSink& prog
                                   const CancelToken& cancel) {
   std::lock_guard<std::mutex> lock(impl_->mutex);
   if (o.seqlen < 2) throw InputError("", "the window length must be at least 2 tokens");
-  const at::ScalarType dtype = parseDtype(o.dtype);
+  const at::ScalarType dtype = parse_compute_dtype(o.dtype);
   configure_threads(o.threads);
 
   const std::string tokenizerPath = o.model_dir + "/tokenizer.json";

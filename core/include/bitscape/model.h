@@ -37,6 +37,9 @@ struct LoadOptions {
   std::string device = "cpu";         // execution device: "cpu", "cuda", "cuda:1"
 };
 
+// "fp32"/"float32", "bf16"/"bfloat16", "fp16"/"float16" -> the scalar type; InputError otherwise.
+at::ScalarType parse_compute_dtype(const std::string& name);
+
 // Called with (module name, input activation [.., in_features]) before each linear module of a
 // block runs, e.g. "model.layers.3.mlp.down_proj".
 using LinearInputHook = std::function<void(const std::string&, const at::Tensor&)>;

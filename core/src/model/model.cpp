@@ -158,6 +158,17 @@ at::Tensor rope_inv_freq(const ModelConfig& c) {
   return inv_freq.contiguous();
 }
 
+}  // namespace
+
+at::ScalarType parse_compute_dtype(const std::string& s) {
+  if (s == "fp32" || s == "float32") return at::kFloat;
+  if (s == "bf16" || s == "bfloat16") return at::kBFloat16;
+  if (s == "fp16" || s == "float16") return at::kHalf;
+  throw InputError("", "unknown dtype '" + s + "' (use fp32, bf16 or fp16)");
+}
+
+namespace {
+
 at::Device parse_device(const std::string& name) {
   at::Device device = at::kCPU;
   try {
