@@ -97,7 +97,8 @@ def main():
     out = ROOT / "bench/results/eval_speed.md"
     with out.open("w") as f:
         f.write(f"# eval speed: bitscape-cli vs PyTorch eager\n\nmachine: {machine}\n")
-        f.write(f"command: python3 bench/bench_eval.py --threads {args.threads} --seqlen {args.seqlen}\n\n")
+        f.write("command: python3 bench/bench_eval.py " + " ".join(sys.argv[1:]) + "\n")
+        f.write("Bitscape: Debian LibTorch 1.13 + OpenBLAS (pthread), OMP_WAIT_POLICY=PASSIVE; PyTorch: pip wheel defaults\n\n")
         f.write("| model | windows x seqlen | threads | Bitscape tok/s | PyTorch eager tok/s | speedup | ppl (Bitscape / PyTorch) |\n|---|---|---|---|---|---|---|\n")
         for r in rows:
             f.write(f"| {r['model']} | {r['windows']} x {r['seqlen']} | {r['threads']} | {r['bitscape_tokens_per_second']:.0f} | "
