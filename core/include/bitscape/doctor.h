@@ -16,7 +16,7 @@ struct DoctorReport {
   bool reference_blas = false;
   int threads = 0;            // intra-op threads
   std::string omp_wait_policy;  // OMP_WAIT_POLICY (the front ends set PASSIVE; see runtime.h)
-  bool cuda_built = false;
+  bool cuda_built = false;   // LibTorch has a usable CUDA backend (at::hasCUDA())
   std::vector<std::string> cuda_devices;
   double matmul_gflops = 0.0; // fp32 1024x1024 at::mm, measured
   std::vector<std::string> warnings;

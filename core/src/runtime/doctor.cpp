@@ -35,6 +35,8 @@ std::string classify_blas(const std::string& path) {
   if (path.find("mkl") != std::string::npos) return "mkl";
   if (path.find("blis") != std::string::npos) return "blis";
   if (path.find("/blas/") != std::string::npos) return "reference";
+  // PyTorch's own LibTorch links MKL statically into libtorch_cpu.
+  if (path.find("libtorch_cpu") != std::string::npos) return "bundled (MKL inside libtorch_cpu)";
   return "unknown";
 }
 
@@ -93,7 +95,7 @@ std::string format_doctor(const DoctorReport& r) {
     << "BLAS            " << r.blas_kind << " (" << (r.blas_library.empty() ? "?" : r.blas_library)
     << ")\n"
     << "threads         " << r.threads << " (OMP_WAIT_POLICY " << r.omp_wait_policy << ")\n"
-    << "CUDA            " << (r.cuda_built ? "built" : "not built");
+    << "CUDA            " << (r.cuda_built ? "available" : "not available");
   if (r.cuda_built) s << ", " << r.cuda_devices.size() << " device(s)";
   s << "\n";
   for (const auto& d : r.cuda_devices) s << "  " << d << "\n";
