@@ -51,7 +51,9 @@ int run_train_lm(const Args& args) {
   if (auto bos = tokenizer.token_to_id("<|begin_of_text|>")) c.bos_token_id = *bos;
   if (auto eos = tokenizer.token_to_id("<|end_of_text|>")) c.eos_token_id = *eos;
 
-  Model model = Model::random(c, static_cast<uint64_t>(args.get_int("seed")));
+  LoadOptions load;
+  load.device = args.get("device");  // training stays in fp32 (AdamW on bf16 weights loses updates)
+  Model model = Model::random(c, static_cast<uint64_t>(args.get_int("seed")), load);
   TrainOptions o;
   o.seqlen = args.get_int("seqlen");
   o.batch_size = args.get_int("batch");
@@ -110,6 +112,7 @@ const bool registered = register_command(
       {"seed", "S", "seed for initialisation and batch sampling", "0"},
       {"eval-every", "N", "validation loss every N steps", "250"},
       {"max-minutes", "M", "stop after M minutes of training (0 = no limit)", "0"},
+      {"device", "DEV", "cpu, cuda or cuda:N", "cpu"},
       {"threads", "T", "CPU threads (0 = one per core)", "0"},
       {"quiet", "", "no progress on stderr"}},
      run_train_lm});

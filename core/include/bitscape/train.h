@@ -38,7 +38,7 @@ struct TrainResult {
   double seconds = 0.0;
 };
 
-// Trains `model` in place on random windows of `train_tokens`; reports validation loss on the
+// Trains `model` in place (on its execution device) on random windows of `train_tokens`; reports validation loss on the
 // first eval_windows non-overlapping windows of `val_tokens`. Cancelling stops after the
 // current step and returns what was done so far.
 TrainResult train_lm(Model& model, const std::vector<int32_t>& train_tokens,

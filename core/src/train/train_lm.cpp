@@ -79,7 +79,7 @@ TrainResult train_lm(Model& model, const std::vector<int32_t>& train_tokens,
     at::NoGradGuard no_grad;
     double sum = 0.0;
     for (int64_t w = 0; w < val_windows; w += o.batch_size) {
-      at::Tensor ids = val.slice(0, w, std::min(val_windows, w + o.batch_size));
+      at::Tensor ids = val.slice(0, w, std::min(val_windows, w + o.batch_size)).to(model.device());
       sum += next_token_loss(model.forward(ids), ids).item<double>() * ids.size(0);
     }
     double loss = sum / val_windows;
@@ -100,7 +100,7 @@ TrainResult train_lm(Model& model, const std::vector<int32_t>& train_tokens,
       const int64_t start = pick(rng);
       rows.push_back(train.slice(0, start, start + L));
     }
-    at::Tensor ids = at::stack(rows);
+    at::Tensor ids = at::stack(rows).to(model.device());
     at::Tensor loss = next_token_loss(model.forward(ids), ids);
     loss.backward();
     loss_acc += loss.item<double>();
