@@ -226,6 +226,7 @@ std::string json_escape(const std::string& s) {
 int main(int argc, char** argv) {
   using namespace bitscape::cli;
   bitscape::reexec_with_passive_openmp(argv);
+  bitscape::keep_freed_memory_for_reuse();
   auto& commands = registry();
   if (argc < 2 || std::string(argv[1]) == "--help" || std::string(argv[1]) == "-h" ||
       std::string(argv[1]) == "help") {

@@ -14,6 +14,7 @@
 
 int main(int argc, char** argv) {
   bitscape::reexec_with_passive_openmp(argv);  // see runtime.h: before any thread starts
+  bitscape::keep_freed_memory_for_reuse();
   QApplication app(argc, argv);
   QApplication::setOrganizationName(QStringLiteral("Bitscape"));
   QApplication::setApplicationName(QStringLiteral("Bitscape"));

@@ -2,6 +2,7 @@
 
 #include <ATen/Parallel.h>
 
+#include <malloc.h>
 #include <unistd.h>
 
 #include <cstdlib>
@@ -14,6 +15,12 @@ int configure_threads(int requested) {
   if (n <= 0) n = 1;
   at::set_num_threads(n);
   return at::get_num_threads();
+}
+
+void keep_freed_memory_for_reuse() {
+  ::mallopt(M_MMAP_THRESHOLD, 32 << 20);
+  ::mallopt(M_TRIM_THRESHOLD, 512 << 20);
+  ::mallopt(M_TOP_PAD, 16 << 20);
 }
 
 void reexec_with_passive_openmp(char** argv) {
