@@ -60,6 +60,7 @@ int run_train_lm(const Args& args) {
   o.steps = args.get_int("steps");
   o.warmup_steps = args.get_int("warmup");
   o.lr = args.get_double("lr");
+  o.weight_decay = args.get_double("weight-decay");
   o.seed = static_cast<uint64_t>(args.get_int("seed"));
   o.eval_every = args.get_int("eval-every");
   o.max_seconds = args.get_double("max-minutes") * 60.0;
@@ -77,7 +78,8 @@ int run_train_lm(const Args& args) {
                         {"train_tokens", train.size()},
                         {"options",
                          {{"seqlen", o.seqlen}, {"batch", o.batch_size}, {"steps", o.steps},
-                          {"warmup", o.warmup_steps}, {"lr", o.lr}, {"seed", o.seed}}},
+                          {"warmup", o.warmup_steps}, {"lr", o.lr},
+                          {"weight_decay", o.weight_decay}, {"seed", o.seed}}},
                         {"train_loss", r.train_loss},
                         {"val_loss", r.val_loss}};
   std::ofstream(out + "/train_log.json") << log.dump(1) << "\n";
@@ -109,6 +111,7 @@ const bool registered = register_command(
       {"steps", "N", "optimizer steps", "3000"},
       {"warmup", "N", "linear warmup steps", "100"},
       {"lr", "X", "peak learning rate", "0.003"},
+      {"weight-decay", "X", "AdamW decoupled weight decay on matrices", "0.1"},
       {"seed", "S", "seed for initialisation and batch sampling", "0"},
       {"eval-every", "N", "validation loss every N steps", "250"},
       {"max-minutes", "M", "stop after M minutes of training (0 = no limit)", "0"},
