@@ -3,6 +3,7 @@
 
 #include "bitscape/model_info.h"
 #include "bitscape/safetensors.h"
+#include "util/text.h"
 
 namespace bitscape {
 namespace {
@@ -20,7 +21,7 @@ int order_in_block(const std::string& leaf) {
 std::string kind_of(const std::string& module) {
   if (module.find("embed_tokens") != std::string::npos) return "embedding";
   if (module == "lm_head") return "head";
-  if (module.size() >= 5 && module.compare(module.size() - 5, 5, "_proj") == 0) return "linear";
+  if (ends_with(module, "_proj")) return "linear";
   if (module.find("norm") != std::string::npos) return "norm";
   return "other";
 }
@@ -33,11 +34,9 @@ ModelSummary summarize_tensors(const ModelConfig& config, const std::vector<Tens
   std::map<std::string, ModuleInfo> modules;
   for (const auto& t : tensors) {
     std::string module = t.name;
-    for (const char* suffix : {".weight", ".bias"}) {
-      std::string sfx(suffix);
-      if (module.size() > sfx.size() &&
-          module.compare(module.size() - sfx.size(), sfx.size(), sfx) == 0) {
-        module.resize(module.size() - sfx.size());
+    for (std::string_view suffix : {".weight", ".bias"}) {
+      if (module.size() > suffix.size() && ends_with(module, suffix)) {
+        module.resize(module.size() - suffix.size());
         break;
       }
     }

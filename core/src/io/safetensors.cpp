@@ -15,6 +15,7 @@
 #include <set>
 
 #include "bitscape/error.h"
+#include "util/text.h"
 
 namespace bitscape {
 namespace {
@@ -32,12 +33,6 @@ const DTypeRow kDTypes[] = {
     {"I16", at::kShort, 2},  {"I8", at::kChar, 1},   {"U8", at::kByte, 1},
     {"BOOL", at::kBool, 1},
 };
-
-std::string shape_str(const std::vector<int64_t>& s) {
-  std::string out = "[";
-  for (size_t i = 0; i < s.size(); ++i) out += (i ? ", " : "") + std::to_string(s[i]);
-  return out + "]";
-}
 
 std::string errno_str() { return std::strerror(errno); }
 
@@ -141,7 +136,7 @@ std::shared_ptr<SafetensorsFile> SafetensorsFile::open(const std::string& path) 
       int64_t x = d.get<int64_t>();
       e.info.shape.push_back(x);
       if (x != 0 && numel > (1ull << 62) / static_cast<uint64_t>(x))
-        throw InputError(path, where + "shape " + shape_str(e.info.shape) + " is too large");
+        throw InputError(path, where + "shape " + shape_string(e.info.shape) + " is too large");
       numel *= static_cast<uint64_t>(x);
     }
     for (const auto& o : v["data_offsets"])
@@ -157,7 +152,7 @@ std::shared_ptr<SafetensorsFile> SafetensorsFile::open(const std::string& path) 
                                  std::to_string(e.end) + "] lie beyond the data block (" +
                                  std::to_string(data_size) + " bytes): file truncated?");
     if (e.end - e.begin != numel * static_cast<uint64_t>(elem))
-      throw InputError(path, where + "shape " + shape_str(e.info.shape) + " of " + e.info.dtype +
+      throw InputError(path, where + "shape " + shape_string(e.info.shape) + " of " + e.info.dtype +
                                  " needs " + std::to_string(numel * elem) +
                                  " bytes but data_offsets span " +
                                  std::to_string(e.end - e.begin));

@@ -177,15 +177,17 @@ std::size_t valid_sequence_at(std::string_view s, std::size_t i, std::size_t& in
 
 }  // namespace
 
-bool is_valid_utf8(std::string_view bytes) {
+std::size_t first_invalid_utf8(std::string_view bytes) {
   for (std::size_t i = 0; i < bytes.size();) {
     std::size_t invalid = 0;
     const std::size_t n = valid_sequence_at(bytes, i, invalid);
-    if (n == 0) return false;
+    if (n == 0) return i;
     i += n;
   }
-  return true;
+  return std::string::npos;
 }
+
+bool is_valid_utf8(std::string_view bytes) { return first_invalid_utf8(bytes) == std::string::npos; }
 
 std::string from_utf8_lossy(std::string_view bytes) {
   std::string out;

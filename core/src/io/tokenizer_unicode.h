@@ -1,4 +1,4 @@
-// UTF-8 and Unicode helpers for the tokenizer (private to core): decoding and encoding code
+// UTF-8 and Unicode helpers of the tokenizer and the corpus reader (private to core): decoding and encoding code
 // points, Rust's `String::from_utf8_lossy` replacement rules, `char::is_whitespace`, and the
 // NFC/NFD normalization forms of UAX #15 (tables generated from the Unicode Character Database).
 #pragma once
@@ -22,6 +22,9 @@ inline std::size_t sequence_length(unsigned char lead) {
 char32_t next_code_point(std::string_view text, std::size_t& pos);
 void append_utf8(std::string& out, char32_t code_point);
 
+// Byte offset of the first invalid UTF-8 sequence (overlong, surrogate, truncated, ...), or
+// std::string::npos when `bytes` is valid.
+std::size_t first_invalid_utf8(std::string_view bytes);
 bool is_valid_utf8(std::string_view bytes);
 // Replaces each maximal invalid subsequence by U+FFFD, as Rust's from_utf8_lossy does.
 std::string from_utf8_lossy(std::string_view bytes);

@@ -23,6 +23,7 @@
 #include "bitscape/error.h"
 #include "bitscape/safetensors.h"
 #include "model/attention.h"
+#include "util/text.h"
 
 namespace bitscape {
 
@@ -44,12 +45,6 @@ const char* const kLinearLeaves[] = {"self_attn.q_proj", "self_attn.k_proj", "se
                                      "mlp.down_proj"};
 
 std::string block_prefix(int64_t i) { return "model.layers." + std::to_string(i) + "."; }
-
-std::string shape_string(at::IntArrayRef shape) {
-  std::string s = "[";
-  for (size_t i = 0; i < shape.size(); ++i) s += (i ? ", " : "") + std::to_string(shape[i]);
-  return s + "]";
-}
 
 struct TensorSpec {
   std::string name;
@@ -86,11 +81,6 @@ std::vector<TensorSpec> expected_tensors(const ModelConfig& c, bool with_lm_head
   t.push_back({"model.norm.weight", {H}});
   if (with_lm_head) t.push_back({"lm_head.weight", {c.vocab_size, H}});
   return t;
-}
-
-bool ends_with(const std::string& s, const std::string& suffix) {
-  return s.size() >= suffix.size() &&
-         s.compare(s.size() - suffix.size(), suffix.size(), suffix) == 0;
 }
 
 std::string dtype_name(at::ScalarType t) {
