@@ -43,7 +43,8 @@ int run_train_lm(const Args& args) {
       c.hidden_size % c.num_attention_heads || c.num_attention_heads % c.num_key_value_heads)
     throw UsageError("--hidden must be divisible by --heads, and --heads by --kv-heads");
   c.head_dim = c.hidden_size / c.num_attention_heads;
-  c.max_position_embeddings = std::max<int64_t>(2048, args.get_int("seqlen"));
+  // The context the model is trained on: the default window of eval and calibrate.
+  c.max_position_embeddings = args.get_int("seqlen");
   c.rope_theta = 10000.0;
   c.rms_norm_eps = 1e-5;
   c.tie_word_embeddings = true;

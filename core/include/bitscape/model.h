@@ -35,6 +35,11 @@ struct LoadOptions {
   // compute/storage dtype: kFloat, kBFloat16, kHalf (kHalf needs CUDA with LibTorch 1.13)
   at::ScalarType dtype = at::kFloat;
   std::string device = "cpu";         // execution device: "cpu", "cuda", "cuda:1"
+  // Keep the weights in the memory-mapped checkpoint instead of copying them (CPU only): a
+  // tensor whose stored dtype is the compute dtype is used in place (read-only), any other is
+  // converted each time a block runs. Calibration uses this so that its memory holds about one
+  // block at a time; set_parameter() replaces a mapped tensor with a copy of its own.
+  bool mapped = false;
 };
 
 // "fp32"/"float32", "bf16"/"bfloat16", "fp16"/"float16" -> the scalar type; InputError otherwise.
@@ -72,6 +77,11 @@ class Model {
   const std::map<std::string, at::Tensor>& parameters() const { return params_; }
   at::Tensor& parameter(const std::string& name);
   const at::Tensor& parameter(const std::string& name) const;
+  // A parameter on the execution device in the compute dtype (what the forward uses).
+  at::Tensor weight(const std::string& name) const { return weight_on_device(name); }
+  // Replaces a parameter (same shape), converted to the compute dtype and placed where the
+  // model keeps its weights. Throws std::invalid_argument for an unknown name or shape.
+  void set_parameter(const std::string& name, const at::Tensor& value);
   // The quantizable linear modules of the blocks, in execution order.
   std::vector<std::string> linear_modules() const;
   ModelSummary summary() const;
@@ -86,6 +96,7 @@ class Model {
   at::ScalarType dtype_ = at::kFloat;
   std::map<std::string, at::Tensor> params_;
   bool resident_ = true;  // all weights already on device_
+  bool convert_on_use_ = false;  // mapped weights stored in another dtype than dtype_
   int64_t file_bytes_ = 0;  // size of the checkpoint files this model was loaded from
   // The weight on the execution device in dtype_ (the stored tensor itself when resident).
   at::Tensor weight_on_device(const std::string& name) const;

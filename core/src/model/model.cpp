@@ -210,6 +210,7 @@ Model Model::load(const std::string& dir, const LoadOptions& options) {
   // LlamaForCausalLM ties lm_head to embed_tokens when tie_word_embeddings is set; a checkpoint
   // without lm_head.weight is treated as tied too.
   const bool tied = m.config_.tie_word_embeddings || !checkpoint.contains("lm_head.weight");
+  const bool keep_mapped = options.mapped && m.device_.is_cpu();
   for (const TensorSpec& spec : expected_tensors(m.config_, !tied)) {
     if (!checkpoint.contains(spec.name))
       throw InputError(dir, "missing tensor '" + spec.name + "' (expected shape " +
@@ -218,12 +219,26 @@ Model Model::load(const std::string& dir, const LoadOptions& options) {
     if (info.shape != spec.shape)
       throw InputError(dir, "tensor '" + spec.name + "' has shape " + shape_string(info.shape) +
                                 ", expected " + shape_string(spec.shape));
-    // Copy out of the read-only mapping, converting to the model dtype.
-    at::Tensor t = checkpoint.tensor(spec.name).to(m.dtype_, /*non_blocking=*/false, /*copy=*/true);
-    if (!at::isfinite(t).all().item<bool>())
-      throw InputError(dir,
-                       "tensor '" + spec.name + "' contains NaN or infinite values" +
-                           (t.scalar_type() == at::kHalf ? " (after conversion to float16)" : ""));
+    at::Tensor t;
+    if (keep_mapped) {
+      // The read-only view itself; checked in chunks so that no copy of it exists at once.
+      t = checkpoint.tensor(spec.name);
+      const at::Tensor flat = t.reshape({-1});
+      const int64_t chunk = int64_t(1) << 22;
+      for (int64_t i = 0; i < flat.numel(); i += chunk) {
+        const at::Tensor part = flat.slice(0, i, std::min(flat.numel(), i + chunk)).to(m.dtype_);
+        if (!at::isfinite(part).all().item<bool>())
+          throw InputError(dir, "tensor '" + spec.name + "' contains NaN or infinite values");
+      }
+      if (t.scalar_type() != m.dtype_) m.convert_on_use_ = true;
+    } else {
+      // Copy out of the read-only mapping, converting to the model dtype.
+      t = checkpoint.tensor(spec.name).to(m.dtype_, /*non_blocking=*/false, /*copy=*/true);
+      if (!at::isfinite(t).all().item<bool>())
+        throw InputError(dir,
+                         "tensor '" + spec.name + "' contains NaN or infinite values" +
+                             (t.scalar_type() == at::kHalf ? " (after conversion to float16)" : ""));
+    }
     m.params_.emplace(spec.name, std::move(t));
   }
   m.file_bytes_ = checkpoint.total_bytes();
@@ -280,7 +295,17 @@ const at::Tensor& Model::parameter(const std::string& name) const {
 
 at::Tensor Model::weight_on_device(const std::string& name) const {
   const at::Tensor& t = parameter(name);
+  if (convert_on_use_) return t.to(device_, dtype_);
   return resident_ ? t : t.to(device_);
+}
+
+void Model::set_parameter(const std::string& name, const at::Tensor& value) {
+  auto it = params_.find(name);
+  if (it == params_.end()) throw std::invalid_argument("Model::set_parameter: no tensor '" + name + "'");
+  if (it->second.sizes() != value.sizes())
+    throw std::invalid_argument("Model::set_parameter: '" + name + "' has another shape");
+  const at::Device where = resident_ ? device_ : at::Device(at::kCPU);
+  it->second = value.detach().to(where, dtype_, /*non_blocking=*/false, /*copy=*/true);
 }
 
 std::vector<std::string> Model::linear_modules() const {

@@ -1,0 +1,177 @@
+#include <chrono>
+#include <cstdio>
+#include <ctime>
+#include <fstream>
+#include <iostream>
+#include <nlohmann/json.hpp>
+
+#include "bitscape/calibration.h"
+#include "bitscape/error.h"
+#include "bitscape/model.h"
+#include "bitscape/perplexity.h"
+#include "bitscape/project.h"
+#include "bitscape/quantize_job.h"
+#include "bitscape/runtime.h"
+#include "cli.h"
+#include "quant_args.h"
+
+namespace bitscape::cli {
+namespace {
+
+std::string utc_now() {
+  char buf[32];
+  const std::time_t t = std::time(nullptr);
+  std::strftime(buf, sizeof buf, "%Y-%m-%dT%H:%M:%SZ", std::gmtime(&t));
+  return buf;
+}
+
+// Peak resident memory of this process (VmHWM), in bytes.
+int64_t peak_resident_bytes() {
+  std::ifstream in("/proc/self/status");
+  std::string line;
+  while (std::getline(in, line))
+    if (line.rfind("VmHWM:", 0) == 0) return std::stoll(line.substr(6)) * 1024;
+  return 0;
+}
+
+int run_calibrate(const Args& args) {
+  const auto t0 = std::chrono::steady_clock::now();
+  const std::string dir = args.get("model"), data = args.get("data"), out = args.get("out");
+  if (!project_support_available())
+    throw InputError(out, "this build of Bitscape has no HDF5 support (install libhdf5-dev and rebuild)");
+  const std::string mode = args.get("mode"), hessians = args.get("hessians");
+  if (mode != "fp" && mode != "quantized") throw UsageError("--mode must be fp or quantized");
+  if (hessians != "full" && hessians != "diag") throw UsageError("--hessians must be full or diag");
+  if (mode == "quantized" && !wants_quantization(args))
+    throw UsageError("--mode quantized needs the allocation to quantize with (--alloc or --bits)");
+  if (mode == "fp" && wants_quantization(args))
+    throw UsageError("--alloc/--bits apply only with --mode quantized");
+  const int64_t samples = args.get_int("samples");
+  const int64_t seed = args.get_int("seed");
+  if (samples <= 0) throw UsageError("--samples must be positive");
+  if (seed < 0) throw UsageError("--seed must not be negative");
+  const int threads = configure_threads(static_cast<int>(args.get_int("threads")));
+  StderrProgress progress(args.flag("quiet"));
+  const CancelToken& cancel = interrupt_token();
+
+  progress.stage("tokenize", 0);
+  const std::vector<int32_t> tokens = tokenize_eval_corpus(dir, data);
+  cancel.throw_if_cancelled();
+  progress.stage("load", 0);
+  LoadOptions load;
+  load.dtype = parse_compute_dtype(args.get("dtype"));
+  load.device = args.get("device");
+  load.mapped = true;
+  Model model = Model::load(dir, load);
+  const int64_t seqlen = default_seqlen(model, args.get_int("seqlen"));
+  const CalibrationWindows windows =
+      draw_calibration_windows(tokens, samples, seqlen, static_cast<uint64_t>(seed), data);
+
+  CalibrationSettings settings;
+  settings.corpus = data;
+  settings.corpus_sha256 = file_sha256(data);
+  settings.samples = samples;
+  settings.seqlen = seqlen;
+  settings.seed = static_cast<uint64_t>(seed);
+  settings.window_starts = windows.starts;
+  settings.mode = mode;
+  settings.hessians = hessians;
+  settings.device = load.device;
+  settings.dtype = args.get("dtype");
+  settings.created = utc_now();
+
+  ProjectWriter writer = ProjectWriter::create(out);
+  writer.write_model(project_model_info(model));
+  int64_t hessian_values = 0;
+  auto store = [&](const BlockCalibration& bc) {
+    for (HessianData h : bc.hessians) {
+      if (hessians == "diag") h.upper.clear();
+      hessian_values += static_cast<int64_t>(h.upper.size() + h.diag.size());
+      writer.write_hessian(h);
+    }
+    for (const ModuleStatistics& s : bc.modules) writer.write_module_statistics(s);
+  };
+  if (mode == "fp") {
+    writer.begin_calibration(settings);
+    run_calibration(model, windows.ids, hessians == "full",
+                    [&](BlockCalibration& bc) -> std::map<std::string, at::Tensor> {
+                      store(bc);
+                      return {};
+                    },
+                    progress, cancel);
+  } else {
+    const Allocation alloc = allocation_from_args(args, module_shapes(model));
+    settings.allocation_json = alloc.to_json(module_shapes(model)).dump();
+    writer.begin_calibration(settings);
+    QuantizeJobOptions o;
+    o.calib_data = data;
+    o.calib.samples = samples;
+    o.calib.seqlen = seqlen;
+    o.calib.seed = static_cast<uint64_t>(seed);
+    o.sequential = true;
+    o.on_block_measured = store;
+    quantize_model(model, alloc, o, progress, cancel);
+  }
+  const double seconds =
+      std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  writer.set_calibration_seconds(seconds);
+  cancel.throw_if_cancelled();
+  writer.commit();
+  progress.stage("done", 0);
+
+  const int64_t modules = static_cast<int64_t>(model.linear_modules().size());
+  const int64_t peak = peak_resident_bytes();
+  if (args.flag("json")) {
+    nlohmann::json j = {{"project", out},        {"samples", samples},
+                        {"seqlen", seqlen},      {"tokens", samples * seqlen},
+                        {"seed", seed},          {"mode", mode},
+                        {"hessians", hessians},  {"modules", modules},
+                        {"hessian_values", hessian_values},
+                        {"seconds", seconds},    {"threads", threads},
+                        {"peak_resident_bytes", peak}};
+    std::cout << j.dump() << "\n";
+    return 0;
+  }
+  std::printf("project       %s\n", out.c_str());
+  std::printf("calibration   %lld windows x %lld tokens from %s (seed %lld), %s inputs\n",
+              static_cast<long long>(samples), static_cast<long long>(seqlen), data.c_str(),
+              static_cast<long long>(seed), mode == "fp" ? "full-precision" : "quantized");
+  std::printf("measured      %lld modules; Hessians %s (%.1f MB of values)\n",
+              static_cast<long long>(modules), hessians.c_str(), hessian_values * 4 / 1e6);
+  std::printf("time          %.2f s, %d threads, peak resident memory %.0f MB\n", seconds,
+              threads, peak / 1e6);
+  return 0;
+}
+
+std::vector<OptionSpec> calibrate_options() {
+  std::vector<OptionSpec> o = {
+      {"model", "DIR", "Hugging Face model directory", "", true},
+      {"data", "FILE", "calibration corpus: text, or .jsonl with a \"text\" field", "", true},
+      {"out", "FILE", "project file to write (*.bsproj.h5); replaced atomically", "", true},
+      {"samples", "N", "calibration windows", "128"},
+      {"seqlen", "L", "tokens per window (0 = min(2048, the model's context))", "0"},
+      {"seed", "S", "seed for drawing the windows", "0"},
+      {"hessians", "MODE", "full (packed, needed by GPTQ/AWQ) or diag (diagonals only)", "full"},
+      {"mode", "MODE", "fp: blocks see full-precision inputs; quantized: GPTQ's sequential "
+                       "mode, blocks see the quantized blocks' outputs (needs --alloc/--bits)",
+       "fp"}};
+  for (const OptionSpec& s : allocation_options()) o.push_back(s);
+  for (const OptionSpec& s : std::vector<OptionSpec>{
+           {"device", "DEV", "cpu, cuda or cuda:N", "cpu"},
+           {"dtype", "T", "fp32, bf16 or fp16", "fp32"},
+           {"threads", "T", "CPU threads (0 = one per core)", "0"},
+           {"json", "", "print one JSON object on stdout"},
+           {"quiet", "", "no progress on stderr"}})
+    o.push_back(s);
+  return o;
+}
+
+const bool registered = register_command(
+    {"calibrate",
+     "Measures a model on calibration text, block by block: per linear module the Hessian\n"
+     "H = 2/N sum x x^T (shared by modules reading the same input), input and output activation\n"
+     "statistics per channel, and weight statistics; writes them to a project file.",
+     calibrate_options(), run_calibrate});
+
+}  // namespace
+}  // namespace bitscape::cli

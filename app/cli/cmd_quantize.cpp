@@ -1,0 +1,135 @@
+#include <unistd.h>
+
+#include <cstdio>
+#include <filesystem>
+#include <fstream>
+#include <iostream>
+#include <nlohmann/json.hpp>
+
+#include "bitscape/calibration.h"
+#include "bitscape/error.h"
+#include "bitscape/model.h"
+#include "bitscape/quantize_job.h"
+#include "bitscape/runtime.h"
+#include "bitscape/safetensors.h"
+#include "cli.h"
+#include "quant_args.h"
+
+namespace bitscape::cli {
+namespace {
+
+namespace fs = std::filesystem;
+
+void write_text(const fs::path& path, const std::string& text) {
+  std::ofstream out(path, std::ios::binary | std::ios::trunc);
+  out << text;
+  out.flush();
+  if (!out) throw InputError(path.string(), "cannot write");
+}
+
+// Removes a directory tree when the command did not finish (cancel, error).
+struct TempDir {
+  fs::path path;
+  bool keep = false;
+  ~TempDir() {
+    if (!keep && !path.empty()) {
+      std::error_code ec;
+      fs::remove_all(path, ec);
+    }
+  }
+};
+
+int run_quantize(const Args& args) {
+  const std::string dir = args.get("model");
+  const fs::path out = args.get("out");
+  if (!wants_quantization(args)) throw UsageError("give --alloc FILE or --bits B");
+  std::error_code ec;
+  if (fs::exists(out) && fs::equivalent(out, dir, ec))
+    throw InputError(out.string(), "is the input model directory; choose another --out");
+  if (fs::exists(out) && !(fs::is_directory(out) && fs::is_empty(out)) && !args.flag("force"))
+    throw InputError(out.string(), "already exists (use --force to replace it)");
+  const int threads = configure_threads(static_cast<int>(args.get_int("threads")));
+  StderrProgress progress(args.flag("quiet"));
+  const CancelToken& cancel = interrupt_token();
+
+  progress.stage("load", 0);
+  LoadOptions load;
+  load.dtype = parse_compute_dtype(args.get("dtype"));
+  load.device = args.get("device");
+  Model model = Model::load(dir, load);
+  const std::vector<ModuleShape> shapes = module_shapes(model);
+  const Allocation alloc = allocation_from_args(args, shapes);
+  QuantizeJobOptions o = job_options_from_args(args);
+  o.keep_packed = true;
+  const QuantizeReport report = quantize_model(model, alloc, o, progress, cancel);
+  cancel.throw_if_cancelled();
+
+  // Everything goes to a temporary directory beside --out, renamed into place at the end.
+  progress.stage("write", 0);
+  const fs::path parent = out.has_parent_path() ? out.parent_path() : fs::path(".");
+  fs::create_directories(parent, ec);
+  TempDir tmp{parent / ("." + out.filename().string() + ".tmp-" + std::to_string(::getpid()))};
+  fs::remove_all(tmp.path, ec);
+  model.save(tmp.path.string());
+  for (const char* f : {"tokenizer.json", "tokenizer_config.json", "special_tokens_map.json",
+                        "generation_config.json"})
+    if (fs::exists(fs::path(dir) / f)) fs::copy_file(fs::path(dir) / f, tmp.path / f);
+  std::vector<std::pair<std::string, at::Tensor>> packed;
+  std::map<std::string, std::string> metadata;
+  for (const auto& [name, p] : report.packed) {
+    for (auto& t : p.tensors(name)) packed.push_back(std::move(t));
+    metadata[name] = p.metadata_json();
+  }
+  metadata["format"] = "bitscape-packed";
+  metadata["format_version"] = "1";
+  write_safetensors((tmp.path / "quantized.safetensors").string(), packed, metadata);
+  alloc.save((tmp.path / "allocation.alloc.json").string(), shapes);
+  nlohmann::json summary = quantize_report_json(report);
+  summary["model"] = dir;
+  summary["allocation"] = args.has("alloc") ? args.get("alloc") : alloc.name;
+  summary["threads"] = threads;
+  write_text(tmp.path / "quantize_summary.json", summary.dump(2) + "\n");
+  cancel.throw_if_cancelled();
+  if (fs::exists(out)) fs::remove_all(out);
+  fs::rename(tmp.path, out);
+  tmp.keep = true;
+  progress.stage("done", 0);
+
+  if (args.flag("json")) {
+    summary["out"] = out.string();
+    std::cout << summary.dump() << "\n";
+    return 0;
+  }
+  std::printf("wrote         %s (dequantized weights, quantized.safetensors, "
+              "allocation.alloc.json, quantize_summary.json)\n",
+              out.string().c_str());
+  print_quantize_summary(report);
+  return 0;
+}
+
+std::vector<OptionSpec> quantize_options() {
+  std::vector<OptionSpec> o = {
+      {"model", "DIR", "Hugging Face model directory", "", true},
+      {"out", "DIR", "output directory (a model that eval loads, plus the packed tensors)", "", true},
+      {"force", "", "replace --out if it exists"}};
+  for (const OptionSpec& s : allocation_options()) o.push_back(s);
+  for (const OptionSpec& s : calibration_source_options()) o.push_back(s);
+  for (const OptionSpec& s : std::vector<OptionSpec>{
+           {"device", "DEV", "cpu, cuda or cuda:N", "cpu"},
+           {"dtype", "T", "fp32, bf16 or fp16", "fp32"},
+           {"threads", "T", "CPU threads (0 = one per core)", "0"},
+           {"json", "", "print one JSON object on stdout"},
+           {"quiet", "", "no progress on stderr"}})
+    o.push_back(s);
+  return o;
+}
+
+const bool registered = register_command(
+    {"quantize",
+     "Quantizes a model with an allocation (or uniformly with --bits) and writes it: the\n"
+     "dequantized weights in Hugging Face layout (eval loads them), the packed tensors\n"
+     "(quantized.safetensors), the allocation used and a summary with the average bits.",
+     quantize_options(), run_quantize});
+
+}  // namespace
+}  // namespace bitscape::cli

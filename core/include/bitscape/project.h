@@ -1,0 +1,160 @@
+// The project file (`*.bsproj.h5`, HDF5): what Bitscape measured about a model, readable with
+// h5py (schema in docs/project-format.md). Calibration writes the model reference, its settings,
+// the Hessians and the per-module statistics; later stages (sensitivity, search) add their own
+// groups. Writes are atomic: a ProjectWriter works on a temporary copy in the same directory
+// and commit() renames it over the target, so a crash or a cancel never leaves a broken or
+// half-written project, and an existing project is untouched until the commit.
+// Plain-value header (no LibTorch): values are std::vectors.
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "bitscape/allocation.h"
+
+namespace bitscape {
+
+// Whether this build can read and write projects (HDF5 found at configure time). Without it,
+// every function below throws InputError("...: this build of Bitscape has no HDF5 support").
+bool project_support_available();
+
+// --- the calibration schema ----------------------------------------------------------------------
+
+struct ProjectModelInfo {
+  std::string path;          // model directory as given
+  std::string fingerprint;   // SHA-256 over config.json and the safetensors headers and sizes
+  std::string config_json;   // config.json text
+  std::vector<ModuleShape> modules;  // the quantizable modules, in execution order
+  int64_t other_params = 0;  // parameters outside them (embeddings, head, norms, biases)
+};
+
+struct CalibrationSettings {
+  std::string corpus;         // corpus path as given
+  std::string corpus_sha256;  // of the corpus file's bytes
+  int64_t samples = 0;        // windows
+  int64_t seqlen = 0;         // tokens per window
+  uint64_t seed = 0;
+  std::vector<int64_t> window_starts;  // token offset of each window in the tokenized corpus
+  std::string mode = "fp";    // "fp": blocks see full-precision inputs; "quantized": GPTQ's
+                              // sequential mode, inputs from the already-quantized blocks
+  std::string allocation_json;  // the allocation used in "quantized" mode, else empty
+  std::string hessians = "full";  // "full": packed upper triangles stored; "diag": diagonals only
+  std::string device = "cpu";
+  std::string dtype = "fp32";
+  double seconds = 0.0;
+  std::string created;        // ISO 8601 UTC
+};
+
+// H = 2/N * sum over the N calibration tokens of x x^T (GPTQ's Hessian proxy) for one input
+// shared by several modules (q/k/v share one, gate/up share one).
+struct HessianData {
+  std::string key;                   // e.g. "model.layers.0.self_attn.q_proj+k_proj+v_proj"
+  std::vector<std::string> modules;  // the modules that read this input
+  int64_t n = 0;                     // in_features
+  int64_t tokens = 0;                // N
+  std::vector<float> diag;           // [n]
+  std::vector<float> upper;          // packed upper triangle by rows, n(n+1)/2; empty if "diag"
+  bool has_full() const { return !upper.empty(); }
+  // The full symmetric n x n matrix, row-major (requires has_full()).
+  std::vector<float> full() const;
+  // Packs a symmetric row-major n x n matrix (its upper triangle is read).
+  static std::vector<float> pack_upper(const float* full, int64_t n);
+};
+
+struct ModuleStatistics {
+  std::string name;
+  int64_t out_features = 0, in_features = 0;
+  std::string hessian;  // key of its HessianData
+  int64_t tokens = 0;
+  // Per input channel, over the calibration tokens.
+  std::vector<float> act_abs_mean, act_abs_max;
+  std::vector<float> act_l2;  // sqrt(sum x^2): CMPQ's activation norm
+  // Per output channel (y = x W^T + b).
+  std::vector<float> out_abs_mean, out_abs_max, out_mean, out_std;
+  // Weight statistics.
+  std::vector<float> weight_row_norm, weight_row_abs_max;  // [out]
+  std::vector<float> weight_col_norm;                      // [in]
+  double weight_mean = 0, weight_std = 0, weight_abs_max = 0, weight_kurtosis = 0;
+};
+
+// Writes a project: ProjectWriter::create starts a new one (the target need not exist and is
+// replaced on commit); ProjectWriter::update starts from a copy of an existing one.
+class ProjectWriter {
+ public:
+  static ProjectWriter create(const std::string& path);
+  static ProjectWriter update(const std::string& path);
+  ProjectWriter(ProjectWriter&&) noexcept;
+  ProjectWriter& operator=(ProjectWriter&&) noexcept;
+  ~ProjectWriter();  // without commit(): the temporary file is removed, the target untouched
+
+  void write_model(const ProjectModelInfo& info);
+  // Replaces any earlier calibration (the group is rewritten as a whole).
+  void begin_calibration(const CalibrationSettings& settings);
+  void write_hessian(const HessianData& h);
+  void write_module_statistics(const ModuleStatistics& s);
+  void set_calibration_seconds(double seconds);
+  // Flushes, closes and renames the temporary file over the target.
+  void commit();
+
+  const std::string& path() const;       // the target
+  const std::string& temp_path() const;  // where the data is written until commit()
+
+  // Generic access for later stages (paths like "/sensitivity/run1/curves"): datasets of
+  // float32/int64 with a shape, and string/number attributes on groups or datasets. Parents
+  // are created as needed; writing an existing dataset replaces it.
+  void write_floats(const std::string& path, const std::vector<float>& data,
+                    const std::vector<int64_t>& shape);
+  void write_int64s(const std::string& path, const std::vector<int64_t>& data,
+                    const std::vector<int64_t>& shape);
+  void set_attribute(const std::string& object_path, const std::string& name, const std::string& value);
+  void set_attribute(const std::string& object_path, const std::string& name, double value);
+  void set_attribute(const std::string& object_path, const std::string& name, int64_t value);
+  void remove(const std::string& path);  // a group or dataset; nothing if absent
+
+  struct Impl;
+
+ private:
+  explicit ProjectWriter(std::unique_ptr<Impl> impl);
+  std::unique_ptr<Impl> impl_;
+};
+
+// Reads a project. Errors (not a project, a newer format version, a missing group) are
+// InputErrors naming the file.
+class ProjectReader {
+ public:
+  static ProjectReader open(const std::string& path);
+  ProjectReader(ProjectReader&&) noexcept;
+  ProjectReader& operator=(ProjectReader&&) noexcept;
+  ~ProjectReader();
+
+  const std::string& path() const;
+  ProjectModelInfo model() const;
+  bool has_calibration() const;
+  CalibrationSettings calibration() const;
+  std::vector<std::string> calibrated_modules() const;  // in execution order
+  ModuleStatistics module_statistics(const std::string& module) const;
+  // `with_full`: also read the packed upper triangle when stored.
+  HessianData hessian(const std::string& key, bool with_full = true) const;
+
+  // Generic access (see ProjectWriter).
+  bool exists(const std::string& path) const;
+  std::vector<std::string> children(const std::string& group_path) const;  // sorted names
+  std::vector<float> read_floats(const std::string& path, std::vector<int64_t>* shape = nullptr) const;
+  std::vector<int64_t> read_int64s(const std::string& path, std::vector<int64_t>* shape = nullptr) const;
+  std::optional<std::string> string_attribute(const std::string& object_path, const std::string& name) const;
+  std::optional<double> number_attribute(const std::string& object_path, const std::string& name) const;
+
+  struct Impl;
+
+ private:
+  explicit ProjectReader(std::unique_ptr<Impl> impl);
+  std::unique_ptr<Impl> impl_;
+};
+
+// Current format version written to the root attribute "format_version".
+constexpr int kProjectFormatVersion = 1;
+
+}  // namespace bitscape

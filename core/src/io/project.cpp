@@ -1,0 +1,1386 @@
+// The project store (`*.bsproj.h5`): ProjectWriter and ProjectReader over the HDF5 C API. The
+// schema is documented in docs/project-format.md. A writer works on a temporary file beside the
+// target and commit() renames it over the target (after flushing and syncing), so an existing
+// project is never touched before the commit. Every failure is an InputError naming the project
+// file. Builds without HDF5 compile the functions as stubs that say so.
+#include "bitscape/project.h"
+
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "bitscape/error.h"
+
+#if BITSCAPE_WITH_HDF5
+#include <fcntl.h>
+#include <hdf5.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <atomic>
+#include <cerrno>
+#include <cstdio>
+#include <cstring>
+#include <ctime>
+#include <filesystem>
+#include <mutex>
+#include <system_error>
+#endif
+
+namespace bitscape {
+
+// --- HessianData helpers (no HDF5 needed) --------------------------------------------------------
+
+std::vector<float> HessianData::full() const {
+  const size_t dim = static_cast<size_t>(n);
+  if (n < 0 || upper.size() != dim * (dim + 1) / 2)
+    throw InputError("", "Hessian '" + key + "' has no packed upper triangle of " +
+                             std::to_string(n) + " x " + std::to_string(n) + " values");
+  std::vector<float> out(dim * dim);
+  size_t k = 0;
+  for (size_t i = 0; i < dim; ++i) {
+    for (size_t j = i; j < dim; ++j) {
+      out[i * dim + j] = upper[k];
+      out[j * dim + i] = upper[k];
+      ++k;
+    }
+  }
+  return out;
+}
+
+std::vector<float> HessianData::pack_upper(const float* full, int64_t n) {
+  const size_t dim = n > 0 ? static_cast<size_t>(n) : 0;
+  std::vector<float> out;
+  out.reserve(dim * (dim + 1) / 2);
+  for (size_t i = 0; i < dim; ++i)
+    for (size_t j = i; j < dim; ++j) out.push_back(full[i * dim + j]);
+  return out;
+}
+
+#if BITSCAPE_WITH_HDF5
+
+namespace {
+
+namespace fs = std::filesystem;
+
+constexpr char kFormatName[] = "bitscape-project";
+// Elements per chunk of compressed datasets: 256 Ki floats = 1 MiB, HDF5's default chunk cache.
+constexpr hsize_t kChunkElements = hsize_t{1} << 18;
+// Generic datasets at least this large are chunked and compressed.
+constexpr hsize_t kCompressFrom = hsize_t{1} << 16;
+
+// --- calls into HDF5 -----------------------------------------------------------------------------
+
+// HDF5 may be built without thread safety: one lock serialises every call Bitscape makes.
+std::recursive_mutex& hdf5_mutex() {
+  static std::recursive_mutex m;
+  return m;
+}
+
+// Held for the duration of each public function: takes the lock, turns off HDF5's printing of
+// errors to stderr (errors become InputErrors) and starts with an empty error stack.
+class Hdf5Call {
+ public:
+  Hdf5Call() : lock_(hdf5_mutex()) {
+    H5Eset_auto2(H5E_DEFAULT, nullptr, nullptr);
+    H5Eclear2(H5E_DEFAULT);
+  }
+
+ private:
+  std::lock_guard<std::recursive_mutex> lock_;
+};
+
+// An owned hid_t, closed with the function that matches its kind.
+class Hid {
+ public:
+  using Closer = herr_t (*)(hid_t);
+  Hid() = default;
+  Hid(hid_t id, Closer closer) : id_(id), closer_(closer) {}
+  Hid(Hid&& o) noexcept : id_(o.id_), closer_(o.closer_) { o.id_ = H5I_INVALID_HID; }
+  Hid& operator=(Hid&& o) noexcept {
+    if (this != &o) {
+      reset();
+      id_ = o.id_;
+      closer_ = o.closer_;
+      o.id_ = H5I_INVALID_HID;
+    }
+    return *this;
+  }
+  Hid(const Hid&) = delete;
+  Hid& operator=(const Hid&) = delete;
+  ~Hid() { reset(); }
+
+  hid_t get() const { return id_; }
+  bool valid() const { return id_ >= 0; }
+  void reset() { close(); }
+  // Closes now; false when HDF5 reports a failure (for a file: the data did not reach it).
+  bool close() {
+    herr_t status = 0;
+    if (id_ >= 0 && closer_ != nullptr) status = closer_(id_);
+    id_ = H5I_INVALID_HID;
+    return status >= 0;
+  }
+
+ private:
+  hid_t id_ = H5I_INVALID_HID;
+  Closer closer_ = nullptr;
+};
+
+// The innermost message on HDF5's error stack, as " (HDF5: ...)", or "" when it is empty.
+herr_t innermost_error(unsigned n, const H5E_error2_t* err, void* data) {
+  if (n == 0 && err != nullptr && err->desc != nullptr)
+    *static_cast<std::string*>(data) = err->desc;
+  return 0;
+}
+
+std::string hdf5_detail() {
+  std::string desc;
+  H5Ewalk2(H5E_DEFAULT, H5E_WALK_UPWARD, innermost_error, &desc);
+  H5Eclear2(H5E_DEFAULT);
+  return desc.empty() ? std::string() : " (HDF5: " + desc + ")";
+}
+
+// A failure reported by HDF5: the problem plus what HDF5 said.
+[[noreturn]] void fail_hdf5(const std::string& file, const std::string& problem) {
+  throw InputError(file, problem + hdf5_detail());
+}
+
+std::string in_quotes(const std::string& s) { return "'" + s + "'"; }
+
+// --- types, property lists and paths -------------------------------------------------------------
+
+Hid utf8_string_type(const std::string& file) {
+  Hid t(H5Tcopy(H5T_C_S1), H5Tclose);
+  if (!t.valid() || H5Tset_size(t.get(), H5T_VARIABLE) < 0 ||
+      H5Tset_cset(t.get(), H5T_CSET_UTF8) < 0)
+    fail_hdf5(file, "cannot make the string type");
+  return t;
+}
+
+// Link creation: intermediate groups are created, names are UTF-8.
+Hid link_create_plist(const std::string& file) {
+  Hid p(H5Pcreate(H5P_LINK_CREATE), H5Pclose);
+  if (!p.valid() || H5Pset_create_intermediate_group(p.get(), 1) < 0 ||
+      H5Pset_char_encoding(p.get(), H5T_CSET_UTF8) < 0)
+    fail_hdf5(file, "cannot make a link creation property list");
+  return p;
+}
+
+// File access: closing the file closes whatever is still open in it, so that a commit really
+// closes the file before renaming it.
+Hid file_access_plist(const std::string& file) {
+  Hid p(H5Pcreate(H5P_FILE_ACCESS), H5Pclose);
+  if (!p.valid() || H5Pset_fclose_degree(p.get(), H5F_CLOSE_STRONG) < 0)
+    fail_hdf5(file, "cannot make a file access property list");
+  return p;
+}
+
+bool deflate_available() {
+  if (H5Zfilter_avail(H5Z_FILTER_DEFLATE) <= 0) return false;
+  unsigned int config = 0;
+  if (H5Zget_filter_info(H5Z_FILTER_DEFLATE, &config) < 0) return false;
+  return (config & H5Z_FILTER_CONFIG_ENCODE_ENABLED) != 0;
+}
+
+// Checks an absolute object path ("/a/b.c/d") and returns its components; "/" has none.
+std::vector<std::string> path_components(const std::string& file, const std::string& path) {
+  if (path.empty() || path[0] != '/')
+    throw InputError(file, "invalid object path " + in_quotes(path) + " (it must start with '/')");
+  std::vector<std::string> parts;
+  size_t start = 1;
+  while (start <= path.size()) {
+    size_t end = path.find('/', start);
+    if (end == std::string::npos) end = path.size();
+    std::string part = path.substr(start, end - start);
+    if (part == "." || part == "..")
+      throw InputError(file, "invalid object path " + in_quotes(path));
+    if (!part.empty()) parts.push_back(std::move(part));
+    start = end + 1;
+  }
+  return parts;
+}
+
+// The path with empty components removed ("//a/b/" -> "/a/b").
+std::string normalized(const std::string& file, const std::string& path) {
+  std::string out;
+  for (const auto& part : path_components(file, path)) out += "/" + part;
+  return out.empty() ? "/" : out;
+}
+
+// A name used as one path component (a module name, a Hessian key).
+void check_name(const std::string& file, const std::string& what, const std::string& name) {
+  if (name.empty() || name == "." || name == ".." || name.find('/') != std::string::npos)
+    throw InputError(file, "invalid " + what + " name " + in_quotes(name));
+}
+
+// Whether every link along the path exists (H5Lexists only looks at the last one).
+bool link_exists(hid_t file_id, const std::string& file, const std::string& path) {
+  std::string prefix;
+  for (const auto& part : path_components(file, path)) {
+    prefix += "/" + part;
+    htri_t e = H5Lexists(file_id, prefix.c_str(), H5P_DEFAULT);
+    if (e <= 0) {
+      H5Eclear2(H5E_DEFAULT);
+      return false;
+    }
+  }
+  return true;
+}
+
+Hid open_object(hid_t file_id, const std::string& file, const std::string& path) {
+  Hid obj(H5Oopen(file_id, path.c_str(), H5P_DEFAULT), H5Oclose);
+  if (!obj.valid()) fail_hdf5(file, "cannot open " + in_quotes(path));
+  return obj;
+}
+
+bool is_group(hid_t file_id, const std::string& file, const std::string& path) {
+  if (!link_exists(file_id, file, path)) return false;
+  Hid obj = open_object(file_id, file, path);
+  return H5Iget_type(obj.get()) == H5I_GROUP;
+}
+
+// Opens the group, creating it (and its parents) when absent.
+Hid ensure_group(hid_t file_id, const std::string& file, const std::string& path) {
+  if (link_exists(file_id, file, path)) {
+    Hid obj = open_object(file_id, file, path);
+    if (H5Iget_type(obj.get()) != H5I_GROUP)
+      throw InputError(file, in_quotes(path) + " exists and is not a group");
+    return obj;
+  }
+  Hid lcpl = link_create_plist(file);
+  Hid group(H5Gcreate2(file_id, path.c_str(), lcpl.get(), H5P_DEFAULT, H5P_DEFAULT), H5Gclose);
+  if (!group.valid()) fail_hdf5(file, "cannot create group " + in_quotes(path));
+  return group;
+}
+
+void remove_link(hid_t file_id, const std::string& file, const std::string& path) {
+  if (path == "/") throw InputError(file, "cannot remove the root group");
+  if (!link_exists(file_id, file, path)) return;
+  if (H5Ldelete(file_id, path.c_str(), H5P_DEFAULT) < 0)
+    fail_hdf5(file, "cannot remove " + in_quotes(path));
+}
+
+// --- attributes ----------------------------------------------------------------------------------
+
+bool has_attribute(hid_t obj, const std::string& name) {
+  htri_t e = H5Aexists(obj, name.c_str());
+  if (e < 0) H5Eclear2(H5E_DEFAULT);
+  return e > 0;
+}
+
+// Creates (replacing any attribute of that name) and writes an attribute.
+void write_attribute(hid_t obj, const std::string& file, const std::string& where,
+                     const std::string& name, hid_t file_type, hid_t mem_type, hid_t space,
+                     const void* data) {
+  if (has_attribute(obj, name) && H5Adelete(obj, name.c_str()) < 0)
+    fail_hdf5(file, "cannot replace attribute " + in_quotes(name) + " of " + in_quotes(where));
+  Hid attr(H5Acreate2(obj, name.c_str(), file_type, space, H5P_DEFAULT, H5P_DEFAULT), H5Aclose);
+  if (!attr.valid() || H5Awrite(attr.get(), mem_type, data) < 0)
+    fail_hdf5(file, "cannot write attribute " + in_quotes(name) + " of " + in_quotes(where));
+}
+
+void write_scalar_attribute(hid_t obj, const std::string& file, const std::string& where,
+                            const std::string& name, hid_t file_type, hid_t mem_type,
+                            const void* data) {
+  Hid space(H5Screate(H5S_SCALAR), H5Sclose);
+  if (!space.valid()) fail_hdf5(file, "cannot make a dataspace");
+  write_attribute(obj, file, where, name, file_type, mem_type, space.get(), data);
+}
+
+void write_string_attribute(hid_t obj, const std::string& file, const std::string& where,
+                            const std::string& name, const std::string& value) {
+  Hid type = utf8_string_type(file);
+  const char* p = value.c_str();
+  write_scalar_attribute(obj, file, where, name, type.get(), type.get(), &p);
+}
+
+void write_int64_attribute(hid_t obj, const std::string& file, const std::string& where,
+                           const std::string& name, int64_t value) {
+  write_scalar_attribute(obj, file, where, name, H5T_STD_I64LE, H5T_NATIVE_INT64, &value);
+}
+
+void write_uint64_attribute(hid_t obj, const std::string& file, const std::string& where,
+                            const std::string& name, uint64_t value) {
+  write_scalar_attribute(obj, file, where, name, H5T_STD_U64LE, H5T_NATIVE_UINT64, &value);
+}
+
+void write_double_attribute(hid_t obj, const std::string& file, const std::string& where,
+                            const std::string& name, double value) {
+  write_scalar_attribute(obj, file, where, name, H5T_IEEE_F64LE, H5T_NATIVE_DOUBLE, &value);
+}
+
+// A 1-D array of UTF-8 strings; an empty list is not written.
+void write_strings_attribute(hid_t obj, const std::string& file, const std::string& where,
+                             const std::string& name, const std::vector<std::string>& values) {
+  if (values.empty()) {
+    if (has_attribute(obj, name)) H5Adelete(obj, name.c_str());
+    return;
+  }
+  Hid type = utf8_string_type(file);
+  hsize_t dim = values.size();
+  Hid space(H5Screate_simple(1, &dim, nullptr), H5Sclose);
+  if (!space.valid()) fail_hdf5(file, "cannot make a dataspace");
+  std::vector<const char*> ptrs;
+  for (const auto& v : values) ptrs.push_back(v.c_str());
+  write_attribute(obj, file, where, name, type.get(), type.get(), space.get(), ptrs.data());
+}
+
+// Reads the `count` strings of an attribute or dataset (`read` does the H5Aread/H5Dread with the
+// memory type it is given); nullopt when HDF5 fails. Variable-length and fixed-length strings are
+// both accepted (h5py writes either, depending on the NumPy type it is given).
+template <class Read>
+std::optional<std::vector<std::string>> read_strings(hid_t file_type, size_t count, Read read) {
+  Hid mem_type(H5Tget_native_type(file_type, H5T_DIR_ASCEND), H5Tclose);
+  if (!mem_type.valid()) return std::nullopt;
+  std::vector<std::string> out;
+  if (H5Tis_variable_str(file_type) > 0) {
+    std::vector<char*> ptrs(count, nullptr);
+    if (count > 0 && read(mem_type.get(), ptrs.data()) < 0) return std::nullopt;
+    for (char* p : ptrs) {
+      out.emplace_back(p != nullptr ? p : "");
+      if (p != nullptr) H5free_memory(p);
+    }
+    return out;
+  }
+  size_t size = H5Tget_size(file_type);
+  std::vector<char> buf(count * size + 1, '\0');
+  if (count > 0 && read(mem_type.get(), buf.data()) < 0) return std::nullopt;
+  bool space_padded = H5Tget_strpad(file_type) == H5T_STR_SPACEPAD;
+  for (size_t i = 0; i < count; ++i) {
+    const char* p = buf.data() + i * size;
+    std::string s(p, strnlen(p, size));
+    if (space_padded)
+      while (!s.empty() && s.back() == ' ') s.pop_back();
+    out.push_back(std::move(s));
+  }
+  return out;
+}
+
+hssize_t element_count(hid_t space) {
+  if (H5Sget_simple_extent_type(space) == H5S_NULL) return 0;
+  return H5Sget_simple_extent_npoints(space);
+}
+
+// The strings of an attribute (scalar or 1-D); nullopt when absent; InputError when not strings.
+std::optional<std::vector<std::string>> strings_attribute(hid_t obj, const std::string& file,
+                                                          const std::string& where,
+                                                          const std::string& name) {
+  if (!has_attribute(obj, name)) return std::nullopt;
+  const std::string what = "attribute " + in_quotes(name) + " of " + in_quotes(where);
+  Hid attr(H5Aopen(obj, name.c_str(), H5P_DEFAULT), H5Aclose);
+  if (!attr.valid()) fail_hdf5(file, "cannot open " + what);
+  Hid type(H5Aget_type(attr.get()), H5Tclose);
+  Hid space(H5Aget_space(attr.get()), H5Sclose);
+  if (!type.valid() || !space.valid()) fail_hdf5(file, "cannot read " + what);
+  if (H5Tget_class(type.get()) != H5T_STRING) throw InputError(file, what + " is not a string");
+  hssize_t count = element_count(space.get());
+  if (count < 0) fail_hdf5(file, "cannot read " + what);
+  auto values = read_strings(type.get(), static_cast<size_t>(count),
+                             [&](hid_t mem, void* buf) { return H5Aread(attr.get(), mem, buf); });
+  if (!values) fail_hdf5(file, "cannot read " + what);
+  return values;
+}
+
+std::optional<std::string> string_attribute_of(hid_t obj, const std::string& file,
+                                               const std::string& where, const std::string& name) {
+  auto values = strings_attribute(obj, file, where, name);
+  if (!values) return std::nullopt;
+  if (values->size() != 1)
+    throw InputError(file, "attribute " + in_quotes(name) + " of " + in_quotes(where) + " holds " +
+                               std::to_string(values->size()) + " strings, expected one");
+  return values->front();
+}
+
+// A numeric attribute with one element, converted by HDF5 to `mem_type`; nullopt when absent.
+template <class T>
+std::optional<T> numeric_attribute(hid_t obj, const std::string& file, const std::string& where,
+                                   const std::string& name, hid_t mem_type) {
+  if (!has_attribute(obj, name)) return std::nullopt;
+  const std::string what = "attribute " + in_quotes(name) + " of " + in_quotes(where);
+  Hid attr(H5Aopen(obj, name.c_str(), H5P_DEFAULT), H5Aclose);
+  if (!attr.valid()) fail_hdf5(file, "cannot open " + what);
+  Hid type(H5Aget_type(attr.get()), H5Tclose);
+  Hid space(H5Aget_space(attr.get()), H5Sclose);
+  if (!type.valid() || !space.valid()) fail_hdf5(file, "cannot read " + what);
+  H5T_class_t cls = H5Tget_class(type.get());
+  if (cls != H5T_INTEGER && cls != H5T_FLOAT) throw InputError(file, what + " is not a number");
+  if (element_count(space.get()) != 1) throw InputError(file, what + " is not a single number");
+  T value{};
+  if (H5Aread(attr.get(), mem_type, &value) < 0) fail_hdf5(file, "cannot read " + what);
+  return value;
+}
+
+// Required attributes of the schema: a missing one means the file is damaged or not ours.
+std::string require_string(hid_t obj, const std::string& file, const std::string& where,
+                           const std::string& name) {
+  auto v = string_attribute_of(obj, file, where, name);
+  if (!v) throw InputError(file, in_quotes(where) + " lacks the attribute " + in_quotes(name));
+  return *v;
+}
+
+template <class T>
+T require_number(hid_t obj, const std::string& file, const std::string& where,
+                 const std::string& name, hid_t mem_type) {
+  auto v = numeric_attribute<T>(obj, file, where, name, mem_type);
+  if (!v) throw InputError(file, in_quotes(where) + " lacks the attribute " + in_quotes(name));
+  return *v;
+}
+
+// --- datasets ------------------------------------------------------------------------------------
+
+// Chunk dimensions of at most `limit` elements: the leading axes are cut first.
+std::vector<hsize_t> chunk_dims(const std::vector<hsize_t>& dims, hsize_t limit) {
+  std::vector<hsize_t> chunk = dims;
+  for (size_t axis = 0; axis < chunk.size(); ++axis) {
+    hsize_t rest = 1;
+    for (size_t k = axis + 1; k < chunk.size(); ++k) rest *= chunk[k];
+    if (chunk[axis] * rest <= limit) break;
+    chunk[axis] = std::max<hsize_t>(1, limit / rest);
+    if (chunk[axis] * rest <= limit) break;
+  }
+  return chunk;
+}
+
+// Writes a dataset, replacing any object at `path`. `compress`: chunked, shuffle + deflate 1
+// (deflate only where HDF5 has it).
+void write_dataset(hid_t file_id, const std::string& file, const std::string& path, hid_t file_type,
+                   hid_t mem_type, const void* data, const std::vector<hsize_t>& dims,
+                   bool compress) {
+  remove_link(file_id, file, path);
+  hsize_t count = 1;
+  for (hsize_t d : dims) count *= d;
+  Hid space(H5Screate_simple(static_cast<int>(dims.size()), dims.data(), nullptr), H5Sclose);
+  Hid dcpl(H5Pcreate(H5P_DATASET_CREATE), H5Pclose);
+  if (!space.valid() || !dcpl.valid()) fail_hdf5(file, "cannot prepare dataset " + in_quotes(path));
+  if (compress && count > 0) {
+    std::vector<hsize_t> chunk = chunk_dims(dims, kChunkElements);
+    if (H5Pset_chunk(dcpl.get(), static_cast<int>(chunk.size()), chunk.data()) < 0 ||
+        H5Pset_shuffle(dcpl.get()) < 0 ||
+        (deflate_available() && H5Pset_deflate(dcpl.get(), 1) < 0))
+      fail_hdf5(file, "cannot set up compression for " + in_quotes(path));
+  }
+  Hid lcpl = link_create_plist(file);
+  Hid ds(H5Dcreate2(file_id, path.c_str(), file_type, space.get(), lcpl.get(), dcpl.get(),
+                    H5P_DEFAULT),
+         H5Dclose);
+  if (!ds.valid()) fail_hdf5(file, "cannot create dataset " + in_quotes(path));
+  if (count > 0 && H5Dwrite(ds.get(), mem_type, H5S_ALL, H5S_ALL, H5P_DEFAULT, data) < 0)
+    fail_hdf5(file, "cannot write dataset " + in_quotes(path));
+}
+
+void write_float_vector(hid_t file_id, const std::string& file, const std::string& path,
+                        const std::vector<float>& v, bool compress = false) {
+  if (v.empty()) return;
+  write_dataset(file_id, file, path, H5T_IEEE_F32LE, H5T_NATIVE_FLOAT, v.data(), {v.size()},
+                compress);
+}
+
+void write_string_dataset(hid_t file_id, const std::string& file, const std::string& path,
+                          const std::vector<std::string>& values) {
+  Hid type = utf8_string_type(file);
+  std::vector<const char*> ptrs;
+  for (const auto& v : values) ptrs.push_back(v.c_str());
+  write_dataset(file_id, file, path, type.get(), type.get(), ptrs.data(), {values.size()}, false);
+}
+
+// An empty, extensible 1-D string dataset that append_string() grows.
+void create_string_list(hid_t file_id, const std::string& file, const std::string& path) {
+  remove_link(file_id, file, path);
+  Hid type = utf8_string_type(file);
+  hsize_t dim = 0, max_dim = H5S_UNLIMITED, chunk = 64;
+  Hid space(H5Screate_simple(1, &dim, &max_dim), H5Sclose);
+  Hid dcpl(H5Pcreate(H5P_DATASET_CREATE), H5Pclose);
+  if (!space.valid() || !dcpl.valid() || H5Pset_chunk(dcpl.get(), 1, &chunk) < 0)
+    fail_hdf5(file, "cannot prepare dataset " + in_quotes(path));
+  Hid lcpl = link_create_plist(file);
+  Hid ds(H5Dcreate2(file_id, path.c_str(), type.get(), space.get(), lcpl.get(), dcpl.get(),
+                    H5P_DEFAULT),
+         H5Dclose);
+  if (!ds.valid()) fail_hdf5(file, "cannot create dataset " + in_quotes(path));
+}
+
+void append_string(hid_t file_id, const std::string& file, const std::string& path,
+                   const std::string& value) {
+  Hid ds(H5Dopen2(file_id, path.c_str(), H5P_DEFAULT), H5Dclose);
+  if (!ds.valid()) fail_hdf5(file, "cannot open dataset " + in_quotes(path));
+  Hid old_space(H5Dget_space(ds.get()), H5Sclose);
+  hsize_t size = 0;
+  if (!old_space.valid() || H5Sget_simple_extent_ndims(old_space.get()) != 1 ||
+      H5Sget_simple_extent_dims(old_space.get(), &size, nullptr) < 0)
+    fail_hdf5(file, "cannot read the size of " + in_quotes(path));
+  hsize_t new_size = size + 1, one = 1;
+  if (H5Dset_extent(ds.get(), &new_size) < 0) fail_hdf5(file, "cannot extend " + in_quotes(path));
+  Hid space(H5Dget_space(ds.get()), H5Sclose);
+  Hid mem_space(H5Screate_simple(1, &one, nullptr), H5Sclose);
+  Hid type = utf8_string_type(file);
+  const char* p = value.c_str();
+  if (!space.valid() || !mem_space.valid() ||
+      H5Sselect_hyperslab(space.get(), H5S_SELECT_SET, &size, nullptr, &one, nullptr) < 0 ||
+      H5Dwrite(ds.get(), type.get(), mem_space.get(), space.get(), H5P_DEFAULT, &p) < 0)
+    fail_hdf5(file, "cannot append to " + in_quotes(path));
+}
+
+// An open dataset with its type and shape.
+struct OpenDataset {
+  Hid ds, type, space;
+  std::vector<hsize_t> dims;
+  size_t count = 0;
+};
+
+OpenDataset open_dataset(hid_t file_id, const std::string& file, const std::string& path) {
+  if (!link_exists(file_id, file, path)) throw InputError(file, "no dataset " + in_quotes(path));
+  OpenDataset d;
+  {
+    Hid obj = open_object(file_id, file, path);
+    if (H5Iget_type(obj.get()) != H5I_DATASET)
+      throw InputError(file, in_quotes(path) + " is not a dataset");
+  }
+  d.ds = Hid(H5Dopen2(file_id, path.c_str(), H5P_DEFAULT), H5Dclose);
+  if (!d.ds.valid()) fail_hdf5(file, "cannot open dataset " + in_quotes(path));
+  d.type = Hid(H5Dget_type(d.ds.get()), H5Tclose);
+  d.space = Hid(H5Dget_space(d.ds.get()), H5Sclose);
+  if (!d.type.valid() || !d.space.valid())
+    fail_hdf5(file, "cannot read dataset " + in_quotes(path));
+  int rank = H5Sget_simple_extent_ndims(d.space.get());
+  if (rank < 0) fail_hdf5(file, "cannot read the shape of " + in_quotes(path));
+  d.dims.resize(static_cast<size_t>(rank));
+  if (rank > 0 && H5Sget_simple_extent_dims(d.space.get(), d.dims.data(), nullptr) < 0)
+    fail_hdf5(file, "cannot read the shape of " + in_quotes(path));
+  hssize_t count = element_count(d.space.get());
+  if (count < 0) fail_hdf5(file, "cannot read the shape of " + in_quotes(path));
+  d.count = static_cast<size_t>(count);
+  return d;
+}
+
+// A numeric dataset converted by HDF5 to T (`mem_type`); `integers`: an integer dataset is
+// required (a float dataset is not silently truncated).
+template <class T>
+std::vector<T> read_numeric(hid_t file_id, const std::string& file, const std::string& path,
+                            hid_t mem_type, bool integers, std::vector<int64_t>* shape) {
+  OpenDataset d = open_dataset(file_id, file, path);
+  H5T_class_t cls = H5Tget_class(d.type.get());
+  if (integers ? cls != H5T_INTEGER : (cls != H5T_FLOAT && cls != H5T_INTEGER))
+    throw InputError(file, "dataset " + in_quotes(path) + " does not hold " +
+                               (integers ? "integers" : "numbers"));
+  std::vector<T> out(d.count);
+  if (d.count > 0 && H5Dread(d.ds.get(), mem_type, H5S_ALL, H5S_ALL, H5P_DEFAULT, out.data()) < 0)
+    fail_hdf5(file, "cannot read dataset " + in_quotes(path));
+  if (shape != nullptr) shape->assign(d.dims.begin(), d.dims.end());
+  return out;
+}
+
+// A float dataset that may be absent (then empty); it must be 1-D with `expected` values.
+std::vector<float> optional_floats(hid_t file_id, const std::string& file, const std::string& path,
+                                   int64_t expected) {
+  if (!link_exists(file_id, file, path)) return {};
+  std::vector<int64_t> shape;
+  auto v = read_numeric<float>(file_id, file, path, H5T_NATIVE_FLOAT, false, &shape);
+  if (shape.size() != 1 || shape[0] != expected)
+    throw InputError(file, "dataset " + in_quotes(path) + " has " + std::to_string(v.size()) +
+                               " values, expected " + std::to_string(expected));
+  return v;
+}
+
+std::vector<std::string> read_string_dataset(hid_t file_id, const std::string& file,
+                                             const std::string& path) {
+  OpenDataset d = open_dataset(file_id, file, path);
+  if (H5Tget_class(d.type.get()) != H5T_STRING)
+    throw InputError(file, "dataset " + in_quotes(path) + " does not hold strings");
+  auto values = read_strings(d.type.get(), d.count, [&](hid_t mem, void* buf) {
+    return H5Dread(d.ds.get(), mem, H5S_ALL, H5S_ALL, H5P_DEFAULT, buf);
+  });
+  if (!values) fail_hdf5(file, "cannot read dataset " + in_quotes(path));
+  return std::move(*values);
+}
+
+// Makes `path` an extensible list of strings that append_string() can grow, keeping the names
+// already in it (a list written by another tool, e.g. h5py, usually has a fixed size).
+void ensure_string_list(hid_t file_id, const std::string& file, const std::string& path) {
+  std::vector<std::string> names;
+  if (link_exists(file_id, file, path)) {
+    {
+      OpenDataset d = open_dataset(file_id, file, path);
+      hsize_t max_dim = 0;
+      if (H5Sget_simple_extent_ndims(d.space.get()) == 1 &&
+          H5Sget_simple_extent_dims(d.space.get(), nullptr, &max_dim) >= 0 &&
+          max_dim == H5S_UNLIMITED && H5Tis_variable_str(d.type.get()) > 0)
+        return;
+    }
+    names = read_string_dataset(file_id, file, path);
+  }
+  create_string_list(file_id, file, path);
+  for (const auto& name : names) append_string(file_id, file, path, name);
+}
+
+// --- files ---------------------------------------------------------------------------------------
+
+std::string utc_now() {
+  std::time_t t = std::time(nullptr);
+  std::tm tm{};
+  gmtime_r(&t, &tm);
+  char buf[32];
+  std::strftime(buf, sizeof buf, "%Y-%m-%dT%H:%M:%SZ", &tm);
+  return buf;
+}
+
+// Checks the root attributes that make a file a project this Bitscape can read.
+void check_format(hid_t file_id, const std::string& file) {
+  Hid root = open_object(file_id, file, "/");
+  auto format = string_attribute_of(root.get(), file, "/", "format");
+  if (!format) throw InputError(file, "not a Bitscape project (no format attribute)");
+  if (*format != kFormatName)
+    throw InputError(file, "not a Bitscape project (format is " + in_quotes(*format) + ")");
+  auto version =
+      numeric_attribute<int64_t>(root.get(), file, "/", "format_version", H5T_NATIVE_INT64);
+  if (!version) throw InputError(file, "not a Bitscape project (no format_version attribute)");
+  if (*version > kProjectFormatVersion)
+    throw InputError(file, "project format version " + std::to_string(*version) +
+                               " is newer than this Bitscape (" +
+                               std::to_string(kProjectFormatVersion) + ")");
+  if (*version < 1)
+    throw InputError(file, "invalid project format version " + std::to_string(*version));
+}
+
+// Opens an existing HDF5 file; `file` names it in errors (the target, not a temporary copy).
+Hid open_file(const std::string& file, const std::string& actual, unsigned flags) {
+  std::error_code ec;
+  if (!fs::exists(actual, ec)) throw InputError(file, "cannot open project (no such file)");
+  if (fs::is_directory(actual, ec))
+    throw InputError(file, "cannot open project (it is a directory)");
+#if H5_VERSION_GE(1, 12, 0)
+  htri_t is_hdf5 = H5Fis_accessible(actual.c_str(), H5P_DEFAULT);
+#else
+  htri_t is_hdf5 = H5Fis_hdf5(actual.c_str());
+#endif
+  if (is_hdf5 == 0) {
+    H5Eclear2(H5E_DEFAULT);
+    throw InputError(file, "not a Bitscape project (not an HDF5 file)");
+  }
+  if (is_hdf5 < 0) fail_hdf5(file, "cannot read project");
+  Hid fapl = file_access_plist(file);
+  Hid f(H5Fopen(actual.c_str(), flags, fapl.get()), H5Fclose);
+  if (!f.valid()) fail_hdf5(file, "cannot open project");
+  return f;
+}
+
+std::string system_error_text(int err) { return std::strerror(err); }
+
+// fsync of a file or directory; false (errno set) on failure.
+bool sync_path(const std::string& path, bool directory) {
+  int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC | (directory ? O_DIRECTORY : 0));
+  if (fd < 0) return false;
+  bool ok = ::fsync(fd) == 0;
+  int err = errno;
+  ::close(fd);
+  errno = err;
+  return ok;
+}
+
+std::string temp_path_for(const fs::path& target) {
+  static std::atomic<unsigned> counter{0};
+  fs::path dir = target.parent_path();
+  std::string name = "." + target.filename().string() + ".tmp-" + std::to_string(::getpid()) + "-" +
+                     std::to_string(counter.fetch_add(1));
+  return (dir / name).string();
+}
+
+std::string module_group(const std::string& module) { return "/calibration/modules/" + module; }
+std::string hessian_group(const std::string& key) { return "/calibration/hessians/" + key; }
+
+}  // namespace
+
+bool project_support_available() { return true; }
+
+// --- ProjectWriter -------------------------------------------------------------------------------
+
+struct ProjectWriter::Impl {
+  std::string path;       // the target
+  std::string temp_path;  // the file written until commit()
+  Hid file;
+  bool committed = false;
+
+  ~Impl() {
+    if (committed) return;
+    {
+      Hdf5Call call;
+      file.reset();
+    }
+    std::error_code ec;
+    if (!temp_path.empty()) fs::remove(temp_path, ec);
+  }
+
+  // The open file for a write; an error once committed or after a failed commit.
+  hid_t writable() const {
+    if (committed) throw InputError(path, "the project was already committed");
+    if (!file.valid()) throw InputError(path, "the project writer is closed");
+    return file.get();
+  }
+};
+
+namespace {
+
+// Where a writer may write: the target's directory must exist, the target must not be one.
+std::unique_ptr<ProjectWriter::Impl> new_writer(const std::string& path) {
+  if (path.empty()) throw InputError(path, "no project path given");
+  fs::path target(path);
+  fs::path dir = target.parent_path().empty() ? fs::path(".") : target.parent_path();
+  std::error_code ec;
+  if (!fs::is_directory(dir, ec))
+    throw InputError(
+        path, "cannot write project: directory " + in_quotes(dir.string()) + " does not exist");
+  if (fs::is_directory(target, ec))
+    throw InputError(path, "cannot write project: it is a directory");
+  auto impl = std::make_unique<ProjectWriter::Impl>();
+  impl->path = path;
+  impl->temp_path = temp_path_for(target);
+  return impl;
+}
+
+}  // namespace
+
+ProjectWriter::ProjectWriter(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
+ProjectWriter::ProjectWriter(ProjectWriter&&) noexcept = default;
+ProjectWriter& ProjectWriter::operator=(ProjectWriter&&) noexcept = default;
+ProjectWriter::~ProjectWriter() = default;
+
+ProjectWriter ProjectWriter::create(const std::string& path) {
+  Hdf5Call call;
+  auto impl = new_writer(path);
+  Hid fapl = file_access_plist(path);
+  impl->file =
+      Hid(H5Fcreate(impl->temp_path.c_str(), H5F_ACC_TRUNC, H5P_DEFAULT, fapl.get()), H5Fclose);
+  if (!impl->file.valid())
+    fail_hdf5(path, "cannot create temporary file " + in_quotes(impl->temp_path));
+  hid_t f = impl->file.get();
+  Hid root = open_object(f, path, "/");
+  write_string_attribute(root.get(), path, "/", "format", kFormatName);
+  write_int64_attribute(root.get(), path, "/", "format_version", kProjectFormatVersion);
+  write_string_attribute(root.get(), path, "/", "bitscape_version", BITSCAPE_VERSION);
+  write_string_attribute(root.get(), path, "/", "created", utc_now());
+  return ProjectWriter(std::move(impl));
+}
+
+ProjectWriter ProjectWriter::update(const std::string& path) {
+  Hdf5Call call;
+  // Checked before copying: a file that is not a project is not copied.
+  check_format(open_file(path, path, H5F_ACC_RDONLY).get(), path);
+  auto impl = new_writer(path);
+  std::error_code ec;
+  if (!fs::copy_file(path, impl->temp_path, fs::copy_options::overwrite_existing, ec))
+    throw InputError(
+        path, "cannot copy the project to " + in_quotes(impl->temp_path) + ": " + ec.message());
+  impl->file = open_file(path, impl->temp_path, H5F_ACC_RDWR);
+  check_format(impl->file.get(), path);
+  Hid root = open_object(impl->file.get(), path, "/");
+  write_string_attribute(root.get(), path, "/", "bitscape_version", BITSCAPE_VERSION);
+  return ProjectWriter(std::move(impl));
+}
+
+const std::string& ProjectWriter::path() const {
+  static const std::string none;
+  return impl_ ? impl_->path : none;
+}
+
+const std::string& ProjectWriter::temp_path() const {
+  static const std::string none;
+  return impl_ ? impl_->temp_path : none;
+}
+
+void ProjectWriter::write_model(const ProjectModelInfo& info) {
+  Hdf5Call call;
+  if (!impl_) throw InputError("", "the project writer was moved from");
+  const std::string& file = impl_->path;
+  hid_t f = impl_->writable();
+  remove_link(f, file, "/model");
+  Hid group = ensure_group(f, file, "/model");
+  write_string_attribute(group.get(), file, "/model", "path", info.path);
+  write_string_attribute(group.get(), file, "/model", "fingerprint", info.fingerprint);
+  write_string_attribute(group.get(), file, "/model", "config_json", info.config_json);
+  write_int64_attribute(group.get(), file, "/model", "other_params", info.other_params);
+  if (info.modules.empty()) return;
+  std::vector<std::string> names;
+  std::vector<int64_t> shapes;
+  for (const auto& m : info.modules) {
+    names.push_back(m.name);
+    shapes.push_back(m.out_features);
+    shapes.push_back(m.in_features);
+  }
+  write_string_dataset(f, file, "/model/module_names", names);
+  write_dataset(f, file, "/model/module_shapes", H5T_STD_I64LE, H5T_NATIVE_INT64, shapes.data(),
+                {info.modules.size(), 2}, false);
+}
+
+void ProjectWriter::begin_calibration(const CalibrationSettings& s) {
+  Hdf5Call call;
+  if (!impl_) throw InputError("", "the project writer was moved from");
+  const std::string& file = impl_->path;
+  hid_t f = impl_->writable();
+  const std::string where = "/calibration";
+  remove_link(f, file, where);
+  Hid group = ensure_group(f, file, where);
+  hid_t g = group.get();
+  write_string_attribute(g, file, where, "corpus", s.corpus);
+  write_string_attribute(g, file, where, "corpus_sha256", s.corpus_sha256);
+  write_int64_attribute(g, file, where, "samples", s.samples);
+  write_int64_attribute(g, file, where, "seqlen", s.seqlen);
+  write_uint64_attribute(g, file, where, "seed", s.seed);
+  write_string_attribute(g, file, where, "mode", s.mode);
+  write_string_attribute(g, file, where, "allocation_json", s.allocation_json);
+  write_string_attribute(g, file, where, "hessians", s.hessians);
+  write_string_attribute(g, file, where, "device", s.device);
+  write_string_attribute(g, file, where, "dtype", s.dtype);
+  write_double_attribute(g, file, where, "seconds", s.seconds);
+  write_string_attribute(g, file, where, "created", s.created.empty() ? utc_now() : s.created);
+  if (!s.window_starts.empty())
+    write_dataset(f, file, where + "/window_starts", H5T_STD_I64LE, H5T_NATIVE_INT64,
+                  s.window_starts.data(), {s.window_starts.size()}, false);
+  ensure_group(f, file, where + "/hessians");
+  ensure_group(f, file, where + "/modules");
+  create_string_list(f, file, where + "/module_order");
+}
+
+void ProjectWriter::write_hessian(const HessianData& h) {
+  Hdf5Call call;
+  if (!impl_) throw InputError("", "the project writer was moved from");
+  const std::string& file = impl_->path;
+  hid_t f = impl_->writable();
+  check_name(file, "Hessian", h.key);
+  if (!is_group(f, file, "/calibration"))
+    throw InputError(file, "no calibration in this project (begin_calibration first)");
+  const size_t n = h.n > 0 ? static_cast<size_t>(h.n) : 0;
+  if (h.n < 0 || h.diag.size() != n)
+    throw InputError(file, "Hessian " + in_quotes(h.key) + ": diag has " +
+                               std::to_string(h.diag.size()) + " values, expected " +
+                               std::to_string(h.n));
+  if (!h.upper.empty() && h.upper.size() != n * (n + 1) / 2)
+    throw InputError(file, "Hessian " + in_quotes(h.key) + ": upper has " +
+                               std::to_string(h.upper.size()) + " values, expected " +
+                               std::to_string(n * (n + 1) / 2));
+  const std::string where = hessian_group(h.key);
+  remove_link(f, file, where);
+  Hid group = ensure_group(f, file, where);
+  write_int64_attribute(group.get(), file, where, "n", h.n);
+  write_int64_attribute(group.get(), file, where, "tokens", h.tokens);
+  write_strings_attribute(group.get(), file, where, "modules", h.modules);
+  write_float_vector(f, file, where + "/diag", h.diag);
+  write_float_vector(f, file, where + "/upper", h.upper, /*compress=*/true);
+}
+
+void ProjectWriter::write_module_statistics(const ModuleStatistics& s) {
+  Hdf5Call call;
+  if (!impl_) throw InputError("", "the project writer was moved from");
+  const std::string& file = impl_->path;
+  hid_t f = impl_->writable();
+  check_name(file, "module", s.name);
+  if (!is_group(f, file, "/calibration"))
+    throw InputError(file, "no calibration in this project (begin_calibration first)");
+  auto check = [&](const char* field, const std::vector<float>& v, int64_t expected) {
+    if (!v.empty() && static_cast<int64_t>(v.size()) != expected)
+      throw InputError(file, "module " + in_quotes(s.name) + ": " + field + " has " +
+                                 std::to_string(v.size()) + " values, expected " +
+                                 std::to_string(expected));
+  };
+  check("act_abs_mean", s.act_abs_mean, s.in_features);
+  check("act_abs_max", s.act_abs_max, s.in_features);
+  check("act_l2", s.act_l2, s.in_features);
+  check("out_abs_mean", s.out_abs_mean, s.out_features);
+  check("out_abs_max", s.out_abs_max, s.out_features);
+  check("out_mean", s.out_mean, s.out_features);
+  check("out_std", s.out_std, s.out_features);
+  check("weight_row_norm", s.weight_row_norm, s.out_features);
+  check("weight_row_abs_max", s.weight_row_abs_max, s.out_features);
+  check("weight_col_norm", s.weight_col_norm, s.in_features);
+
+  const std::string where = module_group(s.name);
+  const bool rewrite = link_exists(f, file, where);
+  remove_link(f, file, where);
+  Hid group = ensure_group(f, file, where);
+  hid_t g = group.get();
+  write_int64_attribute(g, file, where, "out_features", s.out_features);
+  write_int64_attribute(g, file, where, "in_features", s.in_features);
+  write_string_attribute(g, file, where, "hessian", s.hessian);
+  write_int64_attribute(g, file, where, "tokens", s.tokens);
+  write_double_attribute(g, file, where, "weight_mean", s.weight_mean);
+  write_double_attribute(g, file, where, "weight_std", s.weight_std);
+  write_double_attribute(g, file, where, "weight_abs_max", s.weight_abs_max);
+  write_double_attribute(g, file, where, "weight_kurtosis", s.weight_kurtosis);
+  write_float_vector(f, file, where + "/act_abs_mean", s.act_abs_mean);
+  write_float_vector(f, file, where + "/act_abs_max", s.act_abs_max);
+  write_float_vector(f, file, where + "/act_l2", s.act_l2);
+  write_float_vector(f, file, where + "/out_abs_mean", s.out_abs_mean);
+  write_float_vector(f, file, where + "/out_abs_max", s.out_abs_max);
+  write_float_vector(f, file, where + "/out_mean", s.out_mean);
+  write_float_vector(f, file, where + "/out_std", s.out_std);
+  write_float_vector(f, file, where + "/weight_row_norm", s.weight_row_norm);
+  write_float_vector(f, file, where + "/weight_row_abs_max", s.weight_row_abs_max);
+  write_float_vector(f, file, where + "/weight_col_norm", s.weight_col_norm);
+  // The execution order: a module written again keeps its place.
+  const std::string order = "/calibration/module_order";
+  if (!rewrite) {
+    ensure_string_list(f, file, order);
+    append_string(f, file, order, s.name);
+  }
+}
+
+void ProjectWriter::set_calibration_seconds(double seconds) {
+  Hdf5Call call;
+  if (!impl_) throw InputError("", "the project writer was moved from");
+  const std::string& file = impl_->path;
+  hid_t f = impl_->writable();
+  if (!is_group(f, file, "/calibration"))
+    throw InputError(file, "no calibration in this project (begin_calibration first)");
+  Hid group = open_object(f, file, "/calibration");
+  write_double_attribute(group.get(), file, "/calibration", "seconds", seconds);
+}
+
+void ProjectWriter::commit() {
+  Hdf5Call call;
+  if (!impl_) throw InputError("", "the project writer was moved from");
+  Impl& w = *impl_;
+  hid_t f = w.writable();
+  if (H5Fflush(f, H5F_SCOPE_GLOBAL) < 0) fail_hdf5(w.path, "cannot write project (flush failed)");
+  if (!w.file.close()) fail_hdf5(w.path, "cannot write project (closing the file failed)");
+  if (!sync_path(w.temp_path, false))
+    throw InputError(w.path,
+                     "cannot sync " + in_quotes(w.temp_path) + ": " + system_error_text(errno));
+  if (std::rename(w.temp_path.c_str(), w.path.c_str()) != 0)
+    throw InputError(w.path, "cannot replace the project with " + in_quotes(w.temp_path) + ": " +
+                                 system_error_text(errno));
+  w.committed = true;
+  // Makes the rename durable; some file systems cannot sync a directory, the rename stands.
+  fs::path dir = fs::path(w.path).parent_path();
+  sync_path(dir.empty() ? std::string(".") : dir.string(), true);
+}
+
+void ProjectWriter::write_floats(const std::string& path, const std::vector<float>& data,
+                                 const std::vector<int64_t>& shape) {
+  Hdf5Call call;
+  if (!impl_) throw InputError("", "the project writer was moved from");
+  const std::string& file = impl_->path;
+  hid_t f = impl_->writable();
+  const std::string p = normalized(file, path);
+  std::vector<hsize_t> dims;
+  hsize_t count = 1;
+  for (int64_t d : shape) {
+    if (d < 0) throw InputError(file, "dataset " + in_quotes(p) + ": negative dimension");
+    dims.push_back(static_cast<hsize_t>(d));
+    count *= static_cast<hsize_t>(d);
+  }
+  if (dims.empty()) {
+    dims.push_back(data.size());
+    count = data.size();
+  }
+  if (count != data.size())
+    throw InputError(file, "dataset " + in_quotes(p) + ": " + std::to_string(data.size()) +
+                               " values do not fill its shape");
+  write_dataset(f, file, p, H5T_IEEE_F32LE, H5T_NATIVE_FLOAT, data.data(), dims,
+                count >= kCompressFrom);
+}
+
+void ProjectWriter::write_int64s(const std::string& path, const std::vector<int64_t>& data,
+                                 const std::vector<int64_t>& shape) {
+  Hdf5Call call;
+  if (!impl_) throw InputError("", "the project writer was moved from");
+  const std::string& file = impl_->path;
+  hid_t f = impl_->writable();
+  const std::string p = normalized(file, path);
+  std::vector<hsize_t> dims;
+  hsize_t count = 1;
+  for (int64_t d : shape) {
+    if (d < 0) throw InputError(file, "dataset " + in_quotes(p) + ": negative dimension");
+    dims.push_back(static_cast<hsize_t>(d));
+    count *= static_cast<hsize_t>(d);
+  }
+  if (dims.empty()) {
+    dims.push_back(data.size());
+    count = data.size();
+  }
+  if (count != data.size())
+    throw InputError(file, "dataset " + in_quotes(p) + ": " + std::to_string(data.size()) +
+                               " values do not fill its shape");
+  write_dataset(f, file, p, H5T_STD_I64LE, H5T_NATIVE_INT64, data.data(), dims,
+                count >= kCompressFrom);
+}
+
+namespace {
+
+// The object an attribute is set on: a group is created (with its parents) when absent.
+Hid attribute_target(hid_t f, const std::string& file, const std::string& object_path) {
+  const std::string p = normalized(file, object_path);
+  if (!link_exists(f, file, p)) return ensure_group(f, file, p);
+  return open_object(f, file, p);
+}
+
+}  // namespace
+
+void ProjectWriter::set_attribute(const std::string& object_path, const std::string& name,
+                                  const std::string& value) {
+  Hdf5Call call;
+  if (!impl_) throw InputError("", "the project writer was moved from");
+  const std::string& file = impl_->path;
+  Hid obj = attribute_target(impl_->writable(), file, object_path);
+  write_string_attribute(obj.get(), file, object_path, name, value);
+}
+
+void ProjectWriter::set_attribute(const std::string& object_path, const std::string& name,
+                                  double value) {
+  Hdf5Call call;
+  if (!impl_) throw InputError("", "the project writer was moved from");
+  const std::string& file = impl_->path;
+  Hid obj = attribute_target(impl_->writable(), file, object_path);
+  write_double_attribute(obj.get(), file, object_path, name, value);
+}
+
+void ProjectWriter::set_attribute(const std::string& object_path, const std::string& name,
+                                  int64_t value) {
+  Hdf5Call call;
+  if (!impl_) throw InputError("", "the project writer was moved from");
+  const std::string& file = impl_->path;
+  Hid obj = attribute_target(impl_->writable(), file, object_path);
+  write_int64_attribute(obj.get(), file, object_path, name, value);
+}
+
+void ProjectWriter::remove(const std::string& path) {
+  Hdf5Call call;
+  if (!impl_) throw InputError("", "the project writer was moved from");
+  const std::string& file = impl_->path;
+  remove_link(impl_->writable(), file, normalized(file, path));
+}
+
+// --- ProjectReader -------------------------------------------------------------------------------
+
+struct ProjectReader::Impl {
+  std::string path;
+  Hid file;
+
+  ~Impl() {
+    Hdf5Call call;
+    file.reset();
+  }
+
+  void require_calibration() const {
+    if (!is_group(file.get(), path, "/calibration"))
+      throw InputError(path, "no calibration in this project");
+  }
+};
+
+ProjectReader::ProjectReader(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
+ProjectReader::ProjectReader(ProjectReader&&) noexcept = default;
+ProjectReader& ProjectReader::operator=(ProjectReader&&) noexcept = default;
+ProjectReader::~ProjectReader() = default;
+
+ProjectReader ProjectReader::open(const std::string& path) {
+  Hdf5Call call;
+  auto impl = std::make_unique<Impl>();
+  impl->path = path;
+  impl->file = open_file(path, path, H5F_ACC_RDONLY);
+  check_format(impl->file.get(), path);
+  return ProjectReader(std::move(impl));
+}
+
+const std::string& ProjectReader::path() const {
+  static const std::string none;
+  return impl_ ? impl_->path : none;
+}
+
+namespace {
+
+const ProjectReader::Impl& readable(const std::unique_ptr<ProjectReader::Impl>& impl) {
+  if (!impl) throw InputError("", "the project reader was moved from");
+  return *impl;
+}
+
+}  // namespace
+
+ProjectModelInfo ProjectReader::model() const {
+  Hdf5Call call;
+  const Impl& r = readable(impl_);
+  const std::string& file = r.path;
+  hid_t f = r.file.get();
+  if (!is_group(f, file, "/model")) throw InputError(file, "no model in this project");
+  Hid group = open_object(f, file, "/model");
+  ProjectModelInfo info;
+  info.path = require_string(group.get(), file, "/model", "path");
+  info.fingerprint = require_string(group.get(), file, "/model", "fingerprint");
+  info.config_json = require_string(group.get(), file, "/model", "config_json");
+  info.other_params =
+      require_number<int64_t>(group.get(), file, "/model", "other_params", H5T_NATIVE_INT64);
+  if (!link_exists(f, file, "/model/module_names")) return info;
+  auto names = read_string_dataset(f, file, "/model/module_names");
+  std::vector<int64_t> shape;
+  auto shapes =
+      read_numeric<int64_t>(f, file, "/model/module_shapes", H5T_NATIVE_INT64, true, &shape);
+  if (shape.size() != 2 || shape[1] != 2 || shape[0] != static_cast<int64_t>(names.size()))
+    throw InputError(file, "'/model/module_shapes' does not have the shape [" +
+                               std::to_string(names.size()) + ", 2] of '/model/module_names'");
+  for (size_t i = 0; i < names.size(); ++i)
+    info.modules.push_back(ModuleShape{names[i], shapes[2 * i], shapes[2 * i + 1]});
+  return info;
+}
+
+bool ProjectReader::has_calibration() const {
+  Hdf5Call call;
+  const Impl& r = readable(impl_);
+  return is_group(r.file.get(), r.path, "/calibration");
+}
+
+CalibrationSettings ProjectReader::calibration() const {
+  Hdf5Call call;
+  const Impl& r = readable(impl_);
+  const std::string& file = r.path;
+  hid_t f = r.file.get();
+  r.require_calibration();
+  const std::string where = "/calibration";
+  Hid group = open_object(f, file, where);
+  hid_t g = group.get();
+  CalibrationSettings s;
+  s.corpus = require_string(g, file, where, "corpus");
+  s.corpus_sha256 = require_string(g, file, where, "corpus_sha256");
+  s.samples = require_number<int64_t>(g, file, where, "samples", H5T_NATIVE_INT64);
+  s.seqlen = require_number<int64_t>(g, file, where, "seqlen", H5T_NATIVE_INT64);
+  s.seed = require_number<uint64_t>(g, file, where, "seed", H5T_NATIVE_UINT64);
+  s.mode = require_string(g, file, where, "mode");
+  s.allocation_json = require_string(g, file, where, "allocation_json");
+  s.hessians = require_string(g, file, where, "hessians");
+  s.device = require_string(g, file, where, "device");
+  s.dtype = require_string(g, file, where, "dtype");
+  s.seconds = require_number<double>(g, file, where, "seconds", H5T_NATIVE_DOUBLE);
+  s.created = require_string(g, file, where, "created");
+  if (link_exists(f, file, where + "/window_starts"))
+    s.window_starts =
+        read_numeric<int64_t>(f, file, where + "/window_starts", H5T_NATIVE_INT64, true, nullptr);
+  return s;
+}
+
+std::vector<std::string> ProjectReader::calibrated_modules() const {
+  Hdf5Call call;
+  const Impl& r = readable(impl_);
+  r.require_calibration();
+  const std::string order = "/calibration/module_order";
+  if (!link_exists(r.file.get(), r.path, order)) return {};
+  return read_string_dataset(r.file.get(), r.path, order);
+}
+
+ModuleStatistics ProjectReader::module_statistics(const std::string& module) const {
+  Hdf5Call call;
+  const Impl& r = readable(impl_);
+  const std::string& file = r.path;
+  hid_t f = r.file.get();
+  r.require_calibration();
+  check_name(file, "module", module);
+  const std::string where = module_group(module);
+  if (!is_group(f, file, where))
+    throw InputError(file, "no statistics for module " + in_quotes(module));
+  Hid group = open_object(f, file, where);
+  hid_t g = group.get();
+  ModuleStatistics s;
+  s.name = module;
+  s.out_features = require_number<int64_t>(g, file, where, "out_features", H5T_NATIVE_INT64);
+  s.in_features = require_number<int64_t>(g, file, where, "in_features", H5T_NATIVE_INT64);
+  s.hessian = require_string(g, file, where, "hessian");
+  s.tokens = require_number<int64_t>(g, file, where, "tokens", H5T_NATIVE_INT64);
+  s.weight_mean = require_number<double>(g, file, where, "weight_mean", H5T_NATIVE_DOUBLE);
+  s.weight_std = require_number<double>(g, file, where, "weight_std", H5T_NATIVE_DOUBLE);
+  s.weight_abs_max = require_number<double>(g, file, where, "weight_abs_max", H5T_NATIVE_DOUBLE);
+  s.weight_kurtosis = require_number<double>(g, file, where, "weight_kurtosis", H5T_NATIVE_DOUBLE);
+  const int64_t in = s.in_features, out = s.out_features;
+  s.act_abs_mean = optional_floats(f, file, where + "/act_abs_mean", in);
+  s.act_abs_max = optional_floats(f, file, where + "/act_abs_max", in);
+  s.act_l2 = optional_floats(f, file, where + "/act_l2", in);
+  s.out_abs_mean = optional_floats(f, file, where + "/out_abs_mean", out);
+  s.out_abs_max = optional_floats(f, file, where + "/out_abs_max", out);
+  s.out_mean = optional_floats(f, file, where + "/out_mean", out);
+  s.out_std = optional_floats(f, file, where + "/out_std", out);
+  s.weight_row_norm = optional_floats(f, file, where + "/weight_row_norm", out);
+  s.weight_row_abs_max = optional_floats(f, file, where + "/weight_row_abs_max", out);
+  s.weight_col_norm = optional_floats(f, file, where + "/weight_col_norm", in);
+  return s;
+}
+
+HessianData ProjectReader::hessian(const std::string& key, bool with_full) const {
+  Hdf5Call call;
+  const Impl& r = readable(impl_);
+  const std::string& file = r.path;
+  hid_t f = r.file.get();
+  r.require_calibration();
+  check_name(file, "Hessian", key);
+  const std::string where = hessian_group(key);
+  if (!is_group(f, file, where)) throw InputError(file, "no Hessian " + in_quotes(key));
+  Hid group = open_object(f, file, where);
+  HessianData h;
+  h.key = key;
+  h.n = require_number<int64_t>(group.get(), file, where, "n", H5T_NATIVE_INT64);
+  h.tokens = require_number<int64_t>(group.get(), file, where, "tokens", H5T_NATIVE_INT64);
+  if (h.n < 0) throw InputError(file, in_quotes(where) + " has a negative size n");
+  auto modules = strings_attribute(group.get(), file, where, "modules");
+  if (modules) h.modules = std::move(*modules);
+  h.diag = optional_floats(f, file, where + "/diag", h.n);
+  if (h.diag.empty() && h.n > 0) throw InputError(file, in_quotes(where) + " has no diag dataset");
+  if (with_full) {
+    const int64_t packed = h.n * (h.n + 1) / 2;
+    h.upper = optional_floats(f, file, where + "/upper", packed);
+  }
+  return h;
+}
+
+bool ProjectReader::exists(const std::string& path) const {
+  Hdf5Call call;
+  const Impl& r = readable(impl_);
+  return link_exists(r.file.get(), r.path, normalized(r.path, path));
+}
+
+namespace {
+
+herr_t collect_name(hid_t, const char* name, const H5L_info_t*, void* data) {
+  static_cast<std::vector<std::string>*>(data)->emplace_back(name);
+  return 0;
+}
+
+}  // namespace
+
+std::vector<std::string> ProjectReader::children(const std::string& group_path) const {
+  Hdf5Call call;
+  const Impl& r = readable(impl_);
+  const std::string p = normalized(r.path, group_path);
+  if (!is_group(r.file.get(), r.path, p)) throw InputError(r.path, "no group " + in_quotes(p));
+  Hid group = open_object(r.file.get(), r.path, p);
+  std::vector<std::string> names;
+  if (H5Literate(group.get(), H5_INDEX_NAME, H5_ITER_NATIVE, nullptr, collect_name, &names) < 0)
+    fail_hdf5(r.path, "cannot list group " + in_quotes(p));
+  std::sort(names.begin(), names.end());
+  return names;
+}
+
+std::vector<float> ProjectReader::read_floats(const std::string& path,
+                                              std::vector<int64_t>* shape) const {
+  Hdf5Call call;
+  const Impl& r = readable(impl_);
+  return read_numeric<float>(r.file.get(), r.path, normalized(r.path, path), H5T_NATIVE_FLOAT,
+                             false, shape);
+}
+
+std::vector<int64_t> ProjectReader::read_int64s(const std::string& path,
+                                                std::vector<int64_t>* shape) const {
+  Hdf5Call call;
+  const Impl& r = readable(impl_);
+  return read_numeric<int64_t>(r.file.get(), r.path, normalized(r.path, path), H5T_NATIVE_INT64,
+                               true, shape);
+}
+
+std::optional<std::string> ProjectReader::string_attribute(const std::string& object_path,
+                                                           const std::string& name) const {
+  Hdf5Call call;
+  const Impl& r = readable(impl_);
+  const std::string p = normalized(r.path, object_path);
+  if (!link_exists(r.file.get(), r.path, p)) return std::nullopt;
+  Hid obj = open_object(r.file.get(), r.path, p);
+  return string_attribute_of(obj.get(), r.path, p, name);
+}
+
+std::optional<double> ProjectReader::number_attribute(const std::string& object_path,
+                                                      const std::string& name) const {
+  Hdf5Call call;
+  const Impl& r = readable(impl_);
+  const std::string p = normalized(r.path, object_path);
+  if (!link_exists(r.file.get(), r.path, p)) return std::nullopt;
+  Hid obj = open_object(r.file.get(), r.path, p);
+  return numeric_attribute<double>(obj.get(), r.path, p, name, H5T_NATIVE_DOUBLE);
+}
+
+#else  // !BITSCAPE_WITH_HDF5
+
+namespace {
+
+constexpr char kNoHdf5[] =
+    "this build of Bitscape has no HDF5 support (install libhdf5-dev and rebuild)";
+
+[[noreturn]] void no_hdf5(const std::string& path) { throw InputError(path, kNoHdf5); }
+
+}  // namespace
+
+bool project_support_available() { return false; }
+
+struct ProjectWriter::Impl {
+  std::string path, temp_path;
+};
+
+ProjectWriter::ProjectWriter(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
+ProjectWriter::ProjectWriter(ProjectWriter&&) noexcept = default;
+ProjectWriter& ProjectWriter::operator=(ProjectWriter&&) noexcept = default;
+ProjectWriter::~ProjectWriter() = default;
+
+ProjectWriter ProjectWriter::create(const std::string& path) { no_hdf5(path); }
+ProjectWriter ProjectWriter::update(const std::string& path) { no_hdf5(path); }
+const std::string& ProjectWriter::path() const {
+  static const std::string none;
+  return impl_ ? impl_->path : none;
+}
+const std::string& ProjectWriter::temp_path() const {
+  static const std::string none;
+  return impl_ ? impl_->temp_path : none;
+}
+void ProjectWriter::write_model(const ProjectModelInfo&) { no_hdf5(path()); }
+void ProjectWriter::begin_calibration(const CalibrationSettings&) { no_hdf5(path()); }
+void ProjectWriter::write_hessian(const HessianData&) { no_hdf5(path()); }
+void ProjectWriter::write_module_statistics(const ModuleStatistics&) { no_hdf5(path()); }
+void ProjectWriter::set_calibration_seconds(double) { no_hdf5(path()); }
+void ProjectWriter::commit() { no_hdf5(path()); }
+void ProjectWriter::write_floats(const std::string&, const std::vector<float>&,
+                                 const std::vector<int64_t>&) {
+  no_hdf5(path());
+}
+void ProjectWriter::write_int64s(const std::string&, const std::vector<int64_t>&,
+                                 const std::vector<int64_t>&) {
+  no_hdf5(path());
+}
+void ProjectWriter::set_attribute(const std::string&, const std::string&, const std::string&) {
+  no_hdf5(path());
+}
+void ProjectWriter::set_attribute(const std::string&, const std::string&, double) {
+  no_hdf5(path());
+}
+void ProjectWriter::set_attribute(const std::string&, const std::string&, int64_t) {
+  no_hdf5(path());
+}
+void ProjectWriter::remove(const std::string&) { no_hdf5(path()); }
+
+struct ProjectReader::Impl {
+  std::string path;
+};
+
+ProjectReader::ProjectReader(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
+ProjectReader::ProjectReader(ProjectReader&&) noexcept = default;
+ProjectReader& ProjectReader::operator=(ProjectReader&&) noexcept = default;
+ProjectReader::~ProjectReader() = default;
+
+ProjectReader ProjectReader::open(const std::string& path) { no_hdf5(path); }
+const std::string& ProjectReader::path() const {
+  static const std::string none;
+  return impl_ ? impl_->path : none;
+}
+ProjectModelInfo ProjectReader::model() const { no_hdf5(path()); }
+bool ProjectReader::has_calibration() const { no_hdf5(path()); }
+CalibrationSettings ProjectReader::calibration() const { no_hdf5(path()); }
+std::vector<std::string> ProjectReader::calibrated_modules() const { no_hdf5(path()); }
+ModuleStatistics ProjectReader::module_statistics(const std::string&) const { no_hdf5(path()); }
+HessianData ProjectReader::hessian(const std::string&, bool) const { no_hdf5(path()); }
+bool ProjectReader::exists(const std::string&) const { no_hdf5(path()); }
+std::vector<std::string> ProjectReader::children(const std::string&) const { no_hdf5(path()); }
+std::vector<float> ProjectReader::read_floats(const std::string&, std::vector<int64_t>*) const {
+  no_hdf5(path());
+}
+std::vector<int64_t> ProjectReader::read_int64s(const std::string&, std::vector<int64_t>*) const {
+  no_hdf5(path());
+}
+std::optional<std::string> ProjectReader::string_attribute(const std::string&,
+                                                           const std::string&) const {
+  no_hdf5(path());
+}
+std::optional<double> ProjectReader::number_attribute(const std::string&,
+                                                      const std::string&) const {
+  no_hdf5(path());
+}
+
+#endif  // BITSCAPE_WITH_HDF5
+
+}  // namespace bitscape
