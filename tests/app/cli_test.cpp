@@ -7,55 +7,21 @@
 #include <filesystem>
 #include <nlohmann/json.hpp>
 
+#include "app/cli_util.h"
 #include "test_util.h"
 
 namespace fs = std::filesystem;
+using bitscape::test::cli;
+using bitscape::test::CliRun;
+using bitscape::test::expect_input_error;
+using bitscape::test::kSample;
+using bitscape::test::kTest;
+using bitscape::test::model_copy;
 using bitscape::test::read_file;
 using bitscape::test::scratch_dir;
 using bitscape::test::write_file;
 
 namespace {
-
-struct CliRun {
-  int code = -1;
-  std::string out, err;
-};
-
-CliRun cli(const std::string& arguments, const std::string& env = "") {
-  std::string err_path = std::string(BITSCAPE_TEST_TMP) + "/stderr." + std::to_string(::getpid());
-  std::string cmd = (env.empty() ? "" : "env " + env + " ") + std::string(BITSCAPE_CLI) + " " +
-                    arguments + " 2>" + err_path;
-  CliRun r;
-  FILE* p = popen(cmd.c_str(), "r");
-  char buf[4096];
-  size_t n;
-  while ((n = fread(buf, 1, sizeof buf, p)) > 0) r.out.append(buf, n);
-  int status = pclose(p);
-  r.code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
-  r.err = read_file(err_path);
-  return r;
-}
-
-const std::string kSample = std::string(BITSCAPE_SAMPLE_DIR) + "/model";
-const std::string kTest = std::string(BITSCAPE_SAMPLE_DIR) + "/test.txt";
-
-// A copy of the sample model that a test may break.
-std::string model_copy() {
-  std::string dir = scratch_dir() + "/model";
-  fs::create_directories(dir);
-  for (const char* f : {"config.json", "model.safetensors", "tokenizer.json"})
-    fs::copy_file(kSample + "/" + f, dir + "/" + f);
-  return dir;
-}
-
-void expect_input_error(const CliRun& r, std::initializer_list<std::string> needles) {
-  EXPECT_EQ(r.code, 2) << r.err;
-  EXPECT_EQ(r.err.rfind("error: ", 0), 0u) << r.err;
-  // One message: a single line.
-  EXPECT_EQ(std::count(r.err.begin(), r.err.end(), '\n'), 1) << r.err;
-  for (const auto& n : needles) EXPECT_NE(r.err.find(n), std::string::npos) << r.err << " lacks " << n;
-  EXPECT_TRUE(r.out.empty()) << r.out;
-}
 
 std::string eval_args(const std::string& model, const std::string& data = kTest) {
   return "eval --quiet --model " + model + " --data " + data + " --seqlen 64 --max-windows 2";
@@ -98,7 +64,7 @@ TEST(CliTest, DoctorReportsBlas) {
 }
 
 TEST(CliTest, EveryCommandHasHelp) {
-  for (const char* c : {"eval", "inspect", "doctor", "train-lm"}) {
+  for (const char* c : {"eval", "inspect", "doctor", "train-lm", "calibrate", "quantize"}) {
     CliRun r = cli(std::string(c) + " --help");
     EXPECT_EQ(r.code, 0) << c;
     EXPECT_NE(r.out.find("usage: bitscape-cli"), std::string::npos) << c;
