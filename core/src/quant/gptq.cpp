@@ -35,36 +35,55 @@ namespace {
 
 constexpr int64_t kBlockSize = 128;
 
-// LAPACK's triangular inverse, when the BLAS/LAPACK that LibTorch loaded exports it.
+// LAPACK's Cholesky factorisation and triangular inverse, when the BLAS/LAPACK that LibTorch
+// loaded exports them (Debian's LibTorch uses the system LAPACK, OpenBLAS here).
+using PotrfFn = void (*)(const char*, const int*, float*, const int*, int*);
 using TrtriFn = void (*)(const char*, const char*, const int*, float*, const int*, int*);
+PotrfFn lapack_spotrf() {
+  static PotrfFn fn = reinterpret_cast<PotrfFn>(dlsym(RTLD_DEFAULT, "spotrf_"));
+  return fn;
+}
 TrtriFn lapack_strtri() {
   static TrtriFn fn = reinterpret_cast<TrtriFn>(dlsym(RTLD_DEFAULT, "strtri_"));
   return fn;
 }
 
-// Inverse of a lower-triangular row-major matrix.
-at::Tensor lower_triangular_inverse(const at::Tensor& L) {
-  const int n = static_cast<int>(L.size(0));
-  if (TrtriFn trtri = lapack_strtri(); trtri && L.device().is_cpu() && n > 0) {
-    at::Tensor A = L.contiguous().clone();
-    // Row-major lower = column-major upper.
-    const char uplo = 'U', diag = 'N';
-    int info = 0;
-    trtri(&uplo, &diag, &n, A.data_ptr<float>(), &n, &info);
-    if (info == 0) return A.tril();
-  }
-  const at::Tensor eye = at::eye(n, L.options());
-  return std::get<0>(at::triangular_solve(eye, L, /*upper=*/false));
+// Reverses the order of rows and columns of a square row-major matrix in place: element (i, j)
+// goes to (n-1-i, n-1-j), which is reversing the flat array.
+void reverse_rows_and_columns(at::Tensor& A) {
+  float* p = A.data_ptr<float>();
+  std::reverse(p, p + A.numel());
 }
 
-// Upper Cholesky factor of H^-1 (GPTQ's Hinv), via the reversed-order Cholesky of H.
-at::Tensor upper_cholesky_of_inverse(const at::Tensor& H, const std::string& name) {
-  const at::Tensor Hf = H.flip({0, 1}).contiguous();
-  auto [L, info] = at::linalg_cholesky_ex(Hf);
-  if (info.item<int64_t>() != 0)
-    throw InputError("", "module " + name +
-                             ": the Hessian is not positive definite even after dampening");
-  return lower_triangular_inverse(L).flip({0, 1}).contiguous();
+// The upper Cholesky factor of H^-1 (GPTQ's Hinv), computed in place in the contiguous float32
+// matrix `A` (which holds the dampened H and is destroyed). With J the order reversal and
+// L L^T = J H J, H = (J L J)(J L J)^T with J L J upper triangular, so the upper Cholesky factor
+// of H^-1 is (J L J)^-1 = J L^-1 J. Only the upper triangle of the result is meaningful.
+at::Tensor upper_cholesky_of_inverse(at::Tensor A, const std::string& name) {
+  const int n = static_cast<int>(A.size(0));
+  PotrfFn potrf = lapack_spotrf();
+  TrtriFn trtri = lapack_strtri();
+  reverse_rows_and_columns(A);
+  if (potrf && trtri && n > 0) {
+    // Row-major A seen column-major is A^T = A; potrf('U') gives A = Uc^T Uc, i.e. the row-major
+    // buffer holds L = Uc^T (lower); trtri('U') then leaves Uc^-1, i.e. L^-1 row-major.
+    const char uplo = 'U', diag = 'N';
+    int info = 0;
+    potrf(&uplo, &n, A.data_ptr<float>(), &n, &info);
+    if (info != 0)
+      throw InputError("", "module " + name +
+                               ": the Hessian is not positive definite even after dampening");
+    trtri(&uplo, &diag, &n, A.data_ptr<float>(), &n, &info);
+    if (info != 0) throw InputError("", "module " + name + ": the Hessian's factor is singular");
+  } else {
+    auto [L, info] = at::linalg_cholesky_ex(A);
+    if (info.item<int64_t>() != 0)
+      throw InputError("", "module " + name +
+                               ": the Hessian is not positive definite even after dampening");
+    A = std::get<0>(at::triangular_solve(at::eye(n, A.options()), L, /*upper=*/false)).contiguous();
+  }
+  reverse_rows_and_columns(A);
+  return A;
 }
 
 struct Grid {
@@ -89,20 +108,19 @@ StoredResult quantize_gptq(const at::Tensor& W_in, const at::Tensor& H_in, const
                            at::Tensor* fp16_column_values, std::vector<int64_t>* column_order,
                            const std::string& name) {
   const int64_t O = L.O, I = L.I, Is = L.stored_columns();
-  at::Tensor W = W_in.to(at::kFloat).cpu().clone();
-  at::Tensor H = H_in.to(at::kFloat).cpu().clone();
+  const at::Tensor W_before_dead = W_in.to(at::kFloat).cpu().contiguous();
+  at::Tensor W = W_before_dead;  // per-channel grids are found on W before dead columns go
+  const at::Tensor H = H_in.to(at::kFloat).cpu().contiguous();
   if (H.dim() != 2 || H.size(0) != I || H.size(1) != I)
     throw InputError("", "module " + name + ": Hessian has the wrong shape");
 
-  // Dead inputs.
+  // Dead inputs (diag(H) = 0): H_jj = 1 (in the copy made below) and W_:j = 0.
   const at::Tensor dead = H.diagonal() == 0;
-  if (dead.any().item<bool>()) {
-    H.diagonal().masked_fill_(dead, 1.0);
-    W.masked_fill_(dead.unsqueeze(0), 0.0);
-  }
+  const bool any_dead = dead.any().item<bool>();
+  if (any_dead) W = W.masked_fill(dead.unsqueeze(0), 0.0);
 
   // Processing order: segment by segment (act-order inside each when asked), fp16 columns last.
-  const at::Tensor diagH = H.diagonal().contiguous();
+  const at::Tensor diagH = H.diagonal().masked_fill(dead, 1.0).contiguous();
   const float* dh = diagH.data_ptr<float>();
   std::vector<int64_t> order;              // processing position -> original column
   std::vector<int64_t> storage_pos(static_cast<size_t>(I), -1);  // original column -> storage pos
@@ -135,11 +153,15 @@ StoredResult quantize_gptq(const at::Tensor& W_in, const at::Tensor& H_in, const
         store_order ? p : storage_pos[static_cast<size_t>(order[static_cast<size_t>(p)])];
   const at::Tensor perm = at::tensor(order, at::kLong);
 
-  // H in processing order, dampened, and its inverse's upper Cholesky factor.
-  at::Tensor Hp = H.index_select(0, perm).index_select(1, perm).contiguous();
+  // H in processing order (one copy), dead inputs fixed, dampened, and its inverse's upper
+  // Cholesky factor computed in that copy.
+  bool identity = true;
+  for (int64_t p = 0; p < I && identity; ++p) identity = order[static_cast<size_t>(p)] == p;
+  at::Tensor Hp = identity ? H.clone() : H.index_select(0, perm).index_select(1, perm).contiguous();
+  if (any_dead) Hp.diagonal().masked_fill_(identity ? dead : dead.index_select(0, perm), 1.0);
   const double damp = m.damp * Hp.diagonal().mean().item<double>();
   Hp.diagonal().add_(damp);
-  const at::Tensor U = upper_cholesky_of_inverse(Hp, name);
+  const at::Tensor U = upper_cholesky_of_inverse(std::move(Hp), name);
   const float* u = U.data_ptr<float>();
 
   // Wp: [I, O], row p = column order[p] (so that a column is contiguous over the rows).
@@ -147,8 +169,8 @@ StoredResult quantize_gptq(const at::Tensor& W_in, const at::Tensor& H_in, const
   float* wp = Wp.data_ptr<float>();
   at::Tensor Qp = at::empty({I, O}, W.options());
   float* qp = Qp.data_ptr<float>();
-  at::Tensor codes_p = at::zeros({I, O}, W.options().dtype(at::kLong));
-  int64_t* cp = codes_p.data_ptr<int64_t>();
+  at::Tensor codes_p = at::zeros({I, O}, W.options().dtype(at::kByte));
+  uint8_t* cp = codes_p.data_ptr<uint8_t>();
   // Excluded entries (quantization outliers), in processing order [I, O].
   at::Tensor excl;
   if (exclude_stored.defined()) {
@@ -196,7 +218,8 @@ StoredResult quantize_gptq(const at::Tensor& W_in, const at::Tensor& H_in, const
   std::vector<int64_t> pos_of_column(static_cast<size_t>(I));
   for (int64_t p = 0; p < I; ++p) pos_of_column[static_cast<size_t>(order[static_cast<size_t>(p)])] = p;
   if (up_front) {
-    // From the (dead-zeroed) weights before any update, in storage order.
+    // From the weights before any update, in storage order: static groups after the dead
+    // columns were zeroed, per-channel grids before (as fasterquant calls find_params first).
     for (size_t si = 0; si < L.segments.size(); ++si) {
       const Segment& s = L.segments[si];
       const int64_t width = m.group_size == kPerChannel ? s.size() : m.group_size;
@@ -207,7 +230,8 @@ StoredResult quantize_gptq(const at::Tensor& W_in, const at::Tensor& H_in, const
           cols.push_back(c);
           pos.push_back(pos_of_column[static_cast<size_t>(c)]);
         }
-        const at::Tensor x = W.index_select(1, at::tensor(cols, at::kLong));
+        const at::Tensor& source = m.group_size == kPerChannel ? W_before_dead : W;
+        const at::Tensor x = source.index_select(1, at::tensor(cols, at::kLong));
         grids[static_cast<size_t>(goff[si] + g)] =
             make_grid(x, at::where(seg_maxq[si] == 0, at::ones_like(seg_maxq[si]), seg_maxq[si]),
                       m.symmetric, m.clip_search, exclude_rows(pos));
@@ -248,7 +272,7 @@ StoredResult quantize_gptq(const at::Tensor& W_in, const at::Tensor& H_in, const
         const float d = u[p * I + p];
         float* w = wp + p * O;
         float* q = qp + p * O;
-        int64_t* code = cp + p * O;
+        uint8_t* code = cp + p * O;
         float* e = err.data() + (p - i1) * O;
         const int64_t si = seg_of_pos[static_cast<size_t>(p)];
         const int64_t g = group_of_pos[static_cast<size_t>(p)];
@@ -264,7 +288,7 @@ StoredResult quantize_gptq(const at::Tensor& W_in, const at::Tensor& H_in, const
             const float mq = grid->maxq[static_cast<size_t>(r)];
             float c = std::nearbyint(w[r] / s) + z;
             c = std::min(std::max(c, 0.0f), mq);
-            code[r] = static_cast<int64_t>(c);
+            code[r] = static_cast<uint8_t>(c);
             qv = (c - z) * s;
           }
           q[r] = qv;
@@ -289,7 +313,7 @@ StoredResult quantize_gptq(const at::Tensor& W_in, const at::Tensor& H_in, const
   StoredResult r;
   const at::Tensor idx = at::tensor(std::vector<int64_t>(out_pos.begin(), out_pos.begin() + Is), at::kLong);
   r.deq = at::empty({O, Is}, W.options());
-  r.codes = at::zeros({O, Is}, W.options().dtype(at::kLong));
+  r.codes = at::zeros({O, Is}, W.options().dtype(at::kByte));
   if (Is > 0) {
     r.deq.index_copy_(1, idx, Qp.slice(0, 0, Is).t());
     r.codes.index_copy_(1, idx, codes_p.slice(0, 0, Is).t());

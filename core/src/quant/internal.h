@@ -13,7 +13,7 @@ namespace bitscape::detail {
 // The result of quantizing the stored columns Ws [O, I'] of a module.
 struct StoredResult {
   at::Tensor deq;     // [O, I'] float32: dequantized (16-bit entries hold their fp16 value)
-  at::Tensor codes;   // [O, I'] int64 codes (ignored where the bits are 16)
+  at::Tensor codes;   // [O, I'] integer codes, uint8 or int64 (ignored where the bits are 16)
   at::Tensor scales;  // [O, G] float32, G = sum of groups over the segments (uniform)
   at::Tensor zeros;   // [O, G] float32 (uniform)
   // k-means: centroids, [O, 2^bits] per row (codebook axis out, padded to the widest bit-width)

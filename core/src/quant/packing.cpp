@@ -161,23 +161,23 @@ PackedModule build_packed(const Layout& L, const ModuleAllocation& m, const Stor
   if (!column_order.empty()) P.column_order = int32_tensor(column_order);
 
   const int64_t O = L.O, Is = L.stored_columns();
-  const at::Tensor codes = r.codes.defined() ? r.codes.to(at::kLong).contiguous().cpu()
-                                             : at::zeros({O, Is}, at::kLong);
+  const at::Tensor codes = r.codes.defined() ? r.codes.to(at::kByte).contiguous().cpu()
+                                             : at::zeros({O, Is}, at::kByte);
   const at::Tensor deq = r.deq.to(at::kFloat).contiguous().cpu();
-  const int64_t* cp = codes.data_ptr<int64_t>();
+  const uint8_t* cp = codes.data_ptr<uint8_t>();
   const float* dp = deq.data_ptr<float>();
   std::vector<uint8_t> code_values, widths;
   std::vector<float> fp16_values;
+  code_values.reserve(static_cast<size_t>(O * Is));
+  widths.reserve(static_cast<size_t>(O * Is));
   for (int64_t row = 0; row < O; ++row)
     for (const Segment& s : L.segments) {
       const int b = L.bits_at(row, s);
-      for (int64_t c = s.begin; c < s.end; ++c) {
-        if (b >= kUnquantizedBits) {
-          fp16_values.push_back(dp[row * Is + c]);
-        } else {
-          code_values.push_back(static_cast<uint8_t>(cp[row * Is + c]));
-          widths.push_back(static_cast<uint8_t>(b));
-        }
+      if (b >= kUnquantizedBits) {
+        fp16_values.insert(fp16_values.end(), dp + row * Is + s.begin, dp + row * Is + s.end);
+      } else {
+        code_values.insert(code_values.end(), cp + row * Is + s.begin, cp + row * Is + s.end);
+        widths.insert(widths.end(), static_cast<size_t>(s.size()), static_cast<uint8_t>(b));
       }
     }
   P.codes = pack_codes(code_values, widths);
