@@ -58,6 +58,8 @@ int main(int argc, char** argv) {
     const std::string k = argv[i];
     if (k == "--copy") {
       copy = true;
+    } else if (k == "--verbose") {
+      a[k] = "1";
     } else if (i + 1 < argc) {
       a[k] = argv[++i];
     }
@@ -105,6 +107,7 @@ int main(int argc, char** argv) {
   bitscape::LoadOptions o;
   o.mapped = !copy;
   bitscape::Model model = bitscape::Model::load(dir, o);
+  if (a.count("--verbose")) std::fprintf(stderr, "after load: anonymous %.1f MB, file %.1f MB\n", mb(read_mem().anon), mb(read_mem().file));
   const int64_t N = std::atoll(a["--samples"].c_str()), L = std::atoll(a["--seqlen"].c_str());
   const bitscape::ModelConfig& c = model.config();
   const at::Tensor ids = at::randint(c.vocab_size, {N, L}, at::kLong);
@@ -123,9 +126,15 @@ int main(int argc, char** argv) {
   const auto t0 = std::chrono::steady_clock::now();
   bitscape::NullProgress progress;
   int64_t blocks = 0;
+  std::vector<int64_t> per_block;
   bitscape::run_calibration(model, ids, true,
                             [&](bitscape::BlockCalibration& bc) -> std::map<std::string, at::Tensor> {
                               ++blocks;
+                              const Mem m = read_mem();
+                              per_block.push_back(m.anon);
+                              if (a.count("--verbose"))
+                                std::fprintf(stderr, "block %lld: anonymous %.1f MB, peak %.1f MB\n",
+                                             static_cast<long long>(bc.block), mb(m.anon), mb(peak.anon));
                               return {};
                             },
                             progress, bitscape::CancelToken());
@@ -143,7 +152,8 @@ int main(int argc, char** argv) {
                       {"peak_anonymous_bytes", peak.anon},
                       {"peak_file_bytes", peak.file},
                       {"peak_resident_bytes", peak.rss},
-                      {"anonymous_at_start_bytes", start.anon}};
+                      {"anonymous_at_start_bytes", start.anon},
+                      {"anonymous_after_each_block_bytes", per_block}};
   std::printf("%s (%s weights): %lld blocks, %lld x %lld tokens, %.1f s\n", dir.c_str(),
               copy ? "copied" : "mapped", static_cast<long long>(blocks), static_cast<long long>(N),
               static_cast<long long>(L), seconds);

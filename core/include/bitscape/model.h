@@ -82,6 +82,11 @@ class Model {
   // Replaces a parameter (same shape), converted to the compute dtype and placed where the
   // model keeps its weights. Throws std::invalid_argument for an unknown name or shape.
   void set_parameter(const std::string& name, const at::Tensor& value);
+  // For mapped weights in another dtype, or weights streamed to a device: converts/copies
+  // block i's weights once, so that the forward passes over it until unstage() use them instead
+  // of converting on every call. A no-op when the weights are used in place. Not thread-safe.
+  void stage_block(int64_t i);
+  void unstage();
   // The quantizable linear modules of the blocks, in execution order.
   std::vector<std::string> linear_modules() const;
   ModelSummary summary() const;
@@ -97,6 +102,7 @@ class Model {
   std::map<std::string, at::Tensor> params_;
   bool resident_ = true;  // all weights already on device_
   bool convert_on_use_ = false;  // mapped weights stored in another dtype than dtype_
+  std::shared_ptr<std::map<std::string, at::Tensor>> staged_;  // see stage_block()
   int64_t file_bytes_ = 0;  // size of the checkpoint files this model was loaded from
   // The weight on the execution device in dtype_ (the stored tensor itself when resident).
   at::Tensor weight_on_device(const std::string& name) const;

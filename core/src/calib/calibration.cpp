@@ -176,6 +176,7 @@ void run_calibration(Model& model, const at::Tensor& windows, bool full_hessians
   }
 
   for (int64_t block = 0; block < model.num_blocks(); ++block) {
+    model.stage_block(block);  // mapped bf16 weights: converted once per block, not per batch
     const std::vector<InputGroup> groups = block_input_groups(model, block);
     std::map<std::string, size_t> group_of;
     for (size_t g = 0; g < groups.size(); ++g)
@@ -249,9 +250,9 @@ void run_calibration(Model& model, const at::Tensor& windows, bool full_hessians
       h.diag = to_vector(a.sq_sum * (2.0 / tokens));
       at::Tensor H;
       if (full_hessians) {
-        H = (a.xtx * (2.0 / tokens)).cpu();
-        const at::Tensor Hc = H.contiguous();
-        h.upper = HessianData::pack_upper(Hc.data_ptr<float>(), h.n);
+        H = a.xtx.mul_(2.0 / tokens).cpu().contiguous();  // in place: no second copy
+        a.xtx.reset();
+        h.upper = HessianData::pack_upper(H.data_ptr<float>(), h.n);
       }
       bc.hessians.push_back(std::move(h));
       const at::Tensor act_abs_mean = a.abs_sum / tokens;
@@ -302,6 +303,7 @@ void run_calibration(Model& model, const at::Tensor& windows, bool full_hessians
       }
     }
     hidden = next;
+    model.unstage();
     progress.advance(block + 1);
   }
 }

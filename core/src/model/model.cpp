@@ -9,7 +9,10 @@
 #include <c10/core/InferenceMode.h>
 #include <torch/version.h>
 
+#include <ATen/Parallel.h>
+
 #include <algorithm>
+#include <atomic>
 #include <cmath>
 #include <cstdio>
 #include <filesystem>
@@ -148,6 +151,36 @@ at::Tensor rope_inv_freq(const ModelConfig& c) {
   return inv_freq.contiguous();
 }
 
+// Whether every value of a contiguous CPU float tensor is finite, read in place: a value is
+// NaN or infinite exactly when all its exponent bits are set.
+template <typename Bits>
+bool exponent_never_all_ones(const void* data, int64_t n, Bits mask) {
+  const Bits* p = static_cast<const Bits*>(data);
+  std::atomic<bool> ok{true};
+  at::parallel_for(0, n, int64_t(1) << 20, [&](int64_t b, int64_t e) {
+    Bits any = 0;
+    for (int64_t i = b; i < e; ++i) any |= static_cast<Bits>((p[i] & mask) == mask);
+    if (any) ok = false;
+  });
+  return ok;
+}
+
+bool all_finite_in_place(const at::Tensor& t) {
+  if (!t.is_contiguous() || !t.device().is_cpu()) return at::isfinite(t).all().item<bool>();
+  switch (t.scalar_type()) {
+    case at::kFloat:
+      return exponent_never_all_ones<uint32_t>(t.data_ptr(), t.numel(), 0x7f800000u);
+    case at::kDouble:
+      return exponent_never_all_ones<uint64_t>(t.data_ptr(), t.numel(), 0x7ff0000000000000ull);
+    case at::kBFloat16:
+      return exponent_never_all_ones<uint16_t>(t.data_ptr(), t.numel(), 0x7f80);
+    case at::kHalf:
+      return exponent_never_all_ones<uint16_t>(t.data_ptr(), t.numel(), 0x7c00);
+    default:
+      return true;  // integer tensors are always finite
+  }
+}
+
 }  // namespace
 
 at::ScalarType parse_compute_dtype(const std::string& s) {
@@ -221,15 +254,11 @@ Model Model::load(const std::string& dir, const LoadOptions& options) {
                                 ", expected " + shape_string(spec.shape));
     at::Tensor t;
     if (keep_mapped) {
-      // The read-only view itself; checked in chunks so that no copy of it exists at once.
+      // The read-only view itself, checked in place (no temporary copies: converted chunks
+      // fragmented glibc's heap into gigabytes for a 1B model).
       t = checkpoint.tensor(spec.name);
-      const at::Tensor flat = t.reshape({-1});
-      const int64_t chunk = int64_t(1) << 22;
-      for (int64_t i = 0; i < flat.numel(); i += chunk) {
-        const at::Tensor part = flat.slice(0, i, std::min(flat.numel(), i + chunk)).to(m.dtype_);
-        if (!at::isfinite(part).all().item<bool>())
-          throw InputError(dir, "tensor '" + spec.name + "' contains NaN or infinite values");
-      }
+      if (!all_finite_in_place(t))
+        throw InputError(dir, "tensor '" + spec.name + "' contains NaN or infinite values");
       if (t.scalar_type() != m.dtype_) m.convert_on_use_ = true;
     } else {
       // Copy out of the read-only mapping, converting to the model dtype.
@@ -293,7 +322,23 @@ const at::Tensor& Model::parameter(const std::string& name) const {
   return it->second;
 }
 
+void Model::stage_block(int64_t i) {
+  staged_.reset();
+  if (resident_ && !convert_on_use_) return;
+  auto staged = std::make_shared<std::map<std::string, at::Tensor>>();
+  const std::string prefix = block_prefix(i);
+  for (const auto& [name, t] : params_)
+    if (name.rfind(prefix, 0) == 0) (*staged)[name] = t.to(device_, dtype_);
+  staged_ = std::move(staged);
+}
+
+void Model::unstage() { staged_.reset(); }
+
 at::Tensor Model::weight_on_device(const std::string& name) const {
+  if (staged_) {
+    auto it = staged_->find(name);
+    if (it != staged_->end()) return it->second;
+  }
   const at::Tensor& t = parameter(name);
   if (convert_on_use_) return t.to(device_, dtype_);
   return resident_ ? t : t.to(device_);
@@ -306,6 +351,7 @@ void Model::set_parameter(const std::string& name, const at::Tensor& value) {
     throw std::invalid_argument("Model::set_parameter: '" + name + "' has another shape");
   const at::Device where = resident_ ? device_ : at::Device(at::kCPU);
   it->second = value.detach().to(where, dtype_, /*non_blocking=*/false, /*copy=*/true);
+  if (staged_ && staged_->count(name)) (*staged_)[name] = it->second.to(device_, dtype_);
 }
 
 std::vector<std::string> Model::linear_modules() const {
