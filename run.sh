@@ -19,3 +19,10 @@ echo "== bitscape-cli inspect --model sample_data/model"
 echo
 echo "== bitscape-cli eval --model sample_data/model --data sample_data/test.txt --seqlen 256"
 "$cli" eval --model sample_data/model --data sample_data/test.txt --seqlen 256
+echo
+project=${TMPDIR:-/tmp}/bitscape-sample.bsproj.h5
+echo "== bitscape-cli calibrate --model sample_data/model --data sample_data/train.txt --out $project"
+"$cli" calibrate --model sample_data/model --data sample_data/train.txt --out "$project"
+echo
+echo "== bitscape-cli eval --model sample_data/model --data sample_data/test.txt --bits 3 --method gptq --project $project"
+"$cli" eval --model sample_data/model --data sample_data/test.txt --bits 3 --method gptq --project "$project"

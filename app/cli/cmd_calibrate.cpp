@@ -120,6 +120,7 @@ int run_calibrate(const Args& args) {
   progress.stage("done", 0);
 
   const int64_t modules = static_cast<int64_t>(model.linear_modules().size());
+  // Includes the freed memory glibc keeps for reuse (keep_freed_memory_for_reuse).
   const int64_t peak = peak_resident_bytes();
   if (args.flag("json")) {
     nlohmann::json j = {{"project", out},        {"samples", samples},
@@ -138,8 +139,7 @@ int run_calibrate(const Args& args) {
               static_cast<long long>(seed), mode == "fp" ? "full-precision" : "quantized");
   std::printf("measured      %lld modules; Hessians %s (%.1f MB of values)\n",
               static_cast<long long>(modules), hessians.c_str(), hessian_values * 4 / 1e6);
-  std::printf("time          %.2f s, %d threads, peak resident memory %.0f MB\n", seconds,
-              threads, peak / 1e6);
+  std::printf("time          %.2f s, %d threads\n", seconds, threads);
   return 0;
 }
 
