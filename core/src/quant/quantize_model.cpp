@@ -34,6 +34,32 @@ at::Tensor to_tensor(const std::vector<float>& v) {
   return v.empty() ? at::Tensor() : at::tensor(v, at::kFloat);
 }
 
+// Rebuilds the project's calibration windows from its corpus and window offsets (checking that
+// the corpus is the one it was measured on) and runs `calibrate_and_quantize` on them with
+// full-precision inputs, as the project's statistics were measured.
+template <class F>
+void recompute_from_project(const Model& model, const CalibrationSettings& s,
+                            const std::string& project, F&& calibrate_and_quantize) {
+  if (s.mode != "fp")
+    throw InputError(project, "stores only Hessian diagonals of a calibration in quantized mode, "
+                              "which cannot be repeated: quantize with --calib-data instead");
+  if (!s.corpus_sha256.empty() && file_sha256(s.corpus) != s.corpus_sha256)
+    throw InputError(s.corpus, "has changed since the project was calibrated on it (its SHA-256 "
+                               "differs), so the Hessians cannot be recomputed: give --calib-data");
+  const std::vector<int32_t> tokens = tokenize_eval_corpus(model.dir(), s.corpus);
+  at::Tensor ids = at::empty({static_cast<int64_t>(s.window_starts.size()), s.seqlen}, at::kLong);
+  int64_t* p = ids.data_ptr<int64_t>();
+  for (size_t w = 0; w < s.window_starts.size(); ++w) {
+    const int64_t start = s.window_starts[w];
+    if (start < 0 || start + s.seqlen > static_cast<int64_t>(tokens.size()))
+      throw InputError(project, "calibration window " + std::to_string(w) +
+                                    " lies outside the corpus " + s.corpus);
+    for (int64_t t = 0; t < s.seqlen; ++t)
+      p[static_cast<int64_t>(w) * s.seqlen + t] = tokens[static_cast<size_t>(start + t)];
+  }
+  calibrate_and_quantize(ids, /*sequential=*/false);
+}
+
 }  // namespace
 
 bool allocation_needs_calibration(const Allocation& allocation,
@@ -105,6 +131,28 @@ QuantizeReport quantize_model(Model& model, const Allocation& allocation,
   auto install = [&](const std::map<std::string, at::Tensor>& weights) {
     for (const auto& [name, w] : weights) model.set_parameter(name + ".weight", w);
   };
+  // Calibrates block by block on `ids` and quantizes each block as soon as it is measured;
+  // `sequential`: the next block sees the quantized block's outputs (GPTQ's mode).
+  auto calibrate_and_quantize = [&](const at::Tensor& ids, bool sequential) {
+    std::map<std::string, at::Tensor> deferred;
+    run_calibration(
+        model, ids, /*full_hessians=*/true,
+        [&](BlockCalibration& bc) -> std::map<std::string, at::Tensor> {
+          if (options.on_block_measured) options.on_block_measured(bc);
+          std::map<std::string, ModuleCalibration> calib;
+          for (const ModuleStatistics& s : bc.modules) {
+            auto it = bc.hessian_of.find(s.name);
+            calib[s.name] =
+                module_calibration(s, it == bc.hessian_of.end() ? at::Tensor() : it->second);
+          }
+          std::map<std::string, at::Tensor> q = quantize_block(bc.block, calib, false);
+          if (sequential) return q;
+          deferred.insert(q.begin(), q.end());
+          return {};
+        },
+        progress, cancel);
+    install(deferred);
+  };
 
   if (!allocation_needs_calibration(allocation, shapes)) {
     report.calibration = "none";
@@ -124,11 +172,23 @@ QuantizeReport quantize_model(Model& model, const Allocation& allocation,
       throw InputError(options.project, "was calibrated on another model ('" + stored.path +
                                             "', a different fingerprint)");
     report.calibration = "project " + options.project;
+    const CalibrationSettings settings = project.calibration();
+    bool need_full = false;
+    for (const ModuleShape& m : shapes) need_full = need_full || needs_full_hessian(allocation.module(m.name));
+    if (need_full && settings.hessians != "full") {
+      // The project keeps only Hessian diagonals: measure again on its own windows.
+      recompute_from_project(model, settings, options.project, calibrate_and_quantize);
+      report.calibration += " (Hessians recomputed on its " + std::to_string(settings.samples) +
+                            " x " + std::to_string(settings.seqlen) + " windows)";
+      report.seconds = seconds_since(t0);
+      return report;
+    }
     progress.stage("quantize", static_cast<int64_t>(shapes.size()));
     for (int64_t b = 0; b < model.num_blocks(); ++b) {
       std::map<std::string, ModuleCalibration> calib;
       for (const InputGroup& g : block_input_groups(model, b)) {
-        bool need_full = false, need_any = false;
+        bool need_any = false;
+        need_full = false;
         for (const std::string& name : g.modules) {
           need_full = need_full || needs_full_hessian(allocation.module(name));
           need_any = need_any || module_needs_calibration(allocation.module(name));
@@ -137,11 +197,7 @@ QuantizeReport quantize_model(Model& model, const Allocation& allocation,
         const ModuleStatistics lead = project.module_statistics(g.modules.front());
         const HessianData h = project.hessian(lead.hessian, need_full);
         if (need_full && !h.has_full())
-          throw InputError(options.project,
-                           "stores only the Hessian diagonals (calibrated with --hessians diag), "
-                           "but " + g.modules.front() +
-                               " is quantized with GPTQ/AWQ, which needs the full Hessian: "
-                               "recalibrate with --hessians full, or quantize with --calib-data");
+          throw InputError(options.project, "lacks the full Hessian of " + g.key);
         at::Tensor H;
         if (h.has_full()) H = at::tensor(h.full(), at::kFloat).view({h.n, h.n});
         for (const std::string& name : g.modules) {
@@ -160,23 +216,7 @@ QuantizeReport quantize_model(Model& model, const Allocation& allocation,
     report.calibration = std::to_string(options.calib.samples) + " x " + std::to_string(seqlen) +
                          " tokens from " + options.calib_data + " (seed " +
                          std::to_string(options.calib.seed) + ")";
-    std::map<std::string, at::Tensor> deferred;
-    run_calibration(
-        model, w.ids, /*full_hessians=*/true,
-        [&](BlockCalibration& bc) -> std::map<std::string, at::Tensor> {
-          if (options.on_block_measured) options.on_block_measured(bc);
-          std::map<std::string, ModuleCalibration> calib;
-          for (const ModuleStatistics& s : bc.modules) {
-            auto it = bc.hessian_of.find(s.name);
-            calib[s.name] = module_calibration(s, it == bc.hessian_of.end() ? at::Tensor() : it->second);
-          }
-          std::map<std::string, at::Tensor> q = quantize_block(bc.block, calib, false);
-          if (options.sequential) return q;
-          deferred.insert(q.begin(), q.end());
-          return {};
-        },
-        progress, cancel);
-    install(deferred);
+    calibrate_and_quantize(w.ids, options.sequential);
   } else {
     throw InputError("", "the allocation quantizes modules with GPTQ, AWQ or k-means, or selects "
                          "channels by activation, which needs calibration: give a project "

@@ -28,9 +28,10 @@ ModuleAllocation setting(QuantizerKind q, int bits) {
 }
 
 // Calibrates the sample model into a project with the same windows an inline run would draw.
-std::string write_project(const CalibrationOptions& o, const std::string& dir) {
+std::string write_project(const CalibrationOptions& o, const std::string& dir,
+                          bool diagonals_only = false) {
   c10::InferenceMode guard;
-  const std::string path = dir + "/p.bsproj.h5";
+  const std::string path = dir + (diagonals_only ? "/diag.bsproj.h5" : "/p.bsproj.h5");
   Model model = Model::load(kModel);
   const CalibrationWindows w = draw_calibration_windows(tokenize_eval_corpus(kModel, kText),
                                                         o.samples, o.seqlen, o.seed, kText);
@@ -42,10 +43,15 @@ std::string write_project(const CalibrationOptions& o, const std::string& dir) {
   s.seqlen = o.seqlen;
   s.seed = o.seed;
   s.window_starts = w.starts;
+  s.corpus_sha256 = file_sha256(kText);
+  s.hessians = diagonals_only ? "diag" : "full";
   writer.begin_calibration(s);
   NullProgress progress;
   run_calibration(model, w.ids, true, [&](BlockCalibration& bc) -> std::map<std::string, at::Tensor> {
-    for (const HessianData& h : bc.hessians) writer.write_hessian(h);
+    for (HessianData h : bc.hessians) {
+      if (diagonals_only) h.upper.clear();
+      writer.write_hessian(h);
+    }
     for (const ModuleStatistics& m : bc.modules) writer.write_module_statistics(m);
     return {};
   }, progress, CancelToken());
@@ -91,6 +97,31 @@ TEST(QuantizeJobTest, ProjectAndInlineCalibrationOnTheSameWindowsGiveTheSameMode
                         b.parameter("model.layers.0.mlp.up_proj.weight")));
   EXPECT_FALSE(at::equal(c.parameter("model.layers.5.mlp.up_proj.weight"),
                          b.parameter("model.layers.5.mlp.up_proj.weight")));
+}
+
+TEST(QuantizeJobTest, HessiansMissingFromAProjectAreRecomputedOnItsWindows) {
+  if (!project_support_available()) GTEST_SKIP() << "built without HDF5";
+  c10::InferenceMode guard;
+  CalibrationOptions o;
+  o.samples = 6;
+  o.seqlen = 48;
+  o.seed = 11;
+  const std::string dir = test::scratch_dir();
+  const std::string full = write_project(o, dir), diag = write_project(o, dir, true);
+  EXPECT_FALSE(ProjectReader::open(diag).hessian("model.layers.0.mlp.down_proj").has_full());
+  const Allocation alloc = Allocation::uniform(module_shapes(Model::load(kModel)),
+                                               setting(QuantizerKind::kGptq, 3));
+  NullProgress progress;
+  Model a = Model::load(kModel), b = Model::load(kModel);
+  QuantizeJobOptions from_full, from_diag;
+  from_full.project = full;
+  from_diag.project = diag;
+  quantize_model(a, alloc, from_full, progress, CancelToken());
+  const QuantizeReport r = quantize_model(b, alloc, from_diag, progress, CancelToken());
+  EXPECT_NE(r.calibration.find("recomputed"), std::string::npos) << r.calibration;
+  for (const std::string& name : a.linear_modules())
+    EXPECT_TRUE(at::allclose(a.parameter(name + ".weight"), b.parameter(name + ".weight"), 1e-5, 1e-6))
+        << name;
 }
 
 TEST(QuantizeJobTest, OnlyTheModulesTheAllocationQuantizesChange) {
