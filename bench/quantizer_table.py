@@ -7,6 +7,8 @@ Calibration (GPTQ, AWQ, k-means): 128 windows of 256 tokens from sample_data/tra
 drawn inside the command. Each method is calibrated as its authors' code does it: GPTQ measures
 every block on the outputs of the already-quantized blocks (its sequential mode); AWQ and
 SqueezeLLM-style k-means measure every block on full-precision inputs (--no-sequential).
+CMPQ (`--cmpq B`, Algorithm 1: k-means per input channel with 2/3/4 bits chosen by activation
+norm for an average of B code bits, 0.45% + 0.05% fp16 outliers) is run at B = 4, 3, 2.
 RTN and HQQ need no data. "bits" is the average with overhead (scales, zeros, codebooks).
 
 Usage: python3 bench/quantizer_table.py [--cli build/app/bitscape-cli] [--threads 2]
@@ -20,7 +22,7 @@ import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-METHODS = ["rtn", "gptq", "hqq", "awq", "kmeans"]
+METHODS = ["rtn", "gptq", "hqq", "awq", "kmeans", "cmpq"]
 BITS = [8, 4, 3, 2]
 
 
@@ -46,10 +48,15 @@ def main():
     print(f"fp32: {results['fp32']['ppl']:.3f}", flush=True)
     for m in METHODS:
         for b in BITS:
-            extra = ["--bits", str(b), "--group", "128", "--method", m]
-            if m in ("gptq", "awq", "kmeans"):
+            if m == "cmpq":  # CMPQ's Algorithm 1 takes budgets between 2 and 4 code bits
+                if b > 4:
+                    continue
+                extra = ["--cmpq", str(b)]
+            else:
+                extra = ["--bits", str(b), "--group", "128", "--method", m]
+            if m in ("gptq", "awq", "kmeans", "cmpq"):
                 extra += calib
-            if m in ("awq", "kmeans"):
+            if m in ("awq", "kmeans", "cmpq"):
                 extra += ["--no-sequential"]
             r = run(args.cli, extra, args.threads)
             results[f"{m}-{b}"] = r
@@ -67,22 +74,25 @@ def main():
         "Test perplexity (sample_data/test.txt, seqlen 256, 186 windows, 47,430 predicted tokens) "
         "after quantizing every block linear module (42 modules) uniformly, group 128. Bits are "
         "the average with overhead (fp16 scale and zero per group of 128 = +0.25; k-means: a "
-        "codebook of 2^b fp16 centroids per row).",
+        "codebook of 2^b fp16 centroids per row; CMPQ: a codebook per input channel, its fp16 "
+        "outliers and a class map).",
         "",
         f"Unquantized (fp32): **{results['fp32']['ppl']:.3f}**",
         "",
         "| method | " + " | ".join(f"{b}-bit" for b in BITS) + " |",
         "|---|" + "---|" * len(BITS),
     ]
+    def cell(key, fmt):
+        return fmt(results[key]) if key in results else "-"
     for m in METHODS:
-        cells = [f"{results[f'{m}-{b}']['ppl']:.3f} ({results[f'{m}-{b}']['quantization']['average_bits']:.2f} b)"
+        cells = [cell(f"{m}-{b}", lambda r: f"{r['ppl']:.3f} ({r['quantization']['average_bits']:.2f} b)")
                  for b in BITS]
         lines.append(f"| {m} | " + " | ".join(cells) + " |")
     lines += ["", "Quantization time (seconds, including calibration where used):", "",
               "| method | " + " | ".join(f"{b}-bit" for b in BITS) + " |", "|---|" + "---|" * len(BITS)]
     for m in METHODS:
         lines.append(f"| {m} | " + " | ".join(
-            f"{results[f'{m}-{b}']['quantization']['seconds']:.1f}" for b in BITS) + " |")
+            cell(f"{m}-{b}", lambda r: f"{r['quantization']['seconds']:.1f}") for b in BITS) + " |")
     out = ROOT / "bench/results/quantizer_table.md"
     out.write_text("\n".join(lines) + "\n")
     for r in results.values():

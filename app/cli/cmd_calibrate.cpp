@@ -156,13 +156,7 @@ std::vector<OptionSpec> calibrate_options() {
                        "mode, blocks see the quantized blocks' outputs (needs --alloc/--bits)",
        "fp"}};
   for (const OptionSpec& s : allocation_options()) o.push_back(s);
-  for (const OptionSpec& s : std::vector<OptionSpec>{
-           {"device", "DEV", "cpu, cuda or cuda:N", "cpu"},
-           {"dtype", "T", "fp32, bf16 or fp16", "fp32"},
-           {"threads", "T", "CPU threads (0 = one per core)", "0"},
-           {"json", "", "print one JSON object on stdout"},
-           {"quiet", "", "no progress on stderr"}})
-    o.push_back(s);
+  for (const OptionSpec& s : runtime_options()) o.push_back(s);
   return o;
 }
 

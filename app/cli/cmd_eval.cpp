@@ -81,12 +81,8 @@ std::vector<OptionSpec> eval_options() {
       {"model", "DIR", "Hugging Face model directory", "", true},
       {"data", "FILE", "text file, or .jsonl with a \"text\" field per line", "", true},
       {"seqlen", "N", "window length in tokens (0 = min(2048, the model's context))", "0"},
-      {"max-windows", "K", "evaluate at most K windows (0 = all)", "0"},
-      {"device", "DEV", "cpu, cuda or cuda:N", "cpu"},
-      {"dtype", "T", "fp32, bf16 or fp16", "fp32"},
-      {"threads", "T", "CPU threads (0 = one per core)", "0"},
-      {"json", "", "print one JSON object on stdout"},
-      {"quiet", "", "no progress on stderr"}};
+      {"max-windows", "K", "evaluate at most K windows (0 = all)", "0"}};
+  for (const OptionSpec& s : runtime_options()) o.push_back(s);
   for (const OptionSpec& s : allocation_options()) o.push_back(s);
   for (const OptionSpec& s : calibration_source_options()) o.push_back(s);
   return o;

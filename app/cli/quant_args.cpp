@@ -15,7 +15,17 @@ std::vector<OptionSpec> allocation_options() {
           {"method", "M", "rtn, gptq, hqq, awq or kmeans (with --alloc: overrides its quantizers)"},
           {"sym", "", "symmetric grid (rtn, gptq; with --bits)"},
           {"act-order", "", "GPTQ act-order (with --bits)"},
-          {"clip", "", "MSE clipping search (rtn, gptq; with --bits)"}};
+          {"clip", "", "MSE clipping search (rtn, gptq; with --bits)"},
+          {"cmpq", "B", "CMPQ's channel-wise allocation (Algorithm 1) for B code bits (2..4): "
+                        "k-means per input channel, 2/3/4 bits by activation norm, fp16 outliers"}};
+}
+
+std::vector<OptionSpec> runtime_options() {
+  return {{"device", "DEV", "cpu, cuda or cuda:N", "cpu"},
+          {"dtype", "T", "fp32, bf16 or fp16", "fp32"},
+          {"threads", "T", "CPU threads (0 = one per core)", "0"},
+          {"json", "", "print one JSON object on stdout"},
+          {"quiet", "", "no progress on stderr"}};
 }
 
 std::vector<OptionSpec> calibration_source_options() {
@@ -28,11 +38,18 @@ std::vector<OptionSpec> calibration_source_options() {
                                 "outputs of the already-quantized blocks, as GPTQ)"}};
 }
 
-bool wants_quantization(const Args& args) { return args.has("alloc") || args.has("bits"); }
+bool wants_quantization(const Args& args) {
+  return args.has("alloc") || args.has("bits") || args.has("cmpq");
+}
 
 Allocation allocation_from_args(const Args& args, const std::vector<ModuleShape>& shapes) {
-  if (args.has("alloc") && args.has("bits"))
-    throw UsageError("give either --alloc or --bits, not both");
+  if (args.has("alloc") + args.has("bits") + args.has("cmpq") > 1)
+    throw UsageError("give one of --alloc, --bits and --cmpq");
+  if (args.has("cmpq")) {
+    Allocation a = Allocation::uniform(shapes, cmpq_module_allocation(args.get_double("cmpq")));
+    a.name = "CMPQ " + args.get("cmpq") + " bits";
+    return a;
+  }
   std::optional<QuantizerKind> method;
   if (args.has("method")) {
     method = parse_quantizer(args.get("method"));
@@ -50,7 +67,7 @@ Allocation allocation_from_args(const Args& args, const std::vector<ModuleShape>
     }
     return a;
   }
-  if (!args.has("bits")) throw UsageError("give --alloc FILE or --bits B");
+  if (!args.has("bits")) throw UsageError("give --alloc FILE, --bits B or --cmpq B");
   ModuleAllocation m;
   m.bits = static_cast<int>(args.get_int("bits"));
   m.group_size = static_cast<int>(args.get_int("group"));

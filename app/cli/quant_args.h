@@ -14,6 +14,8 @@ namespace bitscape::cli {
 
 // The option specs, appended to a command's own.
 std::vector<OptionSpec> allocation_options();
+// --device, --dtype, --threads, --json, --quiet.
+std::vector<OptionSpec> runtime_options();
 std::vector<OptionSpec> calibration_source_options();
 
 // True when the command line asks for quantization (--alloc or --bits).

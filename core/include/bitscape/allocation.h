@@ -148,6 +148,14 @@ std::string normalize_module_name(const std::string& name);
 // does, or a channel class selects by activation, or activation outliers are kept.
 bool module_needs_calibration(const ModuleAllocation& m);
 
+// CMPQ's channel-wise allocation for an average of `budget` code bits per weight (CMPQ,
+// Algorithm 1): the module at 3 bits; for budget > 3 the top (budget - 3) of the input channels
+// by activation L2 norm at 4 bits; for budget < 3 the lowest (3 - budget) at 2 bits; for
+// budget = 3 the top 1% at 4 and the lowest 1% at 2 bits. Non-uniform k-means with one codebook
+// per input channel, and CMPQ's outliers (0.45% of the input channels and 0.05% of the weights
+// kept in fp16). Throws InputError for a budget outside [2, 4].
+ModuleAllocation cmpq_module_allocation(double budget);
+
 // Validates one module's setting (used by Allocation::validate and by editors). Returns an
 // empty string when valid, else the problem ("group_size 96 does not divide in_features 256").
 std::string check_module_allocation(const ModuleAllocation& m, const ModuleShape& shape);

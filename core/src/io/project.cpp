@@ -952,13 +952,11 @@ void ProjectWriter::commit() {
   sync_path(dir.empty() ? std::string(".") : dir.string(), true);
 }
 
-void ProjectWriter::write_floats(const std::string& path, const std::vector<float>& data,
-                                 const std::vector<int64_t>& shape) {
-  Hdf5Call call;
-  if (!impl_) throw InputError("", "the project writer was moved from");
-  const std::string& file = impl_->path;
-  hid_t f = impl_->writable();
-  const std::string p = normalized(file, path);
+namespace {
+
+// The dimensions of a dataset of `size` values with `shape` (empty: one dimension).
+std::vector<hsize_t> dataset_dims(const std::string& file, const std::string& p, size_t size,
+                                  const std::vector<int64_t>& shape) {
   std::vector<hsize_t> dims;
   hsize_t count = 1;
   for (int64_t d : shape) {
@@ -967,14 +965,26 @@ void ProjectWriter::write_floats(const std::string& path, const std::vector<floa
     count *= static_cast<hsize_t>(d);
   }
   if (dims.empty()) {
-    dims.push_back(data.size());
-    count = data.size();
+    dims.push_back(size);
+    count = size;
   }
-  if (count != data.size())
-    throw InputError(file, "dataset " + in_quotes(p) + ": " + std::to_string(data.size()) +
+  if (count != size)
+    throw InputError(file, "dataset " + in_quotes(p) + ": " + std::to_string(size) +
                                " values do not fill its shape");
-  write_dataset(f, file, p, H5T_IEEE_F32LE, H5T_NATIVE_FLOAT, data.data(), dims,
-                count >= kCompressFrom);
+  return dims;
+}
+
+}  // namespace
+
+void ProjectWriter::write_floats(const std::string& path, const std::vector<float>& data,
+                                 const std::vector<int64_t>& shape) {
+  Hdf5Call call;
+  if (!impl_) throw InputError("", "the project writer was moved from");
+  const std::string& file = impl_->path;
+  hid_t f = impl_->writable();
+  const std::string p = normalized(file, path);
+  write_dataset(f, file, p, H5T_IEEE_F32LE, H5T_NATIVE_FLOAT, data.data(),
+                dataset_dims(file, p, data.size(), shape), data.size() >= kCompressFrom);
 }
 
 void ProjectWriter::write_int64s(const std::string& path, const std::vector<int64_t>& data,
@@ -984,22 +994,8 @@ void ProjectWriter::write_int64s(const std::string& path, const std::vector<int6
   const std::string& file = impl_->path;
   hid_t f = impl_->writable();
   const std::string p = normalized(file, path);
-  std::vector<hsize_t> dims;
-  hsize_t count = 1;
-  for (int64_t d : shape) {
-    if (d < 0) throw InputError(file, "dataset " + in_quotes(p) + ": negative dimension");
-    dims.push_back(static_cast<hsize_t>(d));
-    count *= static_cast<hsize_t>(d);
-  }
-  if (dims.empty()) {
-    dims.push_back(data.size());
-    count = data.size();
-  }
-  if (count != data.size())
-    throw InputError(file, "dataset " + in_quotes(p) + ": " + std::to_string(data.size()) +
-                               " values do not fill its shape");
-  write_dataset(f, file, p, H5T_STD_I64LE, H5T_NATIVE_INT64, data.data(), dims,
-                count >= kCompressFrom);
+  write_dataset(f, file, p, H5T_STD_I64LE, H5T_NATIVE_INT64, data.data(),
+                dataset_dims(file, p, data.size(), shape), data.size() >= kCompressFrom);
 }
 
 namespace {

@@ -589,6 +589,36 @@ void Allocation::validate(const std::vector<ModuleShape>& shapes,
 
 // --- Allocation ---------------------------------------------------------------------------------
 
+ModuleAllocation cmpq_module_allocation(double budget) {
+  if (!(budget >= 2.0 && budget <= 4.0))
+    throw InputError("", "CMPQ budget must be between 2 and 4 bits, got " + std::to_string(budget));
+  ModuleAllocation m;
+  m.bits = 3;
+  m.quantizer = QuantizerKind::kKmeans;
+  m.group_size = kPerChannel;
+  m.codebook_axis = ChannelAxis::kIn;
+  m.channels.axis = ChannelAxis::kIn;
+  auto cls = [](int bits, ChannelSelect select, double fraction) {
+    ChannelClass c;
+    c.bits = bits;
+    c.select = select;
+    c.by = ChannelStatistic::kActivation;
+    c.fraction = fraction;
+    return c;
+  };
+  if (budget > 3.0) {
+    m.channels.classes.push_back(cls(4, ChannelSelect::kTop, budget - 3.0));
+  } else if (budget < 3.0) {
+    m.channels.classes.push_back(cls(2, ChannelSelect::kLow, 3.0 - budget));
+  } else {
+    m.channels.classes.push_back(cls(4, ChannelSelect::kTop, 0.01));
+    m.channels.classes.push_back(cls(2, ChannelSelect::kLow, 0.01));
+  }
+  m.outliers.activation_fraction = 0.0045;
+  m.outliers.quantization_fraction = 0.0005;
+  return m;
+}
+
 Allocation Allocation::uniform(const std::vector<ModuleShape>& shapes, const ModuleAllocation& m) {
   Allocation a;
   for (const ModuleShape& s : shapes) a.modules[s.name] = m;

@@ -8,6 +8,7 @@
 
 #include <cmath>
 #include <limits>
+#include <map>
 #include <random>
 
 #include "bitscape/cost_model.h"
@@ -270,6 +271,41 @@ TEST(ChannelClassTest, ActivationOutliersAreTheColumnsWithTheLargestNorm) {
   EXPECT_EQ(r.fp16_columns, (std::vector<int64_t>{3, 17}));
   const QuantizedModule q = quantize_module(W, m, c, "m");
   EXPECT_TRUE(at::equal(q.weight.select(1, 17), W.select(1, 17).to(at::kHalf).to(at::kFloat)));
+}
+
+TEST(ChannelClassTest, CmpqAlgorithmOneGivesTheBudgetOnAverage) {
+  const at::Tensor W = heavy_tailed(64, 512, 19);
+  at::manual_seed(20);
+  ModuleCalibration c;
+  c.act_l2 = at::rand({512}) + 0.1;
+  for (double budget : {2.0, 2.5, 3.0, 3.25, 3.8, 4.0}) {
+    const ModuleAllocation m = cmpq_module_allocation(budget);
+    ASSERT_EQ(check_module_allocation(m, {"m", 64, 512}), "") << budget;
+    const ChannelResolution r = resolve_channels(W, m, c, "m");
+    EXPECT_EQ(r.fp16_columns.size(), 2u);  // llround(0.0045 * 512)
+    double sum = 0;
+    for (uint8_t b : r.class_bits) sum += b;
+    EXPECT_NEAR(sum / r.class_bits.size(), budget, 1.0 / r.class_bits.size()) << budget;
+    // Higher bits go to the channels with the larger activation norm.
+    const at::Tensor a = c.act_l2;
+    std::vector<int64_t> kept;
+    std::vector<bool> is16(512, false);
+    for (int64_t f : r.fp16_columns) is16[f] = true;
+    for (int64_t j = 0; j < 512; ++j)
+      if (!is16[j]) kept.push_back(j);
+    std::map<int, std::pair<float, float>> range;  // bits -> (min, max) activation norm
+    for (size_t i = 0; i < kept.size(); ++i) {
+      const float v = a[kept[i]].item<float>();
+      auto it = range.emplace(r.class_bits[i], std::make_pair(v, v)).first;
+      it->second.first = std::min(it->second.first, v);
+      it->second.second = std::max(it->second.second, v);
+    }
+    for (auto lo = range.begin(); lo != range.end(); ++lo)
+      for (auto hi = std::next(lo); hi != range.end(); ++hi) {
+        EXPECT_GT(hi->second.first, lo->second.second) << budget;
+      }
+  }
+  test::expect_error<InputError>([] { cmpq_module_allocation(4.5); }, {"between 2 and 4"});
 }
 
 // Every quantizer and layout: the packed form dequantizes to the weight bit for bit, stores
