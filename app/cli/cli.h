@@ -29,7 +29,10 @@ class Args {
   std::string get(const std::string& name) const;
   int64_t get_int(const std::string& name) const;  // throws UsageError if not an integer
   double get_double(const std::string& name) const;
-  std::map<std::string, std::string> values_;
+  // Every value of an option given several times (--data a.txt --data b.txt), in order.
+  std::vector<std::string> all(const std::string& name) const;
+  std::map<std::string, std::string> values_;  // the last value of each option
+  std::map<std::string, std::vector<std::string>> repeated_;
 };
 
 struct CommandSpec {

@@ -89,6 +89,7 @@ Args parse(const CommandSpec& c, int argc, char** argv) {
       value = argv[++i];
     }
     a.values_[name] = value;
+    a.repeated_[name].push_back(value);
   }
   for (const auto& o : c.options) {
     if (!a.has(o.name) && !o.default_value.empty() && !o.value_name.empty())
@@ -126,6 +127,12 @@ int64_t Args::get_int(const std::string& name) const {
   } catch (const std::exception&) {
     throw UsageError("option '--" + name + "' expects an integer, got '" + v + "'");
   }
+}
+
+std::vector<std::string> Args::all(const std::string& name) const {
+  auto it = repeated_.find(name);
+  if (it != repeated_.end()) return it->second;
+  return has(name) ? std::vector<std::string>{get(name)} : std::vector<std::string>{};
 }
 
 double Args::get_double(const std::string& name) const {

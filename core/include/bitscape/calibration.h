@@ -43,6 +43,12 @@ CalibrationWindows draw_calibration_windows(const std::vector<int32_t>& tokens, 
                                             int64_t seqlen, uint64_t seed,
                                             const std::string& source);
 
+// The calibration windows a project was measured on, rebuilt from its corpus (checked against
+// the recorded SHA-256) and window offsets: the first `max_windows` of them (0: all). Throws
+// InputError naming the corpus or the project when they cannot be rebuilt.
+at::Tensor project_calibration_windows(const Model& model, const CalibrationSettings& settings,
+                                       const std::string& project, int64_t max_windows = 0);
+
 // The effective window length for a model when `requested` is 0 (see CalibrationOptions).
 int64_t default_seqlen(const Model& model, int64_t requested);
 

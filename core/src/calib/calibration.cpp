@@ -16,6 +16,7 @@
 
 #include "bitscape/error.h"
 #include "bitscape/model.h"
+#include "bitscape/perplexity.h"
 #include "bitscape/safetensors.h"
 #include "util/sha256.h"
 
@@ -69,6 +70,29 @@ CalibrationWindows draw_calibration_windows(const std::vector<int32_t>& tokens, 
     for (int64_t t = 0; t < seqlen; ++t) p[s * seqlen + t] = tokens[static_cast<size_t>(i + t)];
   }
   return w;
+}
+
+at::Tensor project_calibration_windows(const Model& model, const CalibrationSettings& s,
+                                       const std::string& project, int64_t max_windows) {
+  if (s.corpus.empty() || s.window_starts.empty())
+    throw InputError(project, "records no calibration windows");
+  if (!s.corpus_sha256.empty() && file_sha256(s.corpus) != s.corpus_sha256)
+    throw InputError(s.corpus, "has changed since the project was calibrated on it (its SHA-256 "
+                               "differs), so its calibration windows cannot be rebuilt");
+  const std::vector<int32_t> tokens = tokenize_eval_corpus(model.dir(), s.corpus);
+  int64_t n = static_cast<int64_t>(s.window_starts.size());
+  if (max_windows > 0) n = std::min(n, max_windows);
+  at::Tensor ids = at::empty({n, s.seqlen}, at::kLong);
+  int64_t* p = ids.data_ptr<int64_t>();
+  for (int64_t w = 0; w < n; ++w) {
+    const int64_t start = s.window_starts[static_cast<size_t>(w)];
+    if (start < 0 || start + s.seqlen > static_cast<int64_t>(tokens.size()))
+      throw InputError(project, "calibration window " + std::to_string(w) +
+                                    " lies outside the corpus " + s.corpus);
+    for (int64_t t = 0; t < s.seqlen; ++t)
+      p[w * s.seqlen + t] = tokens[static_cast<size_t>(start + t)];
+  }
+  return ids;
 }
 
 int64_t default_seqlen(const Model& model, int64_t requested) {

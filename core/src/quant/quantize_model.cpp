@@ -34,32 +34,6 @@ at::Tensor to_tensor(const std::vector<float>& v) {
   return v.empty() ? at::Tensor() : at::tensor(v, at::kFloat);
 }
 
-// Rebuilds the project's calibration windows from its corpus and window offsets (checking that
-// the corpus is the one it was measured on) and runs `calibrate_and_quantize` on them with
-// full-precision inputs, as the project's statistics were measured.
-template <class F>
-void recompute_from_project(const Model& model, const CalibrationSettings& s,
-                            const std::string& project, F&& calibrate_and_quantize) {
-  if (s.mode != "fp")
-    throw InputError(project, "stores only Hessian diagonals of a calibration in quantized mode, "
-                              "which cannot be repeated: quantize with --calib-data instead");
-  if (!s.corpus_sha256.empty() && file_sha256(s.corpus) != s.corpus_sha256)
-    throw InputError(s.corpus, "has changed since the project was calibrated on it (its SHA-256 "
-                               "differs), so the Hessians cannot be recomputed: give --calib-data");
-  const std::vector<int32_t> tokens = tokenize_eval_corpus(model.dir(), s.corpus);
-  at::Tensor ids = at::empty({static_cast<int64_t>(s.window_starts.size()), s.seqlen}, at::kLong);
-  int64_t* p = ids.data_ptr<int64_t>();
-  for (size_t w = 0; w < s.window_starts.size(); ++w) {
-    const int64_t start = s.window_starts[w];
-    if (start < 0 || start + s.seqlen > static_cast<int64_t>(tokens.size()))
-      throw InputError(project, "calibration window " + std::to_string(w) +
-                                    " lies outside the corpus " + s.corpus);
-    for (int64_t t = 0; t < s.seqlen; ++t)
-      p[static_cast<int64_t>(w) * s.seqlen + t] = tokens[static_cast<size_t>(start + t)];
-  }
-  calibrate_and_quantize(ids, /*sequential=*/false);
-}
-
 }  // namespace
 
 bool allocation_needs_calibration(const Allocation& allocation,
@@ -113,6 +87,9 @@ QuantizeReport quantize_model(Model& model, const Allocation& allocation,
         c.awq_clip = !ends_with(name, "q_proj") && !ends_with(name, "k_proj");
         const at::Tensor W = model.weight(name + ".weight").to(at::kFloat).cpu();
         QuantizedModule q = quantize_module(W, m, c, name);
+        // A module kept whole at 16 bits keeps the checkpoint's own values in the model (its
+        // packed form, for files, holds them in fp16 as the cost model counts them).
+        const bool untouched = !m.quantized() && m.channels.empty() && m.outliers.empty();
         ModuleQuantReport r;
         r.name = name;
         r.quantizer = m.quantized() ? quantizer_name(m.quantizer) : "fp16";
@@ -122,7 +99,7 @@ QuantizeReport quantize_model(Model& model, const Allocation& allocation,
         r.seconds = seconds_since(tm);
         report.modules.push_back(r);
         if (options.keep_packed) report.packed.emplace(name, std::move(q.packed));
-        replaced[name] = q.weight;
+        if (!untouched) replaced[name] = q.weight;
         if (advance) progress.advance(++done);
       }
     }
@@ -177,7 +154,13 @@ QuantizeReport quantize_model(Model& model, const Allocation& allocation,
     for (const ModuleShape& m : shapes) need_full = need_full || needs_full_hessian(allocation.module(m.name));
     if (need_full && settings.hessians != "full") {
       // The project keeps only Hessian diagonals: measure again on its own windows.
-      recompute_from_project(model, settings, options.project, calibrate_and_quantize);
+      if (settings.mode != "fp")
+        throw InputError(options.project,
+                         "stores only Hessian diagonals of a calibration in quantized mode, which "
+                         "cannot be repeated: quantize with --calib-data instead");
+      // Full-precision inputs, as the project's statistics were measured.
+      calibrate_and_quantize(project_calibration_windows(model, settings, options.project),
+                             /*sequential=*/false);
       report.calibration += " (Hessians recomputed on its " + std::to_string(settings.samples) +
                             " x " + std::to_string(settings.seqlen) + " windows)";
       report.seconds = seconds_since(t0);

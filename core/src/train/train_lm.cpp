@@ -12,9 +12,12 @@
 
 #include "bitscape/error.h"
 #include "bitscape/model.h"
+#include "train/loss.h"
 
 namespace bitscape {
 namespace {
+
+using detail::next_token_loss;
 
 double lr_at(const TrainOptions& o, int64_t step) {
   if (step < o.warmup_steps) return o.lr * static_cast<double>(step + 1) / o.warmup_steps;
@@ -23,14 +26,6 @@ double lr_at(const TrainOptions& o, int64_t step) {
   progress = std::min(1.0, progress);
   double cosine = 0.5 * (1.0 + std::cos(M_PI * progress));
   return o.lr * (o.min_lr_ratio + (1.0 - o.min_lr_ratio) * cosine);
-}
-
-// Mean next-token cross-entropy of logits [B, T, V] against ids [B, T].
-at::Tensor next_token_loss(const at::Tensor& logits, const at::Tensor& ids) {
-  const int64_t V = logits.size(-1);
-  at::Tensor pred = logits.slice(1, 0, logits.size(1) - 1).reshape({-1, V});
-  at::Tensor target = ids.slice(1, 1, ids.size(1)).reshape({-1});
-  return at::nll_loss(at::log_softmax(pred, -1), target);
 }
 
 }  // namespace

@@ -1,0 +1,436 @@
+#include <chrono>
+#include <cmath>
+#include <cstdio>
+#include <ctime>
+#include <iostream>
+#include <nlohmann/json.hpp>
+#include <set>
+#include <sstream>
+
+#include "bitscape/calibration.h"
+#include "bitscape/error.h"
+#include "bitscape/model.h"
+#include "bitscape/perplexity.h"
+#include "bitscape/project.h"
+#include "bitscape/runtime.h"
+#include "bitscape/sensitivity.h"
+#include "bitscape/sensitivity_store.h"
+#include "cli.h"
+#include "quant_args.h"
+
+namespace bitscape::cli {
+namespace {
+
+std::string utc_now() {
+  char buf[32];
+  const std::time_t t = std::time(nullptr);
+  std::strftime(buf, sizeof buf, "%Y-%m-%dT%H:%M:%SZ", std::gmtime(&t));
+  return buf;
+}
+
+std::vector<std::string> split(const std::string& s) {
+  std::vector<std::string> out;
+  std::stringstream in(s);
+  std::string item;
+  while (std::getline(in, item, ','))
+    if (!item.empty()) out.push_back(item);
+  return out;
+}
+
+std::vector<int> parse_bits(const std::string& s) {
+  std::vector<int> bits;
+  for (const std::string& b : split(s)) {
+    int v = 0;
+    try {
+      v = std::stoi(b);
+    } catch (const std::exception&) {
+      throw UsageError("--bits expects a list like 2,3,4,8, got '" + s + "'");
+    }
+    if (v < 2 || v > 8) throw UsageError("--bits: every option must be between 2 and 8");
+    bits.push_back(v);
+  }
+  if (bits.empty()) throw UsageError("--bits is empty");
+  return bits;
+}
+
+// The next free "<prefix>N" among existing names.
+std::string next_name(const std::vector<std::string>& existing, const std::string& prefix) {
+  for (int i = 1;; ++i) {
+    const std::string n = prefix + std::to_string(i);
+    if (std::find(existing.begin(), existing.end(), n) == existing.end()) return n;
+  }
+}
+
+// Module statistics and Hessians from the project, one input group's Hessian read once.
+class ProjectCalibration {
+ public:
+  explicit ProjectCalibration(const ProjectReader& r) : r_(r) {}
+  ModuleCalibration operator()(const std::string& module) {
+    const ModuleStatistics s = r_.module_statistics(module);
+    if (s.hessian != key_) {
+      const HessianData h = r_.hessian(s.hessian, true);
+      key_ = s.hessian;
+      H_ = h.has_full() ? at::tensor(h.full(), at::kFloat).view({h.n, h.n}) : at::Tensor();
+      diag_ = at::tensor(h.diag, at::kFloat);
+    }
+    ModuleCalibration c = module_calibration(s, H_);
+    if (!c.hessian_diag.defined()) c.hessian_diag = diag_;
+    return c;
+  }
+
+ private:
+  const ProjectReader& r_;
+  std::string key_;
+  at::Tensor H_, diag_;
+};
+
+void print_curves(const SensitivityRunInfo& info, const std::vector<SensitivityCurve>& curves,
+                  const std::vector<ProxyCorrelation>& corr) {
+  std::printf("baseline      ppl %.4f on %lld windows x %lld tokens of %s\n", info.baseline_ppl,
+              static_cast<long long>(info.eval_windows), static_cast<long long>(info.seqlen),
+              info.eval_data.c_str());
+  std::printf("\n%-34s", "module (ppl increase)");
+  for (int b : info.bits) std::printf("  %8d-bit", b);
+  std::printf("   KL@%d-bit\n", info.bits.front());
+  for (const SensitivityCurve& c : curves) {
+    std::printf("%-34s", c.module.c_str());
+    for (double d : c.delta_ppl) std::printf("  %12.4f", d);
+    std::printf("   %.5f\n", c.kl.empty() ? std::nan("") : c.kl.front());
+  }
+  if (corr.empty()) return;
+  std::printf("\nSpearman rank correlation with the measured ppl increase, over %zu modules:\n",
+              curves.size());
+  std::printf("%-28s", "proxy");
+  for (int b : info.bits) std::printf("  %6d-bit", b);
+  std::printf("\n");
+  for (const ProxyCorrelation& p : corr) {
+    if (p.against != "delta_ppl") continue;
+    std::printf("%-28s", p.proxy.c_str());
+    for (double v : p.spearman) std::printf("  %10.3f", v);
+    std::printf("\n");
+  }
+}
+
+nlohmann::json curve_json(const SensitivityCurve& c) {
+  auto clean = [](std::vector<double> v) {
+    nlohmann::json a = nlohmann::json::array();
+    for (double x : v) a.push_back(std::isnan(x) ? nlohmann::json(nullptr) : nlohmann::json(x));
+    return a;
+  };
+  auto scalar = [](double x) { return std::isnan(x) ? nlohmann::json(nullptr) : nlohmann::json(x); };
+  return {{"module", c.module},       {"bits", c.bits},
+          {"ppl", clean(c.ppl)},      {"delta_ppl", clean(c.delta_ppl)},
+          {"kl", clean(c.kl)},        {"jsd", clean(c.jsd)},
+          {"top1", clean(c.top1)},    {"objective", clean(c.objective)},
+          {"hawq", clean(c.hawq)},    {"hessian_trace", scalar(c.hessian_trace)},
+          {"layer_hessian_trace", scalar(c.layer_hessian_trace)}};
+}
+
+int run_probing_command(const Args& args, Model& model, const std::string& project,
+                        ProgressSink& progress, const CancelToken& cancel) {
+  const ProjectReader reader = ProjectReader::open(project);
+  const std::vector<std::string> sources = args.all("data");
+  ProbingOptions o;
+  if (!parse_saliency_metric(args.get("probe-metric"), &o.metric))
+    throw UsageError("unknown --probe-metric '" + args.get("probe-metric") + "'");
+  if (o.metric == SaliencyMetric::kFisher)
+    throw UsageError("--probe-metric fisher is not available for probing (needs no gradients)");
+  o.critical_fraction = args.get_double("critical");
+  o.non_critical_fraction = args.get_double("non-critical");
+  o.consensus = static_cast<int>(args.get_int("consensus"));
+  const int64_t samples = args.get_int("probe-samples");
+  const int64_t seqlen = default_seqlen(model, args.get_int("seqlen"));
+  std::vector<at::Tensor> windows;
+  for (size_t k = 0; k < sources.size(); ++k)
+    windows.push_back(draw_calibration_windows(tokenize_eval_corpus(model.dir(), sources[k]),
+                                               samples, seqlen, static_cast<uint64_t>(args.get_int("seed")), sources[k])
+                          .ids);
+  const std::vector<std::string> runs = probing_runs(reader);
+  const std::string run = args.has("run") ? args.get("run") : next_name(runs, "probe");
+  if (std::find(runs.begin(), runs.end(), run) != runs.end())
+    throw InputError(project, "already has a probing run '" + run + "' (choose another --run)");
+  ProjectWriter writer = ProjectWriter::update(project);
+  ProbingRunInfo info;
+  info.name = run;
+  info.created = utc_now();
+  info.sources = sources;
+  info.metric = saliency_metric_name(o.metric);
+  info.critical_fraction = o.critical_fraction;
+  info.non_critical_fraction = o.non_critical_fraction;
+  info.consensus = o.consensus > 0 ? o.consensus : static_cast<int>((sources.size() + 1) / 2);
+  info.samples = samples;
+  info.seqlen = seqlen;
+  write_probing_run(writer, info);
+  std::vector<ModuleProbing> probes;
+  run_probing(model, windows, o,
+              [&](const ModuleProbing& p) {
+                StoredProbe s{p.module, p.column_saliency, p.critical, p.non_critical,
+                              p.compactness, p.groups_strategy1, p.groups_strategy2};
+                write_module_probe(writer, run, s);
+                probes.push_back(p);
+              },
+              progress, cancel);
+  writer.commit();
+  if (args.has("tammp-out")) {
+    const std::vector<ModuleShape> shapes = module_shapes(model);
+    for (int strategy : {1, 2})
+      tammp_allocation(probes, strategy, shapes)
+          .save(args.get("tammp-out") + ".strategy" + std::to_string(strategy) + ".alloc.json",
+                shapes);
+  }
+  if (args.flag("json")) {
+    nlohmann::json j = {{"project", project}, {"run", run}, {"sources", sources}};
+    j["modules"] = nlohmann::json::array();
+    for (const ModuleProbing& p : probes) {
+      int64_t crit1 = 0, sub1 = 0, crit2 = 0, sub2 = 0;
+      for (uint8_t g : p.groups_strategy1) {
+        crit1 += g == 2;
+        sub1 += g == 1;
+      }
+      for (uint8_t g : p.groups_strategy2) {
+        crit2 += g == 2;
+        sub2 += g == 1;
+      }
+      j["modules"].push_back({{"module", p.module}, {"compactness", p.compactness},
+                              {"strategy1", {{"critical", crit1}, {"sub_critical", sub1}}},
+                              {"strategy2", {{"critical", crit2}, {"sub_critical", sub2}}}});
+    }
+    std::cout << j.dump() << "\n";
+    return 0;
+  }
+  std::printf("probing run   %s in %s: %zu sources (%s), %lld windows x %lld tokens each\n",
+              run.c_str(), project.c_str(), sources.size(), args.get("data").c_str(),
+              static_cast<long long>(samples), static_cast<long long>(seqlen));
+  std::printf("%-34s %12s %22s %22s\n", "module", "compactness", "strategy 1 crit/sub",
+              "strategy 2 crit/sub");
+  for (const ModuleProbing& p : probes) {
+    int64_t c1 = 0, s1 = 0, c2 = 0, s2 = 0;
+    for (uint8_t g : p.groups_strategy1) {
+      c1 += g == 2;
+      s1 += g == 1;
+    }
+    for (uint8_t g : p.groups_strategy2) {
+      c2 += g == 2;
+      s2 += g == 1;
+    }
+    std::printf("%-34s %12.3f %14lld / %-6lld %14lld / %-6lld\n", p.module.c_str(), p.compactness,
+                static_cast<long long>(c1), static_cast<long long>(s1),
+                static_cast<long long>(c2), static_cast<long long>(s2));
+  }
+  return 0;
+}
+
+int run_sensitivity_command(const Args& args) {
+  const auto t0 = std::chrono::steady_clock::now();
+  const std::string project = args.get("project");
+  if (!project_support_available())
+    throw InputError(project, "this build of Bitscape has no HDF5 support (install libhdf5-dev and rebuild)");
+  const int threads = configure_threads(static_cast<int>(args.get_int("threads")));
+  StderrProgress progress(args.flag("quiet"));
+  const CancelToken& cancel = interrupt_token();
+  const ProjectReader reader = ProjectReader::open(project);
+  const ProjectModelInfo model_info = reader.model();
+  const std::string model_dir = args.has("model") ? args.get("model") : model_info.path;
+  progress.stage("load", 0);
+  Model model = Model::load(model_dir);
+  const ProjectModelInfo current = project_model_info(model);
+  if (!model_info.fingerprint.empty() && current.fingerprint != model_info.fingerprint)
+    throw InputError(project, "was made for another model than '" + model_dir + "'");
+  if (!args.all("data").empty()) return run_probing_command(args, model, project, progress, cancel);
+  if (!reader.has_calibration())
+    throw InputError(project, "has no calibration (run bitscape-cli calibrate first)");
+  const CalibrationSettings calib = reader.calibration();
+
+  SensitivityOptions o;
+  o.bits = parse_bits(args.get("bits"));
+  o.group_size = static_cast<int>(args.get_int("group"));
+  const auto q = parse_quantizer(args.get("quantizer"));
+  if (!q) throw UsageError("unknown --quantizer '" + args.get("quantizer") + "'");
+  o.quantizer = *q;
+  o.metrics.clear();
+  for (const std::string& m : split(args.get("metrics"))) {
+    SaliencyMetric metric;
+    if (!parse_saliency_metric(m, &metric))
+      throw UsageError("unknown metric '" + m + "' (obs, tammp, act, diag, fisher)");
+    o.metrics.push_back(metric);
+  }
+  o.curves = !args.flag("no-curves");
+  o.trace_samples = args.get_int("trace-samples");
+  o.seed = static_cast<uint64_t>(args.get_int("seed"));
+  {
+    const std::string pool = args.get("pool");
+    const auto x = pool.find('x');
+    if (x == std::string::npos) throw UsageError("--pool expects ROWSxCOLS, e.g. 128x128");
+    o.pooled_rows = std::stoll(pool.substr(0, x));
+    o.pooled_cols = std::stoll(pool.substr(x + 1));
+  }
+  const std::string eval_data = args.has("eval-data") ? args.get("eval-data") : calib.corpus;
+  const int64_t seqlen = default_seqlen(model, args.get_int("seqlen"));
+
+  // The run: a new one, or one to resume.
+  const std::vector<std::string> runs = sensitivity_runs(reader);
+  std::string run = args.get("run");
+  std::set<std::string> skip;
+  std::vector<SensitivityCurve> curves;
+  std::map<std::string, std::map<std::string, double>> totals;
+  const std::vector<std::string> order = model.linear_modules();
+  SensitivityRunInfo info;
+  if (args.flag("resume")) {
+    if (run.empty()) {
+      for (const std::string& r : runs)
+        if (read_sensitivity_run(reader, r, order).status != "complete") run = r;
+      if (run.empty()) throw InputError(project, "has no unfinished sensitivity run to resume");
+    }
+    info = read_sensitivity_run(reader, run, order);
+    if (info.status == "complete") throw InputError(project, "sensitivity run '" + run + "' is complete");
+    std::vector<std::string> metric_names;
+    for (SaliencyMetric m : o.metrics) metric_names.push_back(saliency_metric_name(m));
+    if (info.bits != o.bits || info.group_size != o.group_size ||
+        info.quantizer != quantizer_name(o.quantizer) || info.metrics != metric_names ||
+        info.eval_data != eval_data || info.seqlen != seqlen ||
+        info.eval_windows != args.get_int("eval-windows"))
+      throw InputError(project, "sensitivity run '" + run +
+                                    "' was started with other settings; resume it with the same "
+                                    "--bits/--group/--quantizer/--metrics/--eval-data/--eval-windows");
+    for (const std::string& m : info.modules) {
+      const auto c = read_module_curve(reader, run, m);
+      if (o.curves && !(c && c->complete())) continue;
+      skip.insert(m);
+      if (c) curves.push_back(*c);
+      for (const std::string& metric : info.metrics)
+        if (auto s = read_module_saliency(reader, run, m, metric)) totals[m][metric] = s->total;
+    }
+  } else {
+    if (run.empty()) run = next_name(runs, "run");
+    if (std::find(runs.begin(), runs.end(), run) != runs.end())
+      throw InputError(project, "already has a sensitivity run '" + run +
+                                    "' (choose another --run, or --resume it)");
+    info.name = run;
+    info.created = utc_now();
+    for (SaliencyMetric m : o.metrics) info.metrics.push_back(saliency_metric_name(m));
+    info.bits = o.bits;
+    info.group_size = o.group_size;
+    info.quantizer = quantizer_name(o.quantizer);
+    info.eval_data = eval_data;
+    info.eval_windows = args.get_int("eval-windows");
+    info.seqlen = seqlen;
+  }
+  info.trace_samples = o.curves ? o.trace_samples : 0;
+  info.gradient_windows = args.get_int("gradient-windows");
+
+  progress.stage("tokenize", 0);
+  SensitivityInputs in;
+  in.eval_windows = make_windows(tokenize_eval_corpus(model_dir, eval_data), seqlen,
+                                 info.eval_windows, eval_data);
+  ProjectCalibration calibration(reader);
+  in.calibration = [&](const std::string& m) { return calibration(m); };
+  const bool need_gradients =
+      (o.curves && o.trace_samples > 0) ||
+      std::find(o.metrics.begin(), o.metrics.end(), SaliencyMetric::kFisher) != o.metrics.end();
+  if (need_gradients)
+    in.gradient_windows = project_calibration_windows(model, calib, project, info.gradient_windows);
+
+  ProjectWriter writer = ProjectWriter::update(project);
+  info.status = "running";
+  write_sensitivity_run(writer, info);
+  int64_t written = 0;
+  auto finish = [&](const std::string& status) {
+    info.status = status;
+    info.seconds += std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+    write_sensitivity_run(writer, info);
+    write_proxy_correlations(writer, run, proxy_correlations(curves, totals));
+    writer.commit();
+  };
+  try {
+    const SensitivityBaseline base = run_sensitivity(
+        model, in, o, skip,
+        [&](const ModuleSensitivity& r) {
+          for (const SaliencySummary& s : r.saliency) {
+            write_module_saliency(writer, run, r.module, s);
+            totals[r.module][s.metric] = s.total;
+          }
+          if (o.curves) {
+            write_module_curve(writer, run, r.curve);
+            curves.push_back(r.curve);
+          }
+          ++written;
+        },
+        progress, cancel);
+    info.baseline_ppl = base.ppl;
+    info.baseline_nll = base.nll;
+  } catch (const Cancelled&) {
+    finish("cancelled");
+    std::fprintf(stderr, "cancelled: %lld modules saved in run '%s' (continue with --resume)\n",
+                 static_cast<long long>(written), run.c_str());
+    throw;
+  }
+  // Curves in execution order (resumed ones first in the list otherwise).
+  std::sort(curves.begin(), curves.end(), [&](const SensitivityCurve& a, const SensitivityCurve& b) {
+    return std::find(order.begin(), order.end(), a.module) < std::find(order.begin(), order.end(), b.module);
+  });
+  finish("complete");
+  progress.stage("done", 0);
+  const std::vector<ProxyCorrelation> corr = proxy_correlations(curves, totals);
+
+  if (args.flag("json")) {
+    nlohmann::json j = {{"project", project},          {"run", run},
+                        {"baseline_ppl", info.baseline_ppl}, {"eval_data", eval_data},
+                        {"eval_windows", info.eval_windows}, {"seqlen", seqlen},
+                        {"bits", o.bits},              {"seconds", info.seconds},
+                        {"threads", threads}};
+    j["modules"] = nlohmann::json::array();
+    for (const SensitivityCurve& c : curves) j["modules"].push_back(curve_json(c));
+    j["correlations"] = nlohmann::json::array();
+    for (const ProxyCorrelation& p : corr)
+      j["correlations"].push_back({{"proxy", p.proxy}, {"against", p.against}, {"bits", p.bits},
+                                   {"spearman", p.spearman}});
+    std::cout << j.dump() << "\n";
+    return 0;
+  }
+  std::printf("run           %s in %s (%.1f s, %d threads)\n", run.c_str(), project.c_str(),
+              info.seconds, threads);
+  if (o.curves) print_curves(info, curves, corr);
+  return 0;
+}
+
+std::vector<OptionSpec> sensitivity_options() {
+  std::vector<OptionSpec> o = {
+      {"project", "FILE", "calibrated project (*.bsproj.h5); results are added to it", "", true},
+      {"model", "DIR", "model directory (default: the one the project records)"},
+      {"run", "NAME", "name of the run (default: run1, run2, ... / probe1, ...)"},
+      {"resume", "", "continue an unfinished run (the last one, or --run)"},
+      {"metrics", "LIST", "saliency maps: obs,tammp,act,diag,fisher", "obs,tammp,act,diag"},
+      {"no-curves", "", "only saliency maps, no per-module sensitivity curves"},
+      {"bits", "LIST", "bit options of the curves", "2,3,4,8"},
+      {"group", "G", "group size of the curves' quantizer and of the saliency groups", "128"},
+      {"quantizer", "Q", "quantizer of the curves: rtn, gptq, hqq, awq, kmeans", "rtn"},
+      {"eval-data", "FILE", "held-out text for the curves (default: the calibration corpus)"},
+      {"eval-windows", "N", "evaluation windows for the curves", "32"},
+      {"seqlen", "L", "window length (0 = min(2048, the model's context))", "0"},
+      {"gradient-windows", "N", "calibration windows for the Fisher information and Hessian traces", "8"},
+      {"trace-samples", "N", "Hutchinson samples for HAWQ's Hessian trace (0 = none)", "16"},
+      {"pool", "RxC", "display resolution of the pooled saliency maps", "128x128"},
+      {"seed", "S", "seed of the Hutchinson vectors and of the probing windows", "0"},
+      {"data", "FILE", "multi-source probing (TAMMP): one corpus per --data, repeat it"},
+      {"probe-samples", "N", "probing: calibration windows per source", "32"},
+      {"probe-metric", "M", "probing: saliency metric", "tammp"},
+      {"critical", "F", "probing: share of critical columns per source", "0.01"},
+      {"non-critical", "F", "probing: share of non-critical columns per source", "0.5"},
+      {"consensus", "P", "probing: sources a column needs to be in the consensus set (0 = half)", "0"},
+      {"tammp-out", "PREFIX", "probing: write PREFIX.strategy{1,2}.alloc.json"}};
+  for (const OptionSpec& s : runtime_options())
+    if (s.name != "device" && s.name != "dtype") o.push_back(s);
+  return o;
+}
+
+const bool registered = register_command(
+    {"sensitivity",
+     "Where the model is fragile: saliency maps of every module (summed per column, row and group\n"
+     "and pooled for display), and per-module sensitivity curves (each module quantized alone at\n"
+     "each bit option, measured on held-out text: perplexity increase, KL, JSD, top-1), with the\n"
+     "cheap proxies (layer objective, HAWQ's Hessian trace) and their rank correlation. With\n"
+     "--data (repeated): TAMMP's multi-source probing instead. Results go into the project.",
+     sensitivity_options(), run_sensitivity_command});
+
+}  // namespace
+}  // namespace bitscape::cli

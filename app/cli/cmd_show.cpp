@@ -1,0 +1,248 @@
+#include <algorithm>
+#include <cmath>
+#include <cstdio>
+#include <iostream>
+#include <nlohmann/json.hpp>
+#include <numeric>
+
+#include "bitscape/error.h"
+#include "bitscape/project.h"
+#include "bitscape/sensitivity_store.h"
+#include "cli.h"
+
+namespace bitscape::cli {
+namespace {
+
+nlohmann::json number(double x) { return std::isnan(x) ? nlohmann::json(nullptr) : nlohmann::json(x); }
+nlohmann::json numbers(const std::vector<double>& v) {
+  nlohmann::json a = nlohmann::json::array();
+  for (double x : v) a.push_back(number(x));
+  return a;
+}
+
+// The k largest entries of v as (index, value).
+std::vector<std::pair<int64_t, float>> top(const std::vector<float>& v, size_t k) {
+  std::vector<int64_t> idx(v.size());
+  std::iota(idx.begin(), idx.end(), 0);
+  k = std::min(k, idx.size());
+  std::partial_sort(idx.begin(), idx.begin() + static_cast<std::ptrdiff_t>(k), idx.end(),
+                    [&](int64_t a, int64_t b) { return v[static_cast<size_t>(a)] > v[static_cast<size_t>(b)]; });
+  std::vector<std::pair<int64_t, float>> out;
+  for (size_t i = 0; i < k; ++i) out.emplace_back(idx[i], v[static_cast<size_t>(idx[i])]);
+  return out;
+}
+
+nlohmann::json stats_json(const ModuleStatistics& s) {
+  return {{"out_features", s.out_features}, {"in_features", s.in_features},
+          {"hessian", s.hessian},           {"tokens", s.tokens},
+          {"act_abs_mean", s.act_abs_mean}, {"act_abs_max", s.act_abs_max},
+          {"act_l2", s.act_l2},             {"out_abs_mean", s.out_abs_mean},
+          {"out_abs_max", s.out_abs_max},   {"out_mean", s.out_mean},
+          {"out_std", s.out_std},           {"weight_row_norm", s.weight_row_norm},
+          {"weight_row_abs_max", s.weight_row_abs_max}, {"weight_col_norm", s.weight_col_norm},
+          {"weight_mean", s.weight_mean},   {"weight_std", s.weight_std},
+          {"weight_abs_max", s.weight_abs_max}, {"weight_kurtosis", s.weight_kurtosis}};
+}
+
+nlohmann::json saliency_json(const SaliencySummary& s) {
+  return {{"metric", s.metric},           {"rows", s.rows},
+          {"cols", s.cols},               {"group_size", s.group_size},
+          {"total", s.total},             {"column_sum", s.column_sum},
+          {"row_sum", s.row_sum},         {"group_sum", s.group_sum},
+          {"pooled_rows", s.pooled_rows}, {"pooled_cols", s.pooled_cols},
+          {"pooled_mean", s.pooled_mean}, {"pooled_max", s.pooled_max}};
+}
+
+nlohmann::json curve_json(const SensitivityCurve& c) {
+  return {{"bits", c.bits},           {"ppl", numbers(c.ppl)},     {"delta_ppl", numbers(c.delta_ppl)},
+          {"kl", numbers(c.kl)},       {"jsd", numbers(c.jsd)},     {"top1", numbers(c.top1)},
+          {"objective", numbers(c.objective)}, {"hawq", numbers(c.hawq)},
+          {"hessian_trace", number(c.hessian_trace)},
+          {"layer_hessian_trace", number(c.layer_hessian_trace)}};
+}
+
+std::string pick_run(const std::vector<std::string>& runs, const Args& args, const ProjectReader& r,
+                     const std::string& kind) {
+  if (args.has("run")) {
+    if (std::find(runs.begin(), runs.end(), args.get("run")) == runs.end())
+      throw InputError(r.path(), "has no " + kind + " run '" + args.get("run") + "'");
+    return args.get("run");
+  }
+  return runs.empty() ? std::string() : runs.back();
+}
+
+int show_module(const Args& args, const ProjectReader& r, const std::vector<std::string>& order) {
+  std::string module = args.get("module");
+  if (module.rfind("layers.", 0) == 0) module = "model." + module;
+  if (std::find(order.begin(), order.end(), module) == order.end())
+    throw InputError(r.path(), "the model has no module '" + module + "'");
+  nlohmann::json j = {{"project", r.path()}, {"module", module}};
+  std::optional<ModuleStatistics> stats;
+  if (r.has_calibration()) stats = r.module_statistics(module);
+  const std::vector<std::string> runs = sensitivity_runs(r);
+  const std::string run = pick_run(runs, args, r, "sensitivity");
+  std::vector<SaliencySummary> maps;
+  std::optional<SensitivityCurve> curve;
+  if (!run.empty()) {
+    const SensitivityRunInfo info = read_sensitivity_run(r, run, order);
+    for (const std::string& metric : info.metrics)
+      if (auto s = read_module_saliency(r, run, module, metric)) maps.push_back(*s);
+    curve = read_module_curve(r, run, module);
+  }
+  std::vector<std::pair<std::string, StoredProbe>> probes;
+  for (const std::string& p : probing_runs(r))
+    if (auto pr = read_module_probe(r, p, module)) probes.emplace_back(p, *pr);
+
+  if (args.flag("json")) {
+    if (stats) j["calibration"] = stats_json(*stats);
+    if (!run.empty()) {
+      j["run"] = run;
+      j["saliency"] = nlohmann::json::array();
+      for (const SaliencySummary& s : maps) j["saliency"].push_back(saliency_json(s));
+      if (curve) j["curve"] = curve_json(*curve);
+    }
+    j["probing"] = nlohmann::json::array();
+    for (const auto& [name, p] : probes)
+      j["probing"].push_back({{"run", name}, {"compactness", p.compactness},
+                              {"critical", p.critical}, {"non_critical", p.non_critical},
+                              {"column_saliency", p.column_saliency},
+                              {"groups_strategy1", p.groups_strategy1},
+                              {"groups_strategy2", p.groups_strategy2}});
+    std::cout << j.dump() << "\n";
+    return 0;
+  }
+  std::printf("module        %s\n", module.c_str());
+  if (stats) {
+    std::printf("shape         %lld x %lld, %lld calibration tokens, Hessian %s\n",
+                static_cast<long long>(stats->out_features), static_cast<long long>(stats->in_features),
+                static_cast<long long>(stats->tokens), stats->hessian.c_str());
+    std::printf("weights       mean %.3g, std %.3g, max |w| %.3g, kurtosis %.2f\n",
+                stats->weight_mean, stats->weight_std, stats->weight_abs_max, stats->weight_kurtosis);
+    std::printf("inputs        largest L2 norms at channels:");
+    for (const auto& [i, v] : top(stats->act_l2, 5)) std::printf(" %lld (%.3g)", static_cast<long long>(i), v);
+    std::printf("\noutputs       largest mean |y| at channels:");
+    for (const auto& [i, v] : top(stats->out_abs_mean, 5)) std::printf(" %lld (%.3g)", static_cast<long long>(i), v);
+    std::printf("\n");
+  }
+  for (const SaliencySummary& s : maps) {
+    std::printf("saliency %-6s total %.4g, pooled %lldx%lld; top columns:", s.metric.c_str(), s.total,
+                static_cast<long long>(s.pooled_rows), static_cast<long long>(s.pooled_cols));
+    for (const auto& [i, v] : top(s.column_sum, 5)) std::printf(" %lld (%.3g)", static_cast<long long>(i), v);
+    std::printf("\n");
+  }
+  if (curve) {
+    std::printf("curve (%s)   bits:", run.c_str());
+    for (int b : curve->bits) std::printf(" %10d", b);
+    auto row = [](const char* name, const std::vector<double>& v) {
+      std::printf("\n  %-12s", name);
+      for (double x : v) std::printf(" %10.4g", x);
+    };
+    row("ppl", curve->ppl);
+    row("delta ppl", curve->delta_ppl);
+    row("KL", curve->kl);
+    row("JSD", curve->jsd);
+    row("top-1", curve->top1);
+    row("objective", curve->objective);
+    row("HAWQ", curve->hawq);
+    std::printf("\n  Hessian trace %.4g (Hutchinson), %.4g (layer, O tr(H))\n", curve->hessian_trace,
+                curve->layer_hessian_trace);
+  }
+  for (const auto& [name, p] : probes) {
+    int64_t c1 = 0, s1 = 0;
+    for (uint8_t g : p.groups_strategy1) {
+      c1 += g == 2;
+      s1 += g == 1;
+    }
+    std::printf("probing %-6s compactness %.3f over %zu sources; strategy 1: %lld critical, %lld sub-critical columns\n",
+                name.c_str(), p.compactness, p.critical.size(), static_cast<long long>(c1),
+                static_cast<long long>(s1));
+  }
+  return 0;
+}
+
+int run_show(const Args& args) {
+  const ProjectReader r = ProjectReader::open(args.get("project"));
+  const ProjectModelInfo model = r.model();
+  std::vector<std::string> order;
+  for (const ModuleShape& m : model.modules) order.push_back(m.name);
+  if (args.has("module")) return show_module(args, r, order);
+
+  const std::vector<std::string> runs = sensitivity_runs(r);
+  const std::string run = pick_run(runs, args, r, "sensitivity");
+  if (args.flag("json")) {
+    nlohmann::json j = {{"project", r.path()}, {"model", model.path}, {"modules", order}};
+    if (r.has_calibration()) {
+      const CalibrationSettings c = r.calibration();
+      j["calibration"] = {{"corpus", c.corpus}, {"samples", c.samples}, {"seqlen", c.seqlen},
+                          {"seed", c.seed},     {"mode", c.mode},       {"hessians", c.hessians}};
+    }
+    j["sensitivity_runs"] = runs;
+    j["probing_runs"] = probing_runs(r);
+    if (!run.empty()) {
+      const SensitivityRunInfo info = read_sensitivity_run(r, run, order);
+      nlohmann::json rj = {{"name", run},         {"status", info.status},
+                           {"bits", info.bits},   {"metrics", info.metrics},
+                           {"quantizer", info.quantizer}, {"group_size", info.group_size},
+                           {"eval_data", info.eval_data}, {"eval_windows", info.eval_windows},
+                           {"seqlen", info.seqlen}, {"baseline_ppl", info.baseline_ppl},
+                           {"seconds", info.seconds}};
+      rj["curves"] = nlohmann::json::object();
+      for (const std::string& m : info.modules)
+        if (auto c = read_module_curve(r, run, m)) rj["curves"][m] = curve_json(*c);
+      rj["correlations"] = nlohmann::json::array();
+      for (const ProxyCorrelation& p : read_proxy_correlations(r, run))
+        rj["correlations"].push_back({{"proxy", p.proxy}, {"against", p.against},
+                                      {"bits", p.bits}, {"spearman", numbers(p.spearman)}});
+      j["run"] = rj;
+    }
+    std::cout << j.dump() << "\n";
+    return 0;
+  }
+  std::printf("project       %s\nmodel         %s (%zu modules)\n", r.path().c_str(),
+              model.path.c_str(), order.size());
+  if (r.has_calibration()) {
+    const CalibrationSettings c = r.calibration();
+    std::printf("calibration   %lld x %lld tokens from %s (seed %llu), %s inputs, Hessians %s\n",
+                static_cast<long long>(c.samples), static_cast<long long>(c.seqlen), c.corpus.c_str(),
+                static_cast<unsigned long long>(c.seed), c.mode.c_str(), c.hessians.c_str());
+  }
+  for (const std::string& name : runs) {
+    const SensitivityRunInfo info = read_sensitivity_run(r, name, order);
+    std::printf("sensitivity   %s: %s, %zu modules, baseline ppl %.4f, %s at bits", name.c_str(),
+                info.status.c_str(), info.modules.size(), info.baseline_ppl, info.quantizer.c_str());
+    for (int b : info.bits) std::printf(" %d", b);
+    std::printf("\n");
+  }
+  for (const std::string& name : probing_runs(r)) {
+    const ProbingRunInfo info = read_probing_run(r, name);
+    std::printf("probing       %s: %zu sources, %s saliency, top %.1f%% critical\n", name.c_str(),
+                info.sources.size(), info.metric.c_str(), 100 * info.critical_fraction);
+  }
+  if (!run.empty()) {
+    const SensitivityRunInfo info = read_sensitivity_run(r, run, order);
+    std::printf("\n%-34s", ("ppl increase (" + run + ")").c_str());
+    for (int b : info.bits) std::printf(" %9d-bit", b);
+    std::printf("\n");
+    for (const std::string& m : info.modules)
+      if (auto c = read_module_curve(r, run, m)) {
+        std::printf("%-34s", m.c_str());
+        for (double d : c->delta_ppl) std::printf(" %13.4f", d);
+        std::printf("\n");
+      }
+  }
+  return 0;
+}
+
+const bool registered = register_command(
+    {"show",
+     "Reads what a project holds: the calibration, the sensitivity and probing runs, and for one\n"
+     "module its statistics, saliency summaries (per column, row, group, pooled maps), its\n"
+     "sensitivity curve and its probing result.",
+     {{"project", "FILE", "project file (*.bsproj.h5)", "", true},
+      {"module", "NAME", "one module, e.g. model.layers.3.mlp.down_proj"},
+      {"run", "NAME", "sensitivity run (default: the last one)"},
+      {"json", "", "print one JSON object on stdout (with every stored array)"}},
+     run_show});
+
+}  // namespace
+}  // namespace bitscape::cli

@@ -1,0 +1,350 @@
+// Sensitivity and probing runs in the project file (sensitivity_store.h).
+#include "bitscape/sensitivity_store.h"
+
+#include <algorithm>
+#include <cmath>
+#include <functional>
+#include <sstream>
+
+#include "bitscape/error.h"
+
+namespace bitscape {
+
+namespace {
+
+std::string join(const std::vector<std::string>& v) {
+  std::string s;
+  for (size_t i = 0; i < v.size(); ++i) s += (i ? "," : "") + v[i];
+  return s;
+}
+std::vector<std::string> split(const std::string& s) {
+  std::vector<std::string> out;
+  std::stringstream in(s);
+  std::string item;
+  while (std::getline(in, item, ','))
+    if (!item.empty()) out.push_back(item);
+  return out;
+}
+std::string join_ints(const std::vector<int>& v) {
+  std::vector<std::string> s;
+  for (int x : v) s.push_back(std::to_string(x));
+  return join(s);
+}
+std::vector<int> split_ints(const std::string& s) {
+  std::vector<int> out;
+  for (const std::string& x : split(s)) out.push_back(std::stoi(x));
+  return out;
+}
+std::vector<float> to_float(const std::vector<double>& v) { return {v.begin(), v.end()}; }
+std::vector<double> to_double(const std::vector<float>& v) { return {v.begin(), v.end()}; }
+
+std::string run_path(const std::string& run) { return "/sensitivity/" + run; }
+std::string module_path(const std::string& run, const std::string& module) {
+  return run_path(run) + "/modules/" + module;
+}
+std::string probe_path(const std::string& run) { return "/probing/" + run; }
+
+std::string attr(const ProjectReader& r, const std::string& path, const std::string& name) {
+  return r.string_attribute(path, name).value_or("");
+}
+double num(const ProjectReader& r, const std::string& path, const std::string& name) {
+  return r.number_attribute(path, name).value_or(std::nan(""));
+}
+
+}  // namespace
+
+void write_sensitivity_run(ProjectWriter& w, const SensitivityRunInfo& i) {
+  const std::string p = run_path(i.name);
+  w.set_attribute(p, "status", i.status);
+  w.set_attribute(p, "created", i.created);
+  w.set_attribute(p, "metrics", join(i.metrics));
+  w.set_attribute(p, "bits", join_ints(i.bits));
+  w.set_attribute(p, "group_size", static_cast<int64_t>(i.group_size));
+  w.set_attribute(p, "quantizer", i.quantizer);
+  w.set_attribute(p, "eval_data", i.eval_data);
+  w.set_attribute(p, "eval_windows", i.eval_windows);
+  w.set_attribute(p, "seqlen", i.seqlen);
+  w.set_attribute(p, "gradient_windows", i.gradient_windows);
+  w.set_attribute(p, "trace_samples", i.trace_samples);
+  w.set_attribute(p, "baseline_ppl", i.baseline_ppl);
+  w.set_attribute(p, "baseline_nll", i.baseline_nll);
+  w.set_attribute(p, "seconds", i.seconds);
+}
+
+void write_module_saliency(ProjectWriter& w, const std::string& run, const std::string& module,
+                           const SaliencySummary& s) {
+  const std::string p = module_path(run, module) + "/saliency/" + s.metric;
+  w.write_floats(p + "/column_sum", s.column_sum, {s.cols});
+  w.write_floats(p + "/row_sum", s.row_sum, {s.rows});
+  w.write_floats(p + "/group_sum", s.group_sum, {s.rows, s.groups()});
+  w.write_floats(p + "/pooled_mean", s.pooled_mean, {s.pooled_rows, s.pooled_cols});
+  w.write_floats(p + "/pooled_max", s.pooled_max, {s.pooled_rows, s.pooled_cols});
+  w.set_attribute(p, "total", s.total);
+  w.set_attribute(p, "group_size", static_cast<int64_t>(s.group_size));
+  w.set_attribute(p, "rows", s.rows);
+  w.set_attribute(p, "cols", s.cols);
+}
+
+void write_module_curve(ProjectWriter& w, const std::string& run, const SensitivityCurve& c) {
+  const std::string p = module_path(run, c.module) + "/curve";
+  const int64_t k = static_cast<int64_t>(c.bits.size());
+  w.write_int64s(p + "/bits", std::vector<int64_t>(c.bits.begin(), c.bits.end()), {k});
+  w.write_floats(p + "/ppl", to_float(c.ppl), {k});
+  w.write_floats(p + "/delta_ppl", to_float(c.delta_ppl), {k});
+  w.write_floats(p + "/kl", to_float(c.kl), {k});
+  w.write_floats(p + "/jsd", to_float(c.jsd), {k});
+  w.write_floats(p + "/top1", to_float(c.top1), {k});
+  w.write_floats(p + "/objective", to_float(c.objective), {k});
+  w.write_floats(p + "/hawq", to_float(c.hawq), {k});
+  w.set_attribute(p, "hessian_trace", c.hessian_trace);
+  w.set_attribute(p, "layer_hessian_trace", c.layer_hessian_trace);
+  // Doubles for the values that need them (a 4-bit delta is a few 1e-3 of a ppl of ~40).
+  std::vector<double> ppl = c.ppl, delta = c.delta_ppl;
+  for (int64_t i = 0; i < k; ++i) {
+    w.set_attribute(p, "ppl_" + std::to_string(c.bits[static_cast<size_t>(i)]), ppl[static_cast<size_t>(i)]);
+    w.set_attribute(p, "delta_ppl_" + std::to_string(c.bits[static_cast<size_t>(i)]), delta[static_cast<size_t>(i)]);
+  }
+}
+
+void write_proxy_correlations(ProjectWriter& w, const std::string& run,
+                              const std::vector<ProxyCorrelation>& correlations) {
+  const std::string p = run_path(run) + "/proxies";
+  w.remove(p);
+  for (const ProxyCorrelation& c : correlations) {
+    const std::string q = p + "/" + c.proxy + "_vs_" + c.against;
+    w.write_floats(q + "/spearman", to_float(c.spearman), {static_cast<int64_t>(c.spearman.size())});
+    w.write_int64s(q + "/bits", std::vector<int64_t>(c.bits.begin(), c.bits.end()),
+                   {static_cast<int64_t>(c.bits.size())});
+    w.set_attribute(q, "proxy", c.proxy);
+    w.set_attribute(q, "against", c.against);
+  }
+}
+
+std::vector<std::string> sensitivity_runs(const ProjectReader& r) {
+  return r.exists("/sensitivity") ? r.children("/sensitivity") : std::vector<std::string>{};
+}
+
+SensitivityRunInfo read_sensitivity_run(const ProjectReader& r, const std::string& run,
+                                        const std::vector<std::string>& module_order) {
+  const std::string p = run_path(run);
+  if (!r.exists(p)) throw InputError(r.path(), "has no sensitivity run '" + run + "'");
+  SensitivityRunInfo i;
+  i.name = run;
+  i.status = attr(r, p, "status");
+  i.created = attr(r, p, "created");
+  i.metrics = split(attr(r, p, "metrics"));
+  i.bits = split_ints(attr(r, p, "bits"));
+  i.group_size = static_cast<int>(num(r, p, "group_size"));
+  i.quantizer = attr(r, p, "quantizer");
+  i.eval_data = attr(r, p, "eval_data");
+  i.eval_windows = static_cast<int64_t>(num(r, p, "eval_windows"));
+  i.seqlen = static_cast<int64_t>(num(r, p, "seqlen"));
+  i.gradient_windows = static_cast<int64_t>(num(r, p, "gradient_windows"));
+  i.trace_samples = static_cast<int64_t>(num(r, p, "trace_samples"));
+  i.baseline_ppl = num(r, p, "baseline_ppl");
+  i.baseline_nll = num(r, p, "baseline_nll");
+  i.seconds = num(r, p, "seconds");
+  if (r.exists(p + "/modules")) {
+    const std::vector<std::string> stored = r.children(p + "/modules");
+    for (const std::string& m : module_order)
+      if (std::binary_search(stored.begin(), stored.end(), m)) i.modules.push_back(m);
+  }
+  return i;
+}
+
+std::optional<SensitivityCurve> read_module_curve(const ProjectReader& r, const std::string& run,
+                                                  const std::string& module) {
+  const std::string p = module_path(run, module) + "/curve";
+  if (!r.exists(p + "/bits")) return std::nullopt;
+  SensitivityCurve c;
+  c.module = module;
+  for (int64_t b : r.read_int64s(p + "/bits")) c.bits.push_back(static_cast<int>(b));
+  c.kl = to_double(r.read_floats(p + "/kl"));
+  c.jsd = to_double(r.read_floats(p + "/jsd"));
+  c.top1 = to_double(r.read_floats(p + "/top1"));
+  c.objective = to_double(r.read_floats(p + "/objective"));
+  c.hawq = to_double(r.read_floats(p + "/hawq"));
+  for (int b : c.bits) {
+    c.ppl.push_back(num(r, p, "ppl_" + std::to_string(b)));
+    c.delta_ppl.push_back(num(r, p, "delta_ppl_" + std::to_string(b)));
+  }
+  c.hessian_trace = num(r, p, "hessian_trace");
+  c.layer_hessian_trace = num(r, p, "layer_hessian_trace");
+  return c;
+}
+
+std::optional<SaliencySummary> read_module_saliency(const ProjectReader& r, const std::string& run,
+                                                    const std::string& module,
+                                                    const std::string& metric) {
+  const std::string p = module_path(run, module) + "/saliency/" + metric;
+  if (!r.exists(p + "/column_sum")) return std::nullopt;
+  SaliencySummary s;
+  s.metric = metric;
+  s.rows = static_cast<int64_t>(num(r, p, "rows"));
+  s.cols = static_cast<int64_t>(num(r, p, "cols"));
+  s.group_size = static_cast<int>(num(r, p, "group_size"));
+  s.total = num(r, p, "total");
+  s.column_sum = r.read_floats(p + "/column_sum");
+  s.row_sum = r.read_floats(p + "/row_sum");
+  s.group_sum = r.read_floats(p + "/group_sum");
+  std::vector<int64_t> shape;
+  s.pooled_mean = r.read_floats(p + "/pooled_mean", &shape);
+  s.pooled_rows = shape.size() == 2 ? shape[0] : 0;
+  s.pooled_cols = shape.size() == 2 ? shape[1] : 0;
+  s.pooled_max = r.read_floats(p + "/pooled_max");
+  return s;
+}
+
+std::vector<ProxyCorrelation> read_proxy_correlations(const ProjectReader& r, const std::string& run) {
+  std::vector<ProxyCorrelation> out;
+  const std::string p = run_path(run) + "/proxies";
+  if (!r.exists(p)) return out;
+  for (const std::string& name : r.children(p)) {
+    ProxyCorrelation c;
+    c.proxy = attr(r, p + "/" + name, "proxy");
+    c.against = attr(r, p + "/" + name, "against");
+    for (int64_t b : r.read_int64s(p + "/" + name + "/bits")) c.bits.push_back(static_cast<int>(b));
+    c.spearman = to_double(r.read_floats(p + "/" + name + "/spearman"));
+    out.push_back(c);
+  }
+  return out;
+}
+
+std::vector<ProxyCorrelation> proxy_correlations(
+    const std::vector<SensitivityCurve>& curves,
+    const std::map<std::string, std::map<std::string, double>>& saliency_totals) {
+  std::vector<ProxyCorrelation> out;
+  if (curves.empty()) return out;
+  const std::vector<int> bits = curves.front().bits;
+  auto measured = [&](const std::string& against, size_t k) {
+    std::vector<double> v;
+    for (const SensitivityCurve& c : curves) v.push_back(against == "kl" ? c.kl[k] : c.delta_ppl[k]);
+    return v;
+  };
+  std::vector<std::string> metrics;
+  if (!saliency_totals.empty())
+    for (const auto& [metric, _] : saliency_totals.begin()->second) metrics.push_back(metric);
+  for (const std::string against : {"delta_ppl", "kl"}) {
+    auto add = [&](const std::string& proxy, const std::function<double(const SensitivityCurve&, size_t)>& value) {
+      ProxyCorrelation pc;
+      pc.proxy = proxy;
+      pc.against = against;
+      pc.bits = bits;
+      bool any = false;
+      for (size_t k = 0; k < bits.size(); ++k) {
+        std::vector<double> v;
+        for (const SensitivityCurve& c : curves) v.push_back(value(c, k));
+        for (double x : v) any = any || !std::isnan(x);
+        pc.spearman.push_back(spearman(v, measured(against, k)));
+      }
+      if (any) out.push_back(pc);
+    };
+    add("objective", [](const SensitivityCurve& c, size_t k) { return c.objective[k]; });
+    add("hawq", [](const SensitivityCurve& c, size_t k) { return c.hawq[k]; });
+    add("hessian_trace", [](const SensitivityCurve& c, size_t) { return c.hessian_trace; });
+    add("layer_hessian_trace", [](const SensitivityCurve& c, size_t) { return c.layer_hessian_trace; });
+    for (const std::string& metric : metrics)
+      add("saliency_" + metric, [&](const SensitivityCurve& c, size_t) {
+        auto it = saliency_totals.find(c.module);
+        if (it == saliency_totals.end() || !it->second.count(metric)) return std::nan("");
+        return it->second.at(metric);
+      });
+  }
+  return out;
+}
+
+void write_probing_run(ProjectWriter& w, const ProbingRunInfo& i) {
+  const std::string p = probe_path(i.name);
+  w.set_attribute(p, "created", i.created);
+  w.set_attribute(p, "sources", join(i.sources));
+  w.set_attribute(p, "metric", i.metric);
+  w.set_attribute(p, "critical_fraction", i.critical_fraction);
+  w.set_attribute(p, "non_critical_fraction", i.non_critical_fraction);
+  w.set_attribute(p, "consensus", static_cast<int64_t>(i.consensus));
+  w.set_attribute(p, "samples", i.samples);
+  w.set_attribute(p, "seqlen", i.seqlen);
+}
+
+namespace {
+
+void write_sets(ProjectWriter& w, const std::string& p, const std::vector<std::vector<int64_t>>& sets) {
+  std::vector<int64_t> counts, flat;
+  for (const auto& s : sets) {
+    counts.push_back(static_cast<int64_t>(s.size()));
+    flat.insert(flat.end(), s.begin(), s.end());
+  }
+  w.write_int64s(p + "_counts", counts, {static_cast<int64_t>(counts.size())});
+  w.write_int64s(p + "_indices", flat, {static_cast<int64_t>(flat.size())});
+}
+
+std::vector<std::vector<int64_t>> read_sets(const ProjectReader& r, const std::string& p) {
+  const std::vector<int64_t> counts = r.read_int64s(p + "_counts");
+  const std::vector<int64_t> flat = r.read_int64s(p + "_indices");
+  std::vector<std::vector<int64_t>> sets;
+  size_t at = 0;
+  for (int64_t n : counts) {
+    sets.emplace_back(flat.begin() + static_cast<std::ptrdiff_t>(at),
+                      flat.begin() + static_cast<std::ptrdiff_t>(at + static_cast<size_t>(n)));
+    at += static_cast<size_t>(n);
+  }
+  return sets;
+}
+
+}  // namespace
+
+void write_module_probe(ProjectWriter& w, const std::string& run, const StoredProbe& pr) {
+  const std::string p = probe_path(run) + "/modules/" + pr.module;
+  std::vector<float> flat;
+  for (const auto& s : pr.column_saliency) flat.insert(flat.end(), s.begin(), s.end());
+  const int64_t K = static_cast<int64_t>(pr.column_saliency.size());
+  const int64_t cols = K ? static_cast<int64_t>(pr.column_saliency.front().size()) : 0;
+  w.write_floats(p + "/column_saliency", flat, {K, cols});
+  write_sets(w, p + "/critical", pr.critical);
+  write_sets(w, p + "/non_critical", pr.non_critical);
+  w.write_int64s(p + "/groups_strategy1",
+                 std::vector<int64_t>(pr.groups_strategy1.begin(), pr.groups_strategy1.end()), {cols});
+  w.write_int64s(p + "/groups_strategy2",
+                 std::vector<int64_t>(pr.groups_strategy2.begin(), pr.groups_strategy2.end()), {cols});
+  w.set_attribute(p, "compactness", pr.compactness);
+}
+
+std::vector<std::string> probing_runs(const ProjectReader& r) {
+  return r.exists("/probing") ? r.children("/probing") : std::vector<std::string>{};
+}
+
+ProbingRunInfo read_probing_run(const ProjectReader& r, const std::string& run) {
+  const std::string p = probe_path(run);
+  if (!r.exists(p)) throw InputError(r.path(), "has no probing run '" + run + "'");
+  ProbingRunInfo i;
+  i.name = run;
+  i.created = attr(r, p, "created");
+  i.sources = split(attr(r, p, "sources"));
+  i.metric = attr(r, p, "metric");
+  i.critical_fraction = num(r, p, "critical_fraction");
+  i.non_critical_fraction = num(r, p, "non_critical_fraction");
+  i.consensus = static_cast<int>(num(r, p, "consensus"));
+  i.samples = static_cast<int64_t>(num(r, p, "samples"));
+  i.seqlen = static_cast<int64_t>(num(r, p, "seqlen"));
+  return i;
+}
+
+std::optional<StoredProbe> read_module_probe(const ProjectReader& r, const std::string& run,
+                                             const std::string& module) {
+  const std::string p = probe_path(run) + "/modules/" + module;
+  if (!r.exists(p + "/column_saliency")) return std::nullopt;
+  StoredProbe pr;
+  pr.module = module;
+  std::vector<int64_t> shape;
+  const std::vector<float> flat = r.read_floats(p + "/column_saliency", &shape);
+  if (shape.size() == 2)
+    for (int64_t k = 0; k < shape[0]; ++k)
+      pr.column_saliency.emplace_back(flat.begin() + k * shape[1], flat.begin() + (k + 1) * shape[1]);
+  pr.critical = read_sets(r, p + "/critical");
+  pr.non_critical = read_sets(r, p + "/non_critical");
+  for (int64_t g : r.read_int64s(p + "/groups_strategy1")) pr.groups_strategy1.push_back(static_cast<uint8_t>(g));
+  for (int64_t g : r.read_int64s(p + "/groups_strategy2")) pr.groups_strategy2.push_back(static_cast<uint8_t>(g));
+  pr.compactness = num(r, p, "compactness");
+  return pr;
+}
+
+}  // namespace bitscape
