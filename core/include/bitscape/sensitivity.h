@@ -32,7 +32,12 @@ struct SaliencyInputs {
   at::Tensor act_l2;    // [in] ||x_j||_2 over the calibration tokens (act)
   at::Tensor fisher;    // [out, in] empirical Fisher (fisher)
   double damp = 0.01;   // H + damp * mean(diag(H)) I before inversion, as GPTQ dampens
+  at::Tensor hessian_inverse_diag;  // [in] damped_inverse_diagonal(hessian), when known already
 };
+
+// diag((H + damp * mean(diag(H)) I)^-1), dead inputs (H_jj = 0) set to 1 first as GPTQ does;
+// from the upper Cholesky factor U of the inverse (float32, LAPACK): [H^-1]_jj = sum_k U_kj^2.
+at::Tensor damped_inverse_diagonal(const at::Tensor& H, double damp, const std::string& module);
 
 // The per-weight saliency map [out, in] float32 of a module's weight W. Throws InputError (naming
 // `module`) when an input the metric needs is missing.

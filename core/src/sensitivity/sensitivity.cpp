@@ -21,6 +21,7 @@
 #include "bitscape/fidelity.h"
 #include "bitscape/gradient_statistics.h"
 #include "bitscape/model.h"
+#include "quant/linalg.h"
 
 namespace bitscape {
 
@@ -29,18 +30,6 @@ namespace {
 std::vector<float> to_vector(const at::Tensor& t) {
   const at::Tensor c = t.to(at::kFloat).contiguous().cpu();
   return std::vector<float>(c.data_ptr<float>(), c.data_ptr<float>() + c.numel());
-}
-
-// diag((H + damp * mean(diag H) I)^-1), dead inputs (H_jj = 0) set to 1 first as GPTQ does.
-at::Tensor damped_inverse_diagonal(const at::Tensor& H_in, double damp, const std::string& module) {
-  at::Tensor H = H_in.to(at::kDouble).cpu().clone();
-  const at::Tensor dead = H.diagonal() == 0;
-  H.diagonal().masked_fill_(dead, 1.0);
-  H.diagonal().add_(damp * H.diagonal().mean().item<double>());
-  auto [L, info] = at::linalg_cholesky_ex(H);
-  if (info.item<int64_t>() != 0)
-    throw InputError("", "module " + module + ": the Hessian is not positive definite");
-  return at::cholesky_inverse(L).diagonal().to(at::kFloat);
 }
 
 void require(bool ok, const std::string& module, const std::string& metric, const std::string& what) {
@@ -97,6 +86,16 @@ constexpr int64_t kReferenceBudget = int64_t(1) << 30;  // bytes of cached refer
 
 }  // namespace
 
+at::Tensor damped_inverse_diagonal(const at::Tensor& H_in, double damp, const std::string& module) {
+  at::Tensor H = H_in.to(at::kFloat).cpu().contiguous().clone();
+  const at::Tensor dead = H.diagonal() == 0;
+  H.diagonal().masked_fill_(dead, 1.0);
+  H.diagonal().add_(damp * H.diagonal().mean().item<double>());
+  // H^-1 = U^T U with U upper triangular: [H^-1]_jj is the squared norm of column j of U.
+  const at::Tensor U = detail::upper_cholesky_of_inverse(std::move(H), module).triu();
+  return U.pow(2).sum(0);
+}
+
 at::Tensor saliency_map(SaliencyMetric metric, const at::Tensor& W_in, const SaliencyInputs& in,
                         const std::string& module) {
   const at::Tensor W = W_in.to(at::kFloat).cpu();
@@ -104,8 +103,11 @@ at::Tensor saliency_map(SaliencyMetric metric, const at::Tensor& W_in, const Sal
   switch (metric) {
     case SaliencyMetric::kObs:
     case SaliencyMetric::kTammp: {
-      require(in.hessian.defined(), module, name, "the calibration Hessian");
-      const at::Tensor d = damped_inverse_diagonal(in.hessian, in.damp, module);
+      require(in.hessian.defined() || in.hessian_inverse_diag.defined(), module, name,
+              "the calibration Hessian");
+      const at::Tensor d = in.hessian_inverse_diag.defined()
+                               ? in.hessian_inverse_diag.to(at::kFloat).cpu()
+                               : damped_inverse_diagonal(in.hessian, in.damp, module);
       const at::Tensor w2 = W * W;
       return metric == SaliencyMetric::kObs ? w2 / d.unsqueeze(0) : w2 / (d * d).unsqueeze(0);
     }
@@ -194,6 +196,13 @@ SensitivityBaseline run_sensitivity(Model& model, const SensitivityInputs& input
     return h;
   };
 
+  const bool needs_inverse =
+      std::find(options.metrics.begin(), options.metrics.end(), SaliencyMetric::kObs) !=
+          options.metrics.end() ||
+      std::find(options.metrics.begin(), options.metrics.end(), SaliencyMetric::kTammp) !=
+          options.metrics.end();
+  const void* inverse_key = nullptr;
+  at::Tensor inverse_diag;
   int64_t total_steps = 0;
   const int64_t batches = (N + batch - 1) / batch;
   for (const std::string& m : model.linear_modules())
@@ -226,6 +235,15 @@ SensitivityBaseline run_sensitivity(Model& model, const SensitivityInputs& input
       r.module = m;
       SaliencyInputs si;
       si.hessian = calib.hessian;
+      if (calib.hessian.defined() && needs_inverse) {
+        // Modules reading the same input share H: invert it once.
+        const void* key = calib.hessian.data_ptr();
+        if (key != inverse_key) {
+          inverse_diag = damped_inverse_diagonal(calib.hessian, si.damp, m);
+          inverse_key = key;
+        }
+        si.hessian_inverse_diag = inverse_diag;
+      }
       si.hessian_diag = calib.hessian_diag;
       si.act_l2 = calib.act_l2;
       if (fisher.count(m)) si.fisher = fisher.at(m);
