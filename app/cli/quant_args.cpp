@@ -35,7 +35,10 @@ std::vector<OptionSpec> calibration_source_options() {
           {"calib-seqlen", "L", "calibration window length (0 = min(2048, model context))", "0"},
           {"seed", "S", "seed for drawing the calibration windows", "0"},
           {"no-sequential", "", "calibrate each block on full-precision inputs (default: on the "
-                                "outputs of the already-quantized blocks, as GPTQ)"}};
+                                "outputs of the already-quantized blocks, as GPTQ)"},
+          {"kmeans-fisher", "", "k-means per row weighted by the Fisher information, as SqueezeLLM "
+                                "(a backward pass per calibration window; default: diag(H))"},
+          {"fisher-windows", "N", "with --kmeans-fisher: calibration windows used (0 = all)", "0"}};
 }
 
 bool wants_quantization(const Args& args) {
@@ -96,6 +99,8 @@ QuantizeJobOptions job_options_from_args(const Args& args) {
   o.calib.seed = static_cast<uint64_t>(seed);
   if (o.calib.samples <= 0) throw UsageError("--samples must be positive");
   o.sequential = !args.flag("no-sequential");
+  o.kmeans_fisher = args.flag("kmeans-fisher");
+  o.fisher_windows = args.get_int("fisher-windows");
   return o;
 }
 

@@ -29,6 +29,11 @@ struct QuantizeJobOptions {
   bool sequential = true;       // blocks see the quantized blocks' outputs (GPTQ); else the
                                 // full-precision outputs
   bool keep_packed = false;     // keep every module's packed form in the report
+  // k-means per row weighted by the Fisher information, as SqueezeLLM does (one backward pass
+  // per calibration window on the unquantized model, before any block is quantized); off: by
+  // diag(H). `fisher_windows` limits the windows used (0: all calibration windows).
+  bool kmeans_fisher = false;
+  int64_t fisher_windows = 0;
   // Inline calibration only: called with each block's measurements before it is quantized
   // (calibrate --mode quantized stores them in a project).
   std::function<void(const BlockCalibration&)> on_block_measured;

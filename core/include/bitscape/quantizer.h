@@ -29,6 +29,9 @@ struct ModuleCalibration {
   // (awq_search_scales); when undefined, the awq quantizer searches for this module alone.
   at::Tensor awq_scale;
   bool awq_clip = true;     // AWQ's clipping search (llm-awq skips it for q_proj and k_proj)
+  // [out, in] empirical Fisher information: when defined, k-means per row weights each entry
+  // by it (SqueezeLLM's sensitivity); otherwise by diag(H) of its input column.
+  at::Tensor fisher;
 };
 
 // The stored form of a quantized module. Columns are kept in "storage order": the non-fp16

@@ -12,6 +12,7 @@
 #include <cmath>
 
 #include "bitscape/error.h"
+#include "bitscape/gradient_statistics.h"
 #include "bitscape/model.h"
 #include "bitscape/perplexity.h"
 #include "bitscape/project.h"
@@ -55,6 +56,23 @@ QuantizeReport quantize_model(Model& model, const Allocation& allocation,
   const bool gqa = model.config().num_key_value_heads != model.config().num_attention_heads;
   int64_t done = 0;
 
+  // SqueezeLLM's sensitivity: the Fisher information of the unquantized model, when asked.
+  std::map<std::string, at::Tensor> fisher;
+  auto compute_fisher = [&](const at::Tensor& windows) {
+    bool any = false;
+    for (const ModuleShape& m : shapes) {
+      const ModuleAllocation a = allocation.module(m.name);
+      any = any || (a.quantized() && a.quantizer == QuantizerKind::kKmeans &&
+                    a.codebook_axis == ChannelAxis::kOut);
+    }
+    if (!options.kmeans_fisher || !any) return;
+    const int64_t n = options.fisher_windows > 0
+                          ? std::min<int64_t>(options.fisher_windows, windows.size(0))
+                          : windows.size(0);
+    c10::InferenceMode not_inference(false);
+    fisher = fisher_diagonal(model, windows.slice(0, 0, n), progress, cancel);
+  };
+
   // Quantizes the modules of one block with the given statistics; returns the new weights.
   auto quantize_block = [&](int64_t block, std::map<std::string, ModuleCalibration>& calib,
                             bool advance) {
@@ -85,6 +103,7 @@ QuantizeReport quantize_model(Model& model, const Allocation& allocation,
         const ModuleAllocation m = allocation.module(name);
         ModuleCalibration& c = calib[name];
         c.awq_clip = !ends_with(name, "q_proj") && !ends_with(name, "k_proj");
+        if (fisher.count(name)) c.fisher = fisher.at(name);
         const at::Tensor W = model.weight(name + ".weight").to(at::kFloat).cpu();
         QuantizedModule q = quantize_module(W, m, c, name);
         // A module kept whole at 16 bits keeps the checkpoint's own values in the model (its
@@ -166,6 +185,8 @@ QuantizeReport quantize_model(Model& model, const Allocation& allocation,
       report.seconds = seconds_since(t0);
       return report;
     }
+    if (options.kmeans_fisher)
+      compute_fisher(project_calibration_windows(model, settings, options.project));
     progress.stage("quantize", static_cast<int64_t>(shapes.size()));
     for (int64_t b = 0; b < model.num_blocks(); ++b) {
       std::map<std::string, ModuleCalibration> calib;
@@ -199,6 +220,7 @@ QuantizeReport quantize_model(Model& model, const Allocation& allocation,
     report.calibration = std::to_string(options.calib.samples) + " x " + std::to_string(seqlen) +
                          " tokens from " + options.calib_data + " (seed " +
                          std::to_string(options.calib.seed) + ")";
+    compute_fisher(w.ids);
     calibrate_and_quantize(w.ids, options.sequential);
   } else {
     throw InputError("", "the allocation quantizes modules with GPTQ, AWQ or k-means, or selects "

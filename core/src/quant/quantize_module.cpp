@@ -161,7 +161,7 @@ QuantizedModule quantize_module(const at::Tensor& W_in, const ModuleAllocation& 
         require(calib.act_abs_mean, I, name, "activation means", "AWQ");
     }
     if (kind == QuantizerKind::kKmeans && m.codebook_axis == ChannelAxis::kOut &&
-        !calib.hessian_diag.defined() && !calib.hessian.defined())
+        !calib.hessian_diag.defined() && !calib.hessian.defined() && !calib.fisher.defined())
       require(calib.hessian_diag, I, name, "Hessian diagonal", "sensitivity-weighted k-means");
   }
 
@@ -196,7 +196,9 @@ QuantizedModule quantize_module(const at::Tensor& W_in, const ModuleAllocation& 
         return detail::quantize_hqq(Ws, L, exclude);
       case QuantizerKind::kKmeans: {
         at::Tensor weights;
-        if (m.codebook_axis == ChannelAxis::kOut)
+        if (m.codebook_axis == ChannelAxis::kOut && calib.fisher.defined())
+          weights = calib.fisher.to(at::kFloat).cpu().reshape({O, I}).index_select(1, cols).clone();
+        else if (m.codebook_axis == ChannelAxis::kOut)
           weights = Hdiag.index_select(0, cols).unsqueeze(0).expand({O, Is}).clone();
         else
           weights = at::ones({O, Is}, W.options());

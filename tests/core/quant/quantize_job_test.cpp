@@ -124,6 +124,28 @@ TEST(QuantizeJobTest, HessiansMissingFromAProjectAreRecomputedOnItsWindows) {
         << name;
 }
 
+TEST(QuantizeJobTest, KmeansCanBeWeightedByTheFisherInformationAsSqueezeLlm) {
+  // Loaded outside InferenceMode: the Fisher information needs differentiable weights.
+  ModuleAllocation km = setting(QuantizerKind::kKmeans, 3);
+  Allocation alloc;
+  alloc.modules["model.layers.2.mlp.up_proj"] = km;
+  QuantizeJobOptions o;
+  o.calib_data = kText;
+  o.calib.samples = 4;
+  o.calib.seqlen = 64;
+  o.sequential = false;
+  NullProgress progress;
+  Model a = Model::load(kModel), b = Model::load(kModel);
+  quantize_model(a, alloc, o, progress, CancelToken());
+  o.kmeans_fisher = true;
+  quantize_model(b, alloc, o, progress, CancelToken());
+  const at::Tensor wa = a.parameter("model.layers.2.mlp.up_proj.weight");
+  const at::Tensor wb = b.parameter("model.layers.2.mlp.up_proj.weight");
+  EXPECT_FALSE(at::equal(wa, wb));
+  // Still 8 centroids per row.
+  for (int64_t r = 0; r < 4; ++r) EXPECT_LE(std::get<0>(at::_unique(wb[r])).numel(), 8);
+}
+
 TEST(QuantizeJobTest, OnlyTheModulesTheAllocationQuantizesChange) {
   c10::InferenceMode guard;
   Model model = Model::load(kModel);

@@ -210,6 +210,21 @@ TEST(KmeansTest, SensitivityWeightedCodebooksLowerTheLayerObjectiveOfRtn) {
             layer_objective(W, rtn.weight, at::diag(c.hessian_diag)));
 }
 
+TEST(KmeansTest, FisherWeightsPullACentroidOntoTheMostSensitiveWeight) {
+  const at::Tensor W = heavy_tailed(4, 64, 21);
+  ModuleCalibration c;
+  c.fisher = at::ones({4, 64});
+  c.fisher[2][17] = 1e6;  // one weight far more sensitive than the rest
+  const QuantizedModule q = quantize_module(W, alloc(QuantizerKind::kKmeans, 2, kPerChannel), c, "m");
+  const float w = W[2][17].item<float>();
+  EXPECT_NEAR(q.weight[2][17].item<float>(), w, 1e-3 * std::fabs(w) + 1e-6);
+  // Unweighted by Fisher (diag(H) = 1 everywhere) the same weight is not reproduced.
+  ModuleCalibration flat;
+  flat.hessian_diag = at::ones({64});
+  const QuantizedModule u = quantize_module(W, alloc(QuantizerKind::kKmeans, 2, kPerChannel), flat, "m");
+  EXPECT_GT(std::fabs(u.weight[2][17].item<float>() - w), 1e-3 * std::fabs(w));
+}
+
 TEST(AwqTest, HessianObjectiveEqualsTheDirectOutputError) {
   const at::Tensor x = correlated_inputs(512, 64, 11);
   const at::Tensor W = heavy_tailed(16, 64, 12);
