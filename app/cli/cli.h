@@ -61,9 +61,13 @@ class StderrProgress : public ProgressSink {
   void stage(const std::string& name, int64_t total) override;
   void advance(int64_t done) override;
   void log(const std::string& line) override;
+  // Intermediate results: printed on stdout as JSON lines ({"kind": ..., ...}) when enabled.
+  void result(const std::string& kind, const std::string& json) override;
+  void print_results(bool on) { results_ = on; }
 
  private:
   void draw(bool force);
+  bool results_ = false;
   void finish_line();
   bool quiet_, tty_;
   std::string stage_;

@@ -16,17 +16,11 @@
 #include "bitscape/sensitivity.h"
 #include "bitscape/sensitivity_store.h"
 #include "cli.h"
+#include "project_calibration.h"
 #include "quant_args.h"
 
 namespace bitscape::cli {
 namespace {
-
-std::string utc_now() {
-  char buf[32];
-  const std::time_t t = std::time(nullptr);
-  std::strftime(buf, sizeof buf, "%Y-%m-%dT%H:%M:%SZ", std::gmtime(&t));
-  return buf;
-}
 
 std::vector<std::string> split(const std::string& s) {
   std::vector<std::string> out;
@@ -52,37 +46,6 @@ std::vector<int> parse_bits(const std::string& s) {
   if (bits.empty()) throw UsageError("--bits is empty");
   return bits;
 }
-
-// The next free "<prefix>N" among existing names.
-std::string next_name(const std::vector<std::string>& existing, const std::string& prefix) {
-  for (int i = 1;; ++i) {
-    const std::string n = prefix + std::to_string(i);
-    if (std::find(existing.begin(), existing.end(), n) == existing.end()) return n;
-  }
-}
-
-// Module statistics and Hessians from the project, one input group's Hessian read once.
-class ProjectCalibration {
- public:
-  explicit ProjectCalibration(const ProjectReader& r) : r_(r) {}
-  ModuleCalibration operator()(const std::string& module) {
-    const ModuleStatistics s = r_.module_statistics(module);
-    if (s.hessian != key_) {
-      const HessianData h = r_.hessian(s.hessian, true);
-      key_ = s.hessian;
-      H_ = h.has_full() ? at::tensor(h.full(), at::kFloat).view({h.n, h.n}) : at::Tensor();
-      diag_ = at::tensor(h.diag, at::kFloat);
-    }
-    ModuleCalibration c = module_calibration(s, H_);
-    if (!c.hessian_diag.defined()) c.hessian_diag = diag_;
-    return c;
-  }
-
- private:
-  const ProjectReader& r_;
-  std::string key_;
-  at::Tensor H_, diag_;
-};
 
 void print_curves(const SensitivityRunInfo& info, const std::vector<SensitivityCurve>& curves,
                   const std::vector<ProxyCorrelation>& corr) {

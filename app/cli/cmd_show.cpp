@@ -7,6 +7,7 @@
 
 #include "bitscape/error.h"
 #include "bitscape/project.h"
+#include "bitscape/search_store.h"
 #include "bitscape/sensitivity_store.h"
 #include "cli.h"
 
@@ -178,6 +179,22 @@ int run_show(const Args& args) {
     }
     j["sensitivity_runs"] = runs;
     j["probing_runs"] = probing_runs(r);
+    j["search_runs"] = nlohmann::json::array();
+    for (const std::string& name : search_runs(r)) {
+      const SearchRunRecord s = read_search_run(r, name);
+      ParetoArchive archive;
+      for (const SearchPoint& p : s.points) archive.add(p);
+      nlohmann::json front = nlohmann::json::array();
+      for (size_t i : archive.front()) {
+        const SearchPoint& p = archive.points()[i];
+        front.push_back({{"method", p.method}, {"average_bits", p.average_bits},
+                         {"ppl", number(p.ppl)}, {"kl", number(p.kl)}, {"genes", p.genes}});
+      }
+      j["search_runs"].push_back({{"name", name}, {"method", s.method}, {"status", s.status},
+                                  {"points", s.points.size()}, {"seconds", s.seconds},
+                                  {"baseline_ppl", s.baseline_ppl}, {"log", s.log},
+                                  {"front", front}});
+    }
     if (!run.empty()) {
       const SensitivityRunInfo info = read_sensitivity_run(r, run, order);
       nlohmann::json rj = {{"name", run},         {"status", info.status},
@@ -217,6 +234,13 @@ int run_show(const Args& args) {
     const ProbingRunInfo info = read_probing_run(r, name);
     std::printf("probing       %s: %zu sources, %s saliency, top %.1f%% critical\n", name.c_str(),
                 info.sources.size(), info.metric.c_str(), 100 * info.critical_fraction);
+  }
+  for (const std::string& name : search_runs(r)) {
+    const SearchRunRecord s = read_search_run(r, name);
+    ParetoArchive archive;
+    for (const SearchPoint& p : s.points) archive.add(p);
+    std::printf("search        %s: %s, %s, %zu points (%zu on the front), %.0f s\n", name.c_str(),
+                s.method.c_str(), s.status.c_str(), s.points.size(), archive.front().size(), s.seconds);
   }
   if (!run.empty()) {
     const SensitivityRunInfo info = read_sensitivity_run(r, run, order);

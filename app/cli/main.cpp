@@ -171,6 +171,17 @@ void StderrProgress::log(const std::string& line) {
   std::fprintf(stderr, "%s\n", line.c_str());
 }
 
+void StderrProgress::result(const std::string& kind, const std::string& json) {
+  if (!results_) return;
+  finish_line();
+  // {"kind": "...", <the object's members>}
+  std::string line = "{\"kind\":\"" + json_escape(kind) + "\"";
+  if (json.size() > 2) line += "," + json.substr(1, json.size() - 1);
+  else line += "}";
+  std::fprintf(stdout, "%s\n", line.c_str());
+  std::fflush(stdout);
+}
+
 void StderrProgress::draw(bool force) {
   if (quiet_) return;
   double t = now_seconds();

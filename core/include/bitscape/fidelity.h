@@ -19,9 +19,14 @@ struct FidelityReference {
   at::Tensor argmax;   // [n]
   at::Tensor targets;  // [n, 1] int64
   double nll_sum = 0.0;
+  double temperature = 1.0;  // for the distillation KL (AutoMixQ): softmax(logits / T)
+  at::Tensor logp_t, p_t;    // [n, V] at that temperature (when it is not 1)
   // From logits [B, T, V] and targets [B, T].
-  static FidelityReference from_logits(const at::Tensor& ref_logits, const at::Tensor& targets);
-  int64_t bytes() const { return logp.defined() ? 2 * logp.numel() * 4 : 0; }
+  static FidelityReference from_logits(const at::Tensor& ref_logits, const at::Tensor& targets,
+                                       double temperature = 1.0);
+  int64_t bytes() const {
+    return (logp.defined() ? 2 * logp.numel() * 4 : 0) + (logp_t.defined() ? 2 * logp_t.numel() * 4 : 0);
+  }
 };
 
 struct FidelityAccumulator {
@@ -31,6 +36,7 @@ struct FidelityAccumulator {
   double jsd_sum = 0.0;      // sum over tokens of JSD(p_ref, p), nats
   int64_t top1_agree = 0;    // tokens whose argmax equals the reference's
   int64_t tokens = 0;
+  double kl_t_sum = 0.0;     // sum of KL(softmax(ref/T) || softmax(logits/T)) (reference's T)
 
   // Adds predicted positions: logits and ref_logits [B, T, V] (any float dtype; computed in
   // float32 with log-softmax; KL/JSD summed in float64 per token), targets int64 [B, T].
@@ -46,6 +52,7 @@ struct FidelityAccumulator {
   double kl() const { return tokens ? kl_sum / tokens : std::nan(""); }
   double jsd() const { return tokens ? jsd_sum / tokens : std::nan(""); }
   double top1() const { return tokens ? static_cast<double>(top1_agree) / tokens : std::nan(""); }
+  double kl_t() const { return tokens ? kl_t_sum / tokens : std::nan(""); }
 };
 
 }  // namespace bitscape

@@ -35,6 +35,10 @@ class ProgressSink {
   virtual void advance(int64_t done) {}
   // A human-readable line (results per chunk, warnings).
   virtual void log(const std::string& line) {}
+  // An intermediate result the moment it exists (e.g. each evaluated point of a search), as a
+  // JSON object of `kind` ("search_point", ...). The CLI prints them as JSON lines with --json;
+  // the GUI draws them live.
+  virtual void result(const std::string& kind, const std::string& json) {}
 };
 
 // Discards everything; for tests and callers that do not care.

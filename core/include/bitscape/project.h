@@ -109,6 +109,8 @@ class ProjectWriter {
                     const std::vector<int64_t>& shape);
   void write_int64s(const std::string& path, const std::vector<int64_t>& data,
                     const std::vector<int64_t>& shape);
+  void write_doubles(const std::string& path, const std::vector<double>& data,
+                     const std::vector<int64_t>& shape);
   void set_attribute(const std::string& object_path, const std::string& name, const std::string& value);
   void set_attribute(const std::string& object_path, const std::string& name, double value);
   void set_attribute(const std::string& object_path, const std::string& name, int64_t value);
@@ -144,6 +146,7 @@ class ProjectReader {
   std::vector<std::string> children(const std::string& group_path) const;  // sorted names
   std::vector<float> read_floats(const std::string& path, std::vector<int64_t>* shape = nullptr) const;
   std::vector<int64_t> read_int64s(const std::string& path, std::vector<int64_t>* shape = nullptr) const;
+  std::vector<double> read_doubles(const std::string& path, std::vector<int64_t>* shape = nullptr) const;
   std::optional<std::string> string_attribute(const std::string& object_path, const std::string& name) const;
   std::optional<double> number_attribute(const std::string& object_path, const std::string& name) const;
 

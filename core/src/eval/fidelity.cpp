@@ -11,9 +11,14 @@
 namespace bitscape {
 
 FidelityReference FidelityReference::from_logits(const at::Tensor& ref_logits,
-                                                  const at::Tensor& targets) {
+                                                  const at::Tensor& targets, double temperature) {
   const int64_t V = ref_logits.size(-1);
   FidelityReference r;
+  r.temperature = temperature;
+  if (temperature != 1.0) {
+    r.logp_t = at::log_softmax(ref_logits.to(at::kFloat).reshape({-1, V}) / temperature, -1);
+    r.p_t = r.logp_t.exp();
+  }
   r.logp = at::log_softmax(ref_logits.to(at::kFloat).reshape({-1, V}), -1);
   r.p = r.logp.exp();
   r.argmax = r.logp.argmax(1);
@@ -44,6 +49,12 @@ void FidelityAccumulator::add(const FidelityReference& ref, const at::Tensor& lo
   const at::Tensor kl_qm = (pq * (lp - lm)).sum(1);
   jsd_sum += (0.5 * (kl_rm + kl_qm)).to(at::kDouble).sum().item<double>();
   top1_agree += (lp.argmax(1) == ref.argmax).sum().item<int64_t>();
+  if (ref.temperature != 1.0) {
+    const at::Tensor lq_t = at::log_softmax(logits.to(at::kFloat).reshape({-1, V}) / ref.temperature, -1);
+    kl_t_sum += (ref.p_t * (ref.logp_t - lq_t)).sum(1).to(at::kDouble).sum().item<double>();
+  } else {
+    kl_t_sum += (ref.p * (ref.logp - lp)).sum(1).to(at::kDouble).sum().item<double>();
+  }
   tokens += lp.size(0);
 }
 
@@ -53,6 +64,7 @@ void FidelityAccumulator::merge(const FidelityAccumulator& o) {
   kl_sum += o.kl_sum;
   jsd_sum += o.jsd_sum;
   top1_agree += o.top1_agree;
+  kl_t_sum += o.kl_t_sum;
   tokens += o.tokens;
 }
 

@@ -987,6 +987,17 @@ void ProjectWriter::write_floats(const std::string& path, const std::vector<floa
                 dataset_dims(file, p, data.size(), shape), data.size() >= kCompressFrom);
 }
 
+void ProjectWriter::write_doubles(const std::string& path, const std::vector<double>& data,
+                                  const std::vector<int64_t>& shape) {
+  Hdf5Call call;
+  if (!impl_) throw InputError("", "the project writer was moved from");
+  const std::string& file = impl_->path;
+  hid_t f = impl_->writable();
+  const std::string p = normalized(file, path);
+  write_dataset(f, file, p, H5T_IEEE_F64LE, H5T_NATIVE_DOUBLE, data.data(),
+                dataset_dims(file, p, data.size(), shape), data.size() >= kCompressFrom);
+}
+
 void ProjectWriter::write_int64s(const std::string& path, const std::vector<int64_t>& data,
                                  const std::vector<int64_t>& shape) {
   Hdf5Call call;
@@ -1255,6 +1266,14 @@ std::vector<float> ProjectReader::read_floats(const std::string& path,
                              false, shape);
 }
 
+std::vector<double> ProjectReader::read_doubles(const std::string& path,
+                                               std::vector<int64_t>* shape) const {
+  Hdf5Call call;
+  const Impl& r = readable(impl_);
+  return read_numeric<double>(r.file.get(), r.path, normalized(r.path, path), H5T_NATIVE_DOUBLE,
+                              false, shape);
+}
+
 std::vector<int64_t> ProjectReader::read_int64s(const std::string& path,
                                                 std::vector<int64_t>* shape) const {
   Hdf5Call call;
@@ -1329,6 +1348,10 @@ void ProjectWriter::write_int64s(const std::string&, const std::vector<int64_t>&
                                  const std::vector<int64_t>&) {
   no_hdf5(path());
 }
+void ProjectWriter::write_doubles(const std::string&, const std::vector<double>&,
+                                  const std::vector<int64_t>&) {
+  no_hdf5(path());
+}
 void ProjectWriter::set_attribute(const std::string&, const std::string&, const std::string&) {
   no_hdf5(path());
 }
@@ -1366,6 +1389,9 @@ std::vector<float> ProjectReader::read_floats(const std::string&, std::vector<in
   no_hdf5(path());
 }
 std::vector<int64_t> ProjectReader::read_int64s(const std::string&, std::vector<int64_t>*) const {
+  no_hdf5(path());
+}
+std::vector<double> ProjectReader::read_doubles(const std::string&, std::vector<int64_t>*) const {
   no_hdf5(path());
 }
 std::optional<std::string> ProjectReader::string_attribute(const std::string&,

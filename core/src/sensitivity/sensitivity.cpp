@@ -21,6 +21,7 @@
 #include "bitscape/fidelity.h"
 #include "bitscape/gradient_statistics.h"
 #include "bitscape/model.h"
+#include "eval/reference.h"
 #include "quant/linalg.h"
 
 namespace bitscape {
@@ -39,50 +40,6 @@ void require(bool ok, const std::string& module, const std::string& metric, cons
 
 // Windows per forward, as evaluate_perplexity batches them.
 int64_t batch_windows(int64_t seqlen) { return std::max<int64_t>(1, 2048 / seqlen); }
-
-// The reference predictions of one batch, chunk by chunk of positions as evaluate_perplexity
-// slices the head; kept when they fit in `budget` bytes, else recomputed for every comparison.
-class BatchReference {
- public:
-  BatchReference(const Model& model, at::Tensor ref_hidden, const at::Tensor& ids, int64_t budget)
-      : model_(model), ref_hidden_(std::move(ref_hidden)) {
-    const int64_t n = ids.size(0), T = ids.size(1);
-    predicted_ = T - 1;
-    chunk_ = std::max<int64_t>(1, 256 / n);
-    targets_ = ids.slice(1, 1, T).to(ref_hidden_.device());
-    const int64_t V = model.config().vocab_size;
-    keep_ = n * predicted_ * V * 8 <= budget;
-    if (keep_)
-      for (int64_t s = 0; s < predicted_; s += chunk_) refs_.push_back(make(s));
-  }
-  // Accumulates the comparison of final hidden states `hidden` with the reference.
-  void compare(const at::Tensor& hidden, FidelityAccumulator& acc) const {
-    size_t i = 0;
-    for (int64_t s = 0; s < predicted_; s += chunk_, ++i) {
-      const int64_t e = std::min(predicted_, s + chunk_);
-      const at::Tensor logits = model_.head(hidden.slice(1, s, e));
-      if (keep_)
-        acc.add(refs_[i], logits);
-      else
-        acc.add(make(s), logits);
-    }
-  }
-  void add_baseline(FidelityAccumulator& acc) const { compare(ref_hidden_, acc); }
-
- private:
-  FidelityReference make(int64_t s) const {
-    const int64_t e = std::min(predicted_, s + chunk_);
-    return FidelityReference::from_logits(model_.head(ref_hidden_.slice(1, s, e)),
-                                          targets_.slice(1, s, e));
-  }
-  const Model& model_;
-  at::Tensor ref_hidden_, targets_;
-  int64_t predicted_ = 0, chunk_ = 1;
-  bool keep_ = false;
-  std::vector<FidelityReference> refs_;
-};
-
-constexpr int64_t kReferenceBudget = int64_t(1) << 30;  // bytes of cached reference predictions
 
 }  // namespace
 
@@ -284,7 +241,7 @@ SensitivityBaseline run_sensitivity(Model& model, const SensitivityInputs& input
         const int64_t b1 = std::min(N, b0 + batch);
         const at::Tensor ids = ids_all.slice(0, b0, b1);
         const at::Tensor h_in = hidden.slice(0, b0, b1);
-        const BatchReference ref(model, run_from(block, h_in), ids, kReferenceBudget);
+        const detail::BatchReference ref(model, run_from(block, h_in), ids);
         if (!have_baseline) ref.add_baseline(baseline_acc);
         for (const Variant& v : variants) {
           cancel.throw_if_cancelled();

@@ -1,0 +1,162 @@
+// End-to-end: searches on the sample model's project stream every point, store the run, are
+// reproducible from their seed, resume after Ctrl-C to the same front, and write allocations
+// that eval uses.
+#include <gtest/gtest.h>
+#include <signal.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <filesystem>
+#include <nlohmann/json.hpp>
+#include <sstream>
+#include <thread>
+
+#include "app/cli_util.h"
+#include "bitscape/project.h"
+#include "test_util.h"
+
+namespace fs = std::filesystem;
+using namespace bitscape::test;
+
+namespace {
+
+const std::string kValidation = std::string(BITSCAPE_SAMPLE_DIR) + "/validation.txt";
+const std::string kTrain = std::string(BITSCAPE_SAMPLE_DIR) + "/train.txt";
+// Small evaluations: 2 windows of 64 tokens.
+const std::string kSmall = " --eval-data " + kValidation + " --eval-windows 2 --seqlen 64";
+const std::string kAmq = " --method amq --iterations 2 --candidates 4 --initial-samples 50";
+
+std::string calibrated_project(const std::string& dir) {
+  fs::create_directories(dir);
+  const std::string p = dir + "/s.bsproj.h5";
+  CliRun r = cli("calibrate --quiet --model " + kSample + " --data " + kTrain +
+                 " --samples 4 --seqlen 64 --out " + p);
+  EXPECT_EQ(r.code, 0) << r.err;
+  return p;
+}
+
+// The JSON lines of a search: the streamed points and the final summary.
+struct Lines {
+  std::vector<nlohmann::json> points;
+  nlohmann::json summary;
+};
+Lines parse(const std::string& out) {
+  Lines l;
+  std::stringstream in(out);
+  std::string line;
+  while (std::getline(in, line)) {
+    const auto j = nlohmann::json::parse(line);
+    if (j["kind"] == "search_point") l.points.push_back(j);
+    if (j["kind"] == "summary") l.summary = j;
+  }
+  return l;
+}
+
+TEST(SearchCliTest, AmqStreamsEveryPointAndTheSameSeedGivesTheSameFront) {
+  if (!bitscape::project_support_available()) GTEST_SKIP() << "built without HDF5";
+  const std::string dir = scratch_dir();
+  const std::string p = calibrated_project(dir);
+  CliRun a = cli("search --quiet --json --project " + p + kAmq + kSmall + " --seed 3");
+  ASSERT_EQ(a.code, 0) << a.err;
+  const Lines la = parse(a.out);
+  EXPECT_EQ(la.summary["run"], "search1");
+  EXPECT_EQ(la.points.size(), la.summary["points"].get<size_t>());
+  // Uniform baselines: 2/3/4/8 bits at g128 plus 2/3 bits at g64 and g32.
+  int uniform = 0;
+  for (const auto& pt : la.points) uniform += pt["method"] == "uniform";
+  EXPECT_EQ(uniform, 8);
+  // Initial samples, then 2 iterations of 4 candidates.
+  EXPECT_GE(la.points.size(), 8u + 50u + 2u * 4u);
+  CliRun b = cli("search --quiet --json --project " + p + kAmq + kSmall + " --seed 3");
+  ASSERT_EQ(b.code, 0) << b.err;
+  const Lines lb = parse(b.out);
+  EXPECT_EQ(lb.summary["run"], "search2");
+  ASSERT_EQ(la.points.size(), lb.points.size());
+  for (size_t i = 0; i < la.points.size(); ++i) {
+    EXPECT_EQ(la.points[i]["genes"], lb.points[i]["genes"]) << i;
+    EXPECT_DOUBLE_EQ(la.points[i]["kl"].get<double>(), lb.points[i]["kl"].get<double>()) << i;
+  }
+  const auto show = nlohmann::json::parse(cli("show --json --project " + p).out);
+  ASSERT_EQ(show["search_runs"].size(), 2u);
+  EXPECT_EQ(show["search_runs"][0]["status"], "complete");
+  EXPECT_EQ(show["search_runs"][0]["front"].size(), la.summary["front"].size());
+}
+
+TEST(SearchCliTest, CtrlCKeepsTheCompletedIterationsAndResumeReachesTheSameFront) {
+  if (!bitscape::project_support_available()) GTEST_SKIP() << "built without HDF5";
+  const std::string dir = scratch_dir();
+  const std::string p = calibrated_project(dir);
+  const std::string args = kAmq.substr(0, kAmq.find("--iterations")) + "--iterations 6 --candidates 4 --initial-samples 50" + kSmall;
+  // An uninterrupted run for reference.
+  CliRun ref = cli("search --quiet --json --project " + p + args + " --run whole");
+  ASSERT_EQ(ref.code, 0) << ref.err;
+  const Lines whole = parse(ref.out);
+  // The same search, interrupted once its first iterations are done.
+  const pid_t pid = fork();
+  if (pid == 0) {
+    FILE* f = std::freopen((dir + "/err").c_str(), "w", stderr);
+    (void)f;
+    std::vector<std::string> argv_s = {"search", "--project", p, "--run", "cut"};
+    std::stringstream in(args);
+    std::string w;
+    while (in >> w) argv_s.push_back(w);
+    std::vector<char*> argv{const_cast<char*>(BITSCAPE_CLI)};
+    for (auto& s : argv_s) argv.push_back(s.data());
+    argv.push_back(nullptr);
+    execv(BITSCAPE_CLI, argv.data());
+    _exit(127);
+  }
+  const auto t0 = std::chrono::steady_clock::now();
+  while (read_file(dir + "/err").find("amq iteration 2/") == std::string::npos &&
+         std::chrono::steady_clock::now() - t0 < std::chrono::seconds(120))
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  kill(pid, SIGINT);
+  int status = 0;
+  waitpid(pid, &status, 0);
+  ASSERT_TRUE(WIFEXITED(status));
+  ASSERT_EQ(WEXITSTATUS(status), 130) << read_file(dir + "/err");
+  auto show = nlohmann::json::parse(cli("show --json --project " + p).out);
+  nlohmann::json cut;
+  for (const auto& r : show["search_runs"])
+    if (r["name"] == "cut") cut = r;
+  ASSERT_FALSE(cut.is_null());
+  EXPECT_EQ(cut["status"], "cancelled");
+  EXPECT_LT(cut["points"].get<size_t>(), whole.points.size());
+  CliRun resumed = cli("search --quiet --json --resume --run cut --project " + p + args);
+  ASSERT_EQ(resumed.code, 0) << resumed.err;
+  const Lines rest = parse(resumed.out);
+  EXPECT_EQ(rest.summary["points"], whole.summary["points"]);
+  ASSERT_EQ(rest.summary["front"].size(), whole.summary["front"].size());
+  for (size_t i = 0; i < whole.summary["front"].size(); ++i)
+    EXPECT_EQ(rest.summary["front"][i]["genes"], whole.summary["front"][i]["genes"]) << i;
+}
+
+TEST(SearchCliTest, DpOverASensitivityRunAndTheChosenAllocationEvaluates) {
+  if (!bitscape::project_support_available()) GTEST_SKIP() << "built without HDF5";
+  const std::string dir = scratch_dir();
+  const std::string p = calibrated_project(dir);
+  CliRun s = cli("sensitivity --quiet --project " + p + " --metrics obs --bits 2,3,4" + kSmall +
+                 " --trace-samples 0");
+  ASSERT_EQ(s.code, 0) << s.err;
+  CliRun r = cli("search --quiet --json --project " + p + " --method dp --budget 3.0 --out " + dir +
+                 "/dp.alloc.json" + kSmall);
+  ASSERT_EQ(r.code, 0) << r.err;
+  const Lines l = parse(r.out);
+  ASSERT_FALSE(l.summary["chosen"].is_null());
+  EXPECT_LE(l.summary["chosen"]["average_bits"].get<double>(), 3.0 + 1e-9);
+  EXPECT_GT(l.summary["chosen"]["average_bits"].get<double>(), 2.7);
+  // The written allocation (GPTQ by default) evaluates.
+  CliRun e = cli("eval --quiet --json --model " + kSample + " --data " + kTest + " --max-windows 2 --seqlen 64" +
+                 " --alloc " + dir + "/dp.alloc.json --calib-data " + kTrain + " --samples 4 --calib-seqlen 64");
+  ASSERT_EQ(e.code, 0) << e.err;
+  const auto j = nlohmann::json::parse(e.out);
+  EXPECT_NEAR(j["quantization"]["average_bits"].get<double>(),
+              l.summary["chosen"]["average_bits"].get<double>(), 1e-9);
+  EXPECT_EQ(j["quantization"]["modules"][0]["quantizer"], "gptq");
+  // dp without a sensitivity run is a clear error.
+  const std::string q = calibrated_project(dir + "/other");
+  expect_input_error(cli("search --quiet --project " + q + " --method dp" + kSmall), {"sensitivity"});
+}
+
+}  // namespace
