@@ -8,7 +8,7 @@ pkgs=(cmake ninja-build g++ pkg-config ccache
       libtorch-dev libopenblas0-pthread
       nlohmann-json3-dev libpcre2-dev libhdf5-dev libgtest-dev)
 if [[ $gui == 1 ]]; then
-  pkgs+=(qt6-base-dev libqcustomplot-dev libgl-dev)
+  pkgs+=(qt6-base-dev qt6-svg-dev libqcustomplot-dev libgl-dev)
 fi
 missing=()
 for p in "${pkgs[@]}"; do

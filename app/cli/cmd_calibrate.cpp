@@ -61,6 +61,7 @@ int run_calibrate(const Args& args) {
   LoadOptions load;
   load.dtype = parse_compute_dtype(args.get("dtype"));
   load.device = args.get("device");
+  load.resident_gib = args.get_double("gpu-memory");
   load.mapped = true;
   Model model = Model::load(dir, load);
   const int64_t seqlen = default_seqlen(model, args.get_int("seqlen"));

@@ -30,6 +30,7 @@ int run_eval(const Args& args) {
   LoadOptions load;
   load.dtype = parse_compute_dtype(args.get("dtype"));
   load.device = args.get("device");
+  load.resident_gib = args.get_double("gpu-memory");
   StderrProgress progress(args.flag("quiet"));
   const CancelToken& cancel = interrupt_token();
 

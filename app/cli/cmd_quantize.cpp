@@ -56,6 +56,7 @@ int run_quantize(const Args& args) {
   LoadOptions load;
   load.dtype = parse_compute_dtype(args.get("dtype"));
   load.device = args.get("device");
+  load.resident_gib = args.get_double("gpu-memory");
   Model model = Model::load(dir, load);
   const std::vector<ModuleShape> shapes = module_shapes(model);
   const Allocation alloc = allocation_from_args(args, shapes);

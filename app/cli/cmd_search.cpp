@@ -326,7 +326,7 @@ std::vector<OptionSpec> search_options() {
       {"sensitivity-run", "NAME", "dp: the sensitivity run whose curves are used (default: the last complete)"},
       {"dp-measure", "M", "dp: kl or delta_ppl", "kl"}};
   for (const OptionSpec& s : runtime_options())
-    if (s.name != "device" && s.name != "dtype") o.push_back(s);
+    if (s.name != "device" && s.name != "dtype" && s.name != "gpu-memory") o.push_back(s);
   return o;
 }
 

@@ -382,7 +382,7 @@ std::vector<OptionSpec> sensitivity_options() {
       {"consensus", "P", "probing: sources a column needs to be in the consensus set (0 = half)", "0"},
       {"tammp-out", "PREFIX", "probing: write PREFIX.strategy{1,2}.alloc.json"}};
   for (const OptionSpec& s : runtime_options())
-    if (s.name != "device" && s.name != "dtype") o.push_back(s);
+    if (s.name != "device" && s.name != "dtype" && s.name != "gpu-memory") o.push_back(s);
   return o;
 }
 

@@ -23,6 +23,8 @@ std::vector<OptionSpec> allocation_options() {
 std::vector<OptionSpec> runtime_options() {
   return {{"device", "DEV", "cpu, cuda or cuda:N", "cpu"},
           {"dtype", "T", "fp32, bf16 or fp16", "fp32"},
+          {"gpu-memory", "GIB", "CUDA: keep weights up to GIB GiB on the device; a larger model "
+                                "streams its blocks from host memory", "2"},
           {"threads", "T", "CPU threads (0 = one per core)", "0"},
           {"json", "", "print one JSON object on stdout"},
           {"quiet", "", "no progress on stderr"}};

@@ -5,9 +5,10 @@
 // execution device when it runs. Tensor-facing header (LibTorch).
 //
 // Devices: weights are converted to LoadOptions::dtype when loaded. On the CPU they are used in
-// place. For a CUDA device, a model whose weights take at most 2 GiB is moved to the device
-// once (parameters() then holds device tensors); a larger one stays on the CPU and each call of
-// embed/run_block/head copies the weights it needs to the device for that call (streaming).
+// place. For a CUDA device, a model whose weights take at most LoadOptions::resident_gib (2 GiB
+// by default) is moved to the device once (parameters() then holds device tensors); a larger one
+// stays on the CPU and each call of embed/run_block/head copies the weights it needs to the
+// device for that call (streaming).
 //
 // Autograd: the forward uses no in-place operations on weights or activations and no
 // NoGradGuard, so setting requires_grad on parameters() and calling backward on a loss built
@@ -40,6 +41,10 @@ struct LoadOptions {
   // converted each time a block runs. Calibration uses this so that its memory holds about one
   // block at a time; set_parameter() replaces a mapped tensor with a copy of its own.
   bool mapped = false;
+  // CUDA: weights up to this many GiB are moved to the device once; a larger model streams its
+  // blocks from host memory. Raise it to the free memory of the card (e.g. 100 on an H200 for
+  // an 8B model in bf16).
+  double resident_gib = 2.0;
 };
 
 // "fp32"/"float32", "bf16"/"bfloat16", "fp16"/"float16" -> the scalar type; InputError otherwise.
@@ -101,6 +106,7 @@ class Model {
   at::ScalarType dtype_ = at::kFloat;
   std::map<std::string, at::Tensor> params_;
   bool resident_ = true;  // all weights already on device_
+  double resident_gib_ = 2.0;
   bool convert_on_use_ = false;  // mapped weights stored in another dtype than dtype_
   std::shared_ptr<std::map<std::string, at::Tensor>> staged_;  // see stage_block()
   int64_t file_bytes_ = 0;  // size of the checkpoint files this model was loaded from

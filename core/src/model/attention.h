@@ -11,7 +11,9 @@ namespace bitscape::detail {
 // Query head h attends with key/value head h / (H / KV) (transformers' repeat_kv), over the
 // positions kv <= q, and kv > q - sliding_window when sliding_window > 0. Scores are scaled by
 // D^-0.5; the softmax runs in float32 and is cast back (eager_attention_forward).
-// query_chunk: rows per chunk, 0 = chosen from the sizes. Returns [B, T, H * D].
+// query_chunk: rows per chunk, 0 = chosen from the sizes (and, with LibTorch 2.x on CUDA and
+// no effective sliding window, LibTorch's fused scaled_dot_product_attention instead of chunks,
+// as transformers' default "sdpa" attention). Returns [B, T, H * D].
 at::Tensor causal_attention(const at::Tensor& q, const at::Tensor& k, const at::Tensor& v,
                             int64_t sliding_window, int64_t query_chunk = 0);
 

@@ -40,7 +40,6 @@ struct Model::RopeCache {
 namespace {
 
 // A model that fits in this many bytes is moved to a CUDA device once (see model.h).
-constexpr int64_t kResidentBytes = int64_t(2) << 30;
 constexpr double kPi = 3.14159265358979323846;  // Python's math.pi
 
 const char* const kLinearLeaves[] = {"self_attn.q_proj", "self_attn.k_proj", "self_attn.v_proj",
@@ -225,7 +224,7 @@ void check_dtype(at::ScalarType t, const at::Device& device) {
 void Model::finish_setup() {
   int64_t bytes = 0;
   for (const auto& [name, t] : params_) bytes += t.numel() * static_cast<int64_t>(t.element_size());
-  resident_ = device_.is_cpu() || bytes <= kResidentBytes;
+  resident_ = device_.is_cpu() || double(bytes) <= resident_gib_ * double(int64_t(1) << 30);
   if (resident_ && !device_.is_cpu())
     for (auto& [name, t] : params_) t = t.to(device_);
   rope_ = std::make_shared<RopeCache>();
@@ -235,6 +234,7 @@ void Model::finish_setup() {
 Model Model::load(const std::string& dir, const LoadOptions& options) {
   Model m;
   m.device_ = parse_device(options.device);
+  m.resident_gib_ = options.resident_gib;
   check_dtype(options.dtype, m.device_);
   m.dtype_ = options.dtype;
   m.dir_ = dir;
@@ -278,6 +278,7 @@ Model Model::load(const std::string& dir, const LoadOptions& options) {
 Model Model::random(const ModelConfig& config, uint64_t seed, const LoadOptions& options) {
   Model m;
   m.device_ = parse_device(options.device);
+  m.resident_gib_ = options.resident_gib;
   check_dtype(options.dtype, m.device_);
   m.dtype_ = options.dtype;
   // Validated and normalised as if read from config.json (so that save() writes a loadable

@@ -257,8 +257,12 @@ SearchOutcome run_search(Model& model, const SearchInputs& inputs, const SearchO
                          ProgressSink& progress, const CancelToken& cancel) {
   const auto t0 = std::chrono::steady_clock::now();
   SearchOptions opt = o;
-  if (opt.budgets.empty())
-    for (double b = opt.budget_lo; b <= opt.budget_hi + 1e-9; b += 0.25) opt.budgets.push_back(b);
+  if (opt.budgets.empty()) {
+    // CMPQ's budgets are code bits between 2 and 4 (its Algorithm 1).
+    const double lo = opt.method == "cmpq" ? 2.0 : opt.budget_lo;
+    const double hi = opt.method == "cmpq" ? 4.0 : opt.budget_hi;
+    for (double b = lo; b <= hi + 1e-9; b += 0.25) opt.budgets.push_back(b);
+  }
   SearchOutcome out;
   out.modules = model.linear_modules();
   out.options = search_options_for(opt);
