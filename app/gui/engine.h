@@ -12,6 +12,9 @@
 #include "bitscape/eval_result.h"
 #include "bitscape/model_info.h"
 #include "bitscape/progress.h"
+#include "bitscape/search_store.h"
+#include "bitscape/sensitivity_result.h"
+#include "bitscape/sensitivity_store.h"
 
 namespace bitscape::gui {
 
@@ -23,6 +26,20 @@ struct EvaluationOptions {
   std::string device = "cpu";
   std::string dtype = "float32";  // "float32", "bfloat16", "float16"
   int threads = 0;                // 0 = one per core
+};
+
+// What the workbench shows of a project: its search runs (every evaluated point) and its
+// sensitivity runs (per-module curves), as plain values.
+struct ProjectContents {
+  std::string path;
+  std::string model_path;
+  std::vector<std::string> modules;  // calibrated modules, execution order
+  std::vector<SearchRunRecord> search_runs;
+  struct Sensitivity {
+    SensitivityRunInfo info;
+    std::vector<SensitivityCurve> curves;  // in info.modules order
+  };
+  std::vector<Sensitivity> sensitivity_runs;
 };
 
 class Engine {
@@ -40,6 +57,10 @@ class Engine {
   // with the same inputs. Throws InputError or Cancelled.
   PerplexityResult evaluate(const EvaluationOptions& options, ProgressSink& progress,
                             const CancelToken& cancel);
+
+  // Reads a project file (*.bsproj.h5). Throws InputError.
+  static ProjectContents readProject(const std::string& path, ProgressSink& progress,
+                                     const CancelToken& cancel);
 
   static DoctorReport doctor();
 

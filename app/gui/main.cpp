@@ -1,4 +1,5 @@
-// The Bitscape workbench. `bitscape --model DIR` opens a model at start; `--screenshot FILE`
+// The Bitscape workbench. `bitscape --model DIR` opens a model at start, `--project FILE` a
+// project; `--screenshot FILE`
 // saves the window once the requested work is done and quits (for docs and visual checks).
 #include <QApplication>
 #include <QCommandLineParser>
@@ -47,7 +48,11 @@ int main(int argc, char** argv) {
       QStringLiteral("screenshot"),
       QStringLiteral("Save the window to FILE when the work is done, then quit."),
       QStringLiteral("FILE"));
-  parser.addOptions({model, data, seqlen, maxWindows, evaluate, screenshot});
+  const QCommandLineOption project(
+      {QStringLiteral("p"), QStringLiteral("project")},
+      QStringLiteral("Open a project (*.bsproj.h5): its search fronts and sensitivity heatmap."),
+      QStringLiteral("FILE"));
+  parser.addOptions({model, data, seqlen, maxWindows, evaluate, screenshot, project});
   parser.process(app);
 
   bitscape::gui::MainWindow window;
@@ -82,17 +87,19 @@ int main(int argc, char** argv) {
     }
     if (autoEvaluate) window.evaluate();
   });
+  // The screenshot waits for every job the command line started (open, evaluate, project).
+  int pending = (parser.isSet(model) ? 1 + (autoEvaluate ? 1 : 0) : 0) + (parser.isSet(project) ? 1 : 0);
   QObject::connect(&window, &bitscape::gui::MainWindow::jobEnded, &window,
                    [&](const QString& what, bool ok) {
                      if (shotPath.isEmpty()) return;
-                     if (what == QLatin1String("evaluate") || !autoEvaluate || !ok) takeShot();
+                     --pending;
+                     if (what == QLatin1String("open") && !ok && autoEvaluate) --pending;
+                     if (pending <= 0) takeShot();
                    });
 
-  if (parser.isSet(model)) {
-    window.openModel(parser.value(model));
-  } else if (!shotPath.isEmpty()) {
-    takeShot();
-  }
+  if (parser.isSet(model)) window.openModel(parser.value(model));
+  if (parser.isSet(project)) window.openProject(parser.value(project));
+  if (pending == 0 && !shotPath.isEmpty()) takeShot();
   const int rc = app.exec();
   return exitCode != 0 ? exitCode : rc;
 }

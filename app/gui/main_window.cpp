@@ -27,6 +27,8 @@
 #include "bitscape/widgets/job_runner.h"
 #include "bitscape/widgets/model_summary_view.h"
 #include "bitscape/widgets/model_tree_model.h"
+#include "bitscape/widgets/pareto_panel.h"
+#include "bitscape/widgets/sensitivity_panel.h"
 #include "bitscape/widgets/perplexity_panel.h"
 #include "bitscape/widgets/share_delegate.h"
 #include "engine.h"
@@ -57,7 +59,8 @@ MainWindow::MainWindow(QWidget* parent)
     : QMainWindow(parent),
       engine_(std::make_shared<Engine>()),
       runner_(new widgets::JobRunner(this)),
-      doctorRunner_(new widgets::JobRunner(this)) {
+      doctorRunner_(new widgets::JobRunner(this)),
+      projectRunner_(new widgets::JobRunner(this)) {
   setWindowTitle(tr("Bitscape"));
   setObjectName(QStringLiteral("MainWindow"));
 
@@ -82,6 +85,38 @@ MainWindow::MainWindow(QWidget* parent)
   treeDock_->setFeatures(QDockWidget::DockWidgetMovable | QDockWidget::DockWidgetFloatable |
                          QDockWidget::DockWidgetClosable);
   addDockWidget(Qt::LeftDockWidgetArea, treeDock_);
+
+  // Right: the Pareto front of the project's searches and the sensitivity heatmap.
+  pareto_ = new widgets::ParetoPanel;
+  auto* paretoBox = new QWidget;
+  auto* paretoLayout = new QVBoxLayout(paretoBox);
+  paretoLayout->setContentsMargins(4, 4, 4, 4);
+  paretoLayout->addWidget(pareto_, 1);
+  paretoDock_ = new QDockWidget(tr("Pareto front"), this);
+  paretoDock_->setObjectName(QStringLiteral("paretoDock"));
+  paretoDock_->setWidget(paretoBox);
+  addDockWidget(Qt::RightDockWidgetArea, paretoDock_);
+
+  sensitivity_ = new widgets::SensitivityPanel;
+  auto* sensitivityBox = new QWidget;
+  auto* sensitivityLayout = new QVBoxLayout(sensitivityBox);
+  sensitivityLayout->setContentsMargins(4, 4, 4, 4);
+  sensitivityLayout->addWidget(sensitivity_);
+  sensitivityDock_ = new QDockWidget(tr("Sensitivity"), this);
+  sensitivityDock_->setObjectName(QStringLiteral("sensitivityDock"));
+  sensitivityDock_->setWidget(sensitivityBox);
+  addDockWidget(Qt::RightDockWidgetArea, sensitivityDock_);
+  connect(sensitivity_, &widgets::SensitivityPanel::moduleSelected, this,
+          [this](const QString& module) { statusBar()->showMessage(module, 8000); });
+  connect(pareto_, &widgets::ParetoPanel::pointClicked, this, [this](int run, int index) {
+    statusBar()->showMessage(pareto_->summary(run, index).replace('\n', QStringLiteral("; ")), 15000);
+  });
+  connect(projectRunner_, &widgets::JobRunner::failed, this, [this](quint64, const QString& message) {
+    Q_EMIT jobEnded(QStringLiteral("project"), false);
+    showError(tr("Could not open the project"), message);
+  });
+  connect(projectRunner_, &widgets::JobRunner::cancelled, this,
+          [this](quint64) { Q_EMIT jobEnded(QStringLiteral("project"), false); });
 
   // Centre: what the model is, and its evaluation.
   title_ = new QLabel(tr("No model open"));
@@ -173,6 +208,9 @@ void MainWindow::buildMenus() {
   QMenu* file = menuBar()->addMenu(tr("&File"));
   QAction* open = file->addAction(tr("&Open model\u2026"), this, &MainWindow::chooseModel);
   open->setShortcut(QKeySequence::Open);
+  QAction* openProjectAction =
+      file->addAction(tr("Open &project\u2026"), this, &MainWindow::chooseProject);
+  openProjectAction->setShortcut(QKeySequence(Qt::CTRL | Qt::SHIFT | Qt::Key_O));
   recentMenu_ = file->addMenu(tr("Open &recent"));
   fillRecentMenu();
   file->addSeparator();
@@ -181,6 +219,8 @@ void MainWindow::buildMenus() {
 
   QMenu* view = menuBar()->addMenu(tr("&View"));
   view->addAction(treeDock_->toggleViewAction());
+  view->addAction(paretoDock_->toggleViewAction());
+  view->addAction(sensitivityDock_->toggleViewAction());
 
   QMenu* help = menuBar()->addMenu(tr("&Help"));
   help->addAction(tr("&About Bitscape"), this, &MainWindow::showAbout);
@@ -197,10 +237,13 @@ void MainWindow::restoreLayout() {
 }
 
 void MainWindow::useDefaultLayout() {
-  resize(1360, 860);
-  // Dock sizes apply once the window is laid out.
+  resize(1680, 980);
+  // Dock sizes apply once the window is laid out: the model tree ~34 % of the width on the left,
+  // the Pareto front above the sensitivity heatmap ~34 % on the right.
   QTimer::singleShot(0, this, [this] {
-    resizeDocks({treeDock_}, {int(width() * 0.46)}, Qt::Horizontal);
+    resizeDocks({treeDock_, paretoDock_}, {int(width() * 0.34), int(width() * 0.34)},
+                Qt::Horizontal);
+    resizeDocks({paretoDock_, sensitivityDock_}, {height() / 2, height() / 2}, Qt::Vertical);
   });
 }
 
@@ -210,6 +253,7 @@ void MainWindow::closeEvent(QCloseEvent* event) {
   settings.setValue(QStringLiteral("window/state"), saveState());
   saveEvaluationSettings();
   runner_->cancel();
+  projectRunner_->cancel();
   QMainWindow::closeEvent(event);
 }
 
@@ -379,6 +423,43 @@ void MainWindow::fillRecentMenu() {
   for (const QString& dir : recent)
     recentMenu_->addAction(dir, this, [this, dir] { openModel(dir); });
   recentMenu_->setEnabled(!recent.isEmpty());
+}
+
+void MainWindow::chooseProject() {
+  const QString path = QFileDialog::getOpenFileName(
+      this, tr("Open project"), QString(), tr("Bitscape projects (*.bsproj.h5 *.h5)"));
+  if (!path.isEmpty()) openProject(path);
+}
+
+void MainWindow::openProject(const QString& path) {
+  statusBar()->showMessage(tr("Reading %1\u2026").arg(path));
+  projectRunner_->start(
+      QStringLiteral("project"),
+      [p = path.toStdString()](ProgressSink& progress, const CancelToken& cancel) {
+        return Engine::readProject(p, progress, cancel);
+      },
+      [this, path](ProjectContents contents) {
+        pareto_->clear();
+        for (const SearchRunRecord& run : contents.search_runs) {
+          const int id = pareto_->addRun(QString::fromStdString(run.name + " (" + run.method + ")"));
+          for (const SearchPoint& p : run.points) pareto_->addPoint(id, p);
+        }
+        sensitivity_->clear();
+        // The last complete sensitivity run (else the last one).
+        const ProjectContents::Sensitivity* shown = nullptr;
+        for (const auto& s : contents.sensitivity_runs)
+          if (s.info.status == "complete" || !shown) shown = &s;
+        if (shown)
+          sensitivity_->setCurves(QString::fromStdString(shown->info.name), shown->curves);
+        statusBar()->showMessage(
+            tr("%1: %2 search runs, %3 sensitivity runs")
+                .arg(QFileInfo(path).fileName())
+                .arg(contents.search_runs.size())
+                .arg(contents.sensitivity_runs.size()),
+            8000);
+        Q_EMIT projectOpened(path);
+        Q_EMIT jobEnded(QStringLiteral("project"), true);
+      });
 }
 
 }  // namespace bitscape::gui

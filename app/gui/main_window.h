@@ -24,6 +24,8 @@ class JobRunner;
 class ModelSummaryView;
 class ModelTreeModel;
 class PerplexityPanel;
+class ParetoPanel;
+class SensitivityPanel;
 }  // namespace bitscape::widgets
 
 namespace bitscape::gui {
@@ -38,6 +40,11 @@ class MainWindow : public QMainWindow {
   ~MainWindow() override;
 
   void openModel(const QString& dir);
+  // Reads a project (*.bsproj.h5) in the background and shows its search runs in the Pareto
+  // view and its last sensitivity run in the heatmap.
+  void openProject(const QString& path);
+  widgets::ParetoPanel* paretoPanel() const { return pareto_; }
+  widgets::SensitivityPanel* sensitivityPanel() const { return sensitivity_; }
   void evaluate();
   // Window geometry and dock state from the last session, or the default layout.
   void restoreLayout();
@@ -46,7 +53,8 @@ class MainWindow : public QMainWindow {
 
  Q_SIGNALS:
   void modelOpened(const QString& dir);
-  // A job ended (finished, failed or cancelled); `what` is "open" or "evaluate".
+  void projectOpened(const QString& path);
+  // A job ended (finished, failed or cancelled); `what` is "open", "evaluate" or "project".
   void jobEnded(const QString& what, bool ok);
 
  protected:
@@ -58,6 +66,7 @@ class MainWindow : public QMainWindow {
  private:
   void buildMenus();
   void chooseModel();
+  void chooseProject();
   void showAbout();
   void showError(const QString& title, const QString& message);
   void rememberRecent(const QString& dir);
@@ -69,6 +78,11 @@ class MainWindow : public QMainWindow {
   std::shared_ptr<Engine> engine_;
   widgets::JobRunner* runner_ = nullptr;        // open model, evaluate
   widgets::JobRunner* doctorRunner_ = nullptr;  // the machine report at start
+  widgets::JobRunner* projectRunner_ = nullptr; // reading a project
+  widgets::ParetoPanel* pareto_ = nullptr;
+  QDockWidget* paretoDock_ = nullptr;
+  widgets::SensitivityPanel* sensitivity_ = nullptr;
+  QDockWidget* sensitivityDock_ = nullptr;
   widgets::ModelTreeModel* treeModel_ = nullptr;
   QTreeView* tree_ = nullptr;
   QDockWidget* treeDock_ = nullptr;

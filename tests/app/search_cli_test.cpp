@@ -154,6 +154,15 @@ TEST(SearchCliTest, DpOverASensitivityRunAndTheChosenAllocationEvaluates) {
   EXPECT_NEAR(j["quantization"]["average_bits"].get<double>(),
               l.summary["chosen"]["average_bits"].get<double>(), 1e-9);
   EXPECT_EQ(j["quantization"]["modules"][0]["quantizer"], "gptq");
+#ifdef BITSCAPE_GUI_BIN
+  // The workbench opens the project (its Pareto front and sensitivity heatmap) and renders it.
+  const std::string shot = dir + "/workbench.png";
+  const int rc = std::system(("env QT_QPA_PLATFORM=offscreen " + std::string(BITSCAPE_GUI_BIN) +
+                              " --project " + p + " --screenshot " + shot + " > " + dir +
+                              "/gui.log 2>&1").c_str());
+  EXPECT_EQ(rc, 0);
+  EXPECT_GT(std::filesystem::exists(shot) ? std::filesystem::file_size(shot) : 0u, 10000u);
+#endif
   // dp without a sensitivity run is a clear error.
   const std::string q = calibrated_project(dir + "/other");
   expect_input_error(cli("search --quiet --project " + q + " --method dp" + kSmall), {"sensitivity"});

@@ -1,0 +1,59 @@
+// A blocks x modules heatmap (QCustomPlot colour map): one cell per linear module, rows = decoder
+// blocks, columns = the module kinds (q, k, v, o, gate, up, down). Used for the sensitivity
+// heatmap (any per-module metric) and the allocation map (bits per module). A colour scale with
+// its legend sits beside it; hovering shows the exact value; clicking a cell emits cellClicked.
+#pragma once
+
+#include <qcustomplot.h>
+
+#include <QString>
+#include <QStringList>
+#include <vector>
+
+namespace bitscape::widgets {
+
+class HeatmapView : public QCustomPlot {
+  Q_OBJECT
+
+ public:
+  explicit HeatmapView(QWidget* parent = nullptr);
+
+  // values[row][column]; NaN = no value (drawn empty). rowLabels / columnLabels name the axes'
+  // ticks. `log` draws the colour scale logarithmically (values <= 0 then count as empty).
+  void setData(const QStringList& rowLabels, const QStringList& columnLabels,
+               const std::vector<std::vector<double>>& values, const QString& measureLabel,
+               bool log = false);
+  // A discrete palette for bit-widths (2 red ... 8 green, 16 grey) instead of the gradient.
+  void setBitsPalette(bool on);
+  void clear();
+
+  int rows() const { return int(values_.size()); }
+  int columns() const { return values_.empty() ? 0 : int(values_[0].size()); }
+  double value(int row, int column) const { return values_.at(size_t(row)).at(size_t(column)); }
+  // The value the colour map holds for a cell (what is drawn).
+  double drawnValue(int row, int column) const;
+  QCPRange colourRange() const;
+  // The cell under a pixel, (-1, -1) outside.
+  std::pair<int, int> cellAt(const QPointF& pixel) const;
+  QString cellText(int row, int column) const;
+  void setSelectedCell(int row, int column);
+
+ Q_SIGNALS:
+  void cellClicked(int row, int column);
+
+ protected:
+  void mouseMoveEvent(QMouseEvent* event) override;
+  void mousePressEvent(QMouseEvent* event) override;
+
+ private:
+  QCPColorMap* map_ = nullptr;
+  QCPColorScale* scale_ = nullptr;
+  QCPItemRect* selection_ = nullptr;
+  QCPItemText* placeholder_ = nullptr;
+  QStringList rowLabels_, columnLabels_;
+  std::vector<std::vector<double>> values_;
+  QString measure_;
+  bool log_ = false, bits_ = false;
+};
+
+}  // namespace bitscape::widgets

@@ -1,0 +1,20 @@
+// Exporting a plot to PNG (at a chosen DPI), SVG and PDF, and the context menu every plot of the
+// workbench offers for it ("Export as PNG / SVG / PDF...").
+#pragma once
+
+#include <QString>
+
+class QCustomPlot;
+
+namespace bitscape::widgets {
+
+// Writes the plot as it is drawn now; the format follows the file's extension (.png, .svg or
+// .pdf). PNG is rendered at `dpi` (the plot's logical size x dpi / 96); SVG and PDF are vector.
+// Returns an empty string on success, else what went wrong.
+QString exportPlot(QCustomPlot* plot, const QString& path, int dpi = 192);
+
+// Adds the right-click menu (PNG at 96/192/300 DPI, SVG, PDF) that asks for a file name and
+// reports an error in a message box.
+void installExportMenu(QCustomPlot* plot);
+
+}  // namespace bitscape::widgets

@@ -1,0 +1,35 @@
+#include "bitscape/widgets/pareto_panel.h"
+
+#include <QComboBox>
+#include <QHBoxLayout>
+#include <QLabel>
+#include <QVBoxLayout>
+
+#include "bitscape/widgets/pareto_view.h"
+
+namespace bitscape::widgets {
+
+ParetoPanel::ParetoPanel(QWidget* parent) : QWidget(parent) {
+  view_ = new ParetoView;
+  measure_ = new QComboBox;
+  measure_->setObjectName(QStringLiteral("paretoMeasure"));
+  measure_->addItems({tr("mean KL to the unquantized model"), tr("perplexity")});
+  connect(measure_, &QComboBox::currentIndexChanged, this, [this](int i) {
+    view_->setMeasure(i == 0 ? ParetoView::Measure::kKl : ParetoView::Measure::kPpl);
+  });
+  connect(view_, &ParetoView::pointClicked, this, &ParetoPanel::pointClicked);
+  auto* controls = new QHBoxLayout;
+  controls->addWidget(new QLabel(tr("Quality:")));
+  controls->addWidget(measure_, 1);
+  auto* layout = new QVBoxLayout(this);
+  layout->setContentsMargins(0, 0, 0, 0);
+  layout->addLayout(controls);
+  layout->addWidget(view_, 1);
+}
+
+int ParetoPanel::addRun(const QString& name) { return view_->addRun(name); }
+void ParetoPanel::addPoint(int run, const SearchPoint& point) { view_->addPoint(run, point); }
+void ParetoPanel::clear() { view_->clear(); }
+QString ParetoPanel::summary(int run, int index) const { return view_->summary(run, index); }
+
+}  // namespace bitscape::widgets

@@ -1,0 +1,71 @@
+#include "bitscape/widgets/plot_export.h"
+
+#include <qcustomplot.h>
+
+#include <QFileDialog>
+#include <QFileInfo>
+#include <QMenu>
+#include <QMessageBox>
+#include <QSvgGenerator>
+
+namespace bitscape::widgets {
+
+QString exportPlot(QCustomPlot* plot, const QString& path, int dpi) {
+  const QString suffix = QFileInfo(path).suffix().toLower();
+  const int w = plot->width(), h = plot->height();
+  bool ok = false;
+  if (suffix == "png") {
+    ok = plot->savePng(path, w, h, std::max(1, dpi) / 96.0, -1, dpi);
+  } else if (suffix == "pdf") {
+    ok = plot->savePdf(path, w, h, QCP::epNoCosmetic, QStringLiteral("Bitscape"));
+  } else if (suffix == "svg") {
+    QSvgGenerator svg;
+    svg.setFileName(path);
+    svg.setSize(QSize(w, h));
+    svg.setViewBox(QRect(0, 0, w, h));
+    svg.setTitle(QStringLiteral("Bitscape"));
+    QCPPainter painter;
+    ok = painter.begin(&svg);
+    if (ok) {
+      plot->toPainter(&painter, w, h);
+      ok = painter.end();
+    }
+  } else {
+    return QObject::tr("%1: unknown image format (use .png, .svg or .pdf)").arg(path);
+  }
+  if (!ok || !QFileInfo(path).exists() || QFileInfo(path).size() == 0)
+    return QObject::tr("%1: could not be written").arg(path);
+  return {};
+}
+
+void installExportMenu(QCustomPlot* plot) {
+  plot->setContextMenuPolicy(Qt::CustomContextMenu);
+  QObject::connect(plot, &QWidget::customContextMenuRequested, plot, [plot](const QPoint& pos) {
+    QMenu menu(plot);
+    struct Choice {
+      QString label, suffix;
+      int dpi;
+    };
+    const Choice choices[] = {{QObject::tr("Export as PNG (96 DPI)..."), "png", 96},
+                              {QObject::tr("Export as PNG (192 DPI)..."), "png", 192},
+                              {QObject::tr("Export as PNG (300 DPI)..."), "png", 300},
+                              {QObject::tr("Export as SVG..."), "svg", 96},
+                              {QObject::tr("Export as PDF..."), "pdf", 96}};
+    for (const Choice& c : choices) {
+      QAction* a = menu.addAction(c.label);
+      a->setObjectName("export-" + c.suffix + (c.suffix == "png" ? QString::number(c.dpi) : ""));
+      QObject::connect(a, &QAction::triggered, plot, [plot, c] {
+        const QString name = plot->objectName().isEmpty() ? QStringLiteral("plot") : plot->objectName();
+        const QString path = QFileDialog::getSaveFileName(
+            plot, QObject::tr("Export plot"), name + "." + c.suffix,
+            c.suffix.toUpper() + QObject::tr(" files (*.") + c.suffix + ")");
+        if (path.isEmpty()) return;
+        const QString error = exportPlot(plot, path, c.dpi);
+        if (!error.isEmpty()) QMessageBox::warning(plot, QObject::tr("Export failed"), error);
+      });
+    }
+    menu.exec(plot->mapToGlobal(pos));
+  });
+}
+
+}  // namespace bitscape::widgets

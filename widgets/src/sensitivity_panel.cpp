@@ -1,0 +1,165 @@
+#include "bitscape/widgets/sensitivity_panel.h"
+
+#include <QCheckBox>
+#include <QComboBox>
+#include <QHBoxLayout>
+#include <QLabel>
+#include <QVBoxLayout>
+#include <cmath>
+#include <regex>
+
+#include "bitscape/widgets/heatmap_view.h"
+
+namespace bitscape::widgets {
+namespace {
+
+const char* const kLeaves[] = {"self_attn.q_proj", "self_attn.k_proj", "self_attn.v_proj",
+                               "self_attn.o_proj", "mlp.gate_proj",    "mlp.up_proj",
+                               "mlp.down_proj"};
+
+// A metric as offered: which measure, at which bits (-1: none).
+struct MetricKey {
+  QString kind;  // "kl", "delta_ppl", "objective", "hawq", "trace"
+  int bits = -1;
+};
+
+QString metricLabel(const MetricKey& k) {
+  if (k.kind == "kl") return SensitivityPanel::tr("KL at %1 bits").arg(k.bits);
+  if (k.kind == "delta_ppl") return SensitivityPanel::tr("perplexity increase at %1 bits").arg(k.bits);
+  if (k.kind == "objective") return SensitivityPanel::tr("layer objective at %1 bits").arg(k.bits);
+  if (k.kind == "hawq") return SensitivityPanel::tr("HAWQ-v2 measure at %1 bits").arg(k.bits);
+  return SensitivityPanel::tr("Hessian trace (Hutchinson)");
+}
+
+double metricValue(const SensitivityCurve& c, const MetricKey& k) {
+  if (k.kind == "trace") return c.hessian_trace;
+  for (size_t i = 0; i < c.bits.size(); ++i) {
+    if (c.bits[i] != k.bits) continue;
+    const std::vector<double>* v = k.kind == "kl"          ? &c.kl
+                                   : k.kind == "delta_ppl" ? &c.delta_ppl
+                                   : k.kind == "objective" ? &c.objective
+                                                           : &c.hawq;
+    return i < v->size() ? (*v)[i] : std::nan("");
+  }
+  return std::nan("");
+}
+
+std::vector<MetricKey> metricKeys(const std::vector<SensitivityCurve>& curves) {
+  std::vector<MetricKey> keys;
+  if (curves.empty()) return keys;
+  const std::vector<int>& bits = curves.front().bits;
+  for (const char* kind : {"kl", "delta_ppl", "objective", "hawq"})
+    for (int b : bits) {
+      MetricKey k{kind, b};
+      bool any = false;
+      for (const SensitivityCurve& c : curves) any = any || std::isfinite(metricValue(c, k));
+      if (any) keys.push_back(k);
+    }
+  MetricKey t{"trace", -1};
+  for (const SensitivityCurve& c : curves)
+    if (std::isfinite(c.hessian_trace)) {
+      keys.push_back(t);
+      break;
+    }
+  return keys;
+}
+
+}  // namespace
+
+std::pair<int, int> moduleCell(const std::string& module) {
+  static const std::regex re(R"(^(?:model\.)?layers\.(\d+)\.(self_attn\.[qkvo]_proj|mlp\.(?:gate|up|down)_proj)$)");
+  std::smatch m;
+  if (!std::regex_match(module, m, re)) return {-1, -1};
+  for (int c = 0; c < 7; ++c)
+    if (m[2].str() == kLeaves[c]) return {std::stoi(m[1].str()), c};
+  return {-1, -1};
+}
+
+QStringList moduleColumnLabels() { return {"q", "k", "v", "o", "gate", "up", "down"}; }
+
+SensitivityPanel::SensitivityPanel(QWidget* parent) : QWidget(parent) {
+  heatmap_ = new HeatmapView;
+  metric_ = new QComboBox;
+  metric_->setObjectName("metric");
+  log_ = new QCheckBox(tr("log scale"));
+  log_->setObjectName("logScale");
+  log_->setChecked(true);
+  auto* controls = new QHBoxLayout;
+  controls->addWidget(new QLabel(tr("Measure:")));
+  controls->addWidget(metric_, 1);
+  controls->addWidget(log_);
+  auto* layout = new QVBoxLayout(this);
+  layout->setContentsMargins(0, 0, 0, 0);
+  layout->addLayout(controls);
+  layout->addWidget(heatmap_, 1);
+  connect(metric_, &QComboBox::currentIndexChanged, this, [this] { redraw(); });
+  connect(log_, &QCheckBox::toggled, this, [this] { redraw(); });
+  connect(heatmap_, &HeatmapView::cellClicked, this, [this](int r, int c) {
+    const QString m = moduleAt(r, c);
+    if (!m.isEmpty()) Q_EMIT moduleSelected(m);
+  });
+}
+
+void SensitivityPanel::clear() {
+  curves_.clear();
+  metric_->clear();
+  heatmap_->clear();
+}
+
+void SensitivityPanel::setCurves(const QString& title, const std::vector<SensitivityCurve>& curves) {
+  title_ = title;
+  curves_ = curves;
+  blocks_ = 0;
+  for (const SensitivityCurve& c : curves_) blocks_ = std::max(blocks_, moduleCell(c.module).first + 1);
+  const QString previous = metric_->currentText();
+  {
+    const QSignalBlocker block(metric_);
+    metric_->clear();
+    for (const MetricKey& k : metricKeys(curves_)) metric_->addItem(metricLabel(k));
+    // Default: the KL at 3 bits (the steadiest measure on small models), else the first.
+    int index = metric_->findText(previous);
+    if (index < 0) index = metric_->findText(tr("KL at %1 bits").arg(3));
+    metric_->setCurrentIndex(std::max(0, index));
+  }
+  redraw();
+}
+
+QStringList SensitivityPanel::metrics() const {
+  QStringList out;
+  for (int i = 0; i < metric_->count(); ++i) out << metric_->itemText(i);
+  return out;
+}
+
+void SensitivityPanel::setMetric(const QString& metric) {
+  const int i = metric_->findText(metric);
+  if (i >= 0) metric_->setCurrentIndex(i);
+}
+
+QString SensitivityPanel::metric() const { return metric_->currentText(); }
+
+QString SensitivityPanel::moduleAt(int row, int column) const {
+  for (const SensitivityCurve& c : curves_)
+    if (moduleCell(c.module) == std::make_pair(row, column)) return QString::fromStdString(c.module);
+  return {};
+}
+
+void SensitivityPanel::redraw() {
+  const std::vector<MetricKey> keys = metricKeys(curves_);
+  const int index = metric_->currentIndex();
+  if (curves_.empty() || blocks_ == 0 || index < 0 || index >= int(keys.size())) {
+    heatmap_->clear();
+    return;
+  }
+  const MetricKey& key = keys[size_t(index)];
+  std::vector<std::vector<double>> grid(size_t(blocks_), std::vector<double>(7, std::nan("")));
+  for (const SensitivityCurve& c : curves_) {
+    const auto [r, col] = moduleCell(c.module);
+    if (r >= 0) grid[size_t(r)][size_t(col)] = metricValue(c, key);
+  }
+  QStringList rows;
+  for (int b = 0; b < blocks_; ++b) rows << QString::number(b);
+  heatmap_->setBitsPalette(false);
+  heatmap_->setData(rows, moduleColumnLabels(), grid, metricLabel(key), log_->isChecked());
+}
+
+}  // namespace bitscape::widgets
