@@ -6,6 +6,7 @@
 #include <nlohmann/json.hpp>
 
 #include "bitscape/calibration.h"
+#include "bitscape/sensitivity_job.h"
 #include "bitscape/error.h"
 #include "bitscape/model.h"
 #include "bitscape/perplexity.h"
@@ -18,12 +19,6 @@
 namespace bitscape::cli {
 namespace {
 
-std::string utc_now() {
-  char buf[32];
-  const std::time_t t = std::time(nullptr);
-  std::strftime(buf, sizeof buf, "%Y-%m-%dT%H:%M:%SZ", std::gmtime(&t));
-  return buf;
-}
 
 // Peak resident memory of this process (VmHWM), in bytes.
 int64_t peak_resident_bytes() {
@@ -35,10 +30,7 @@ int64_t peak_resident_bytes() {
 }
 
 int run_calibrate(const Args& args) {
-  const auto t0 = std::chrono::steady_clock::now();
   const std::string dir = args.get("model"), data = args.get("data"), out = args.get("out");
-  if (!project_support_available())
-    throw InputError(out, "this build of Bitscape has no HDF5 support (install libhdf5-dev and rebuild)");
   const std::string mode = args.get("mode"), hessians = args.get("hessians");
   if (mode != "fp" && mode != "quantized") throw UsageError("--mode must be fp or quantized");
   if (hessians != "full" && hessians != "diag") throw UsageError("--hessians must be full or diag");
@@ -54,73 +46,26 @@ int run_calibrate(const Args& args) {
   StderrProgress progress(args.flag("quiet"));
   const CancelToken& cancel = interrupt_token();
 
-  progress.stage("tokenize", 0);
-  const std::vector<int32_t> tokens = tokenize_eval_corpus(dir, data);
-  cancel.throw_if_cancelled();
-  progress.stage("load", 0);
-  LoadOptions load;
-  load.dtype = parse_compute_dtype(args.get("dtype"));
-  load.device = args.get("device");
-  load.resident_gib = args.get_double("gpu-memory");
-  load.mapped = true;
-  Model model = Model::load(dir, load);
-  const int64_t seqlen = default_seqlen(model, args.get_int("seqlen"));
-  const CalibrationWindows windows =
-      draw_calibration_windows(tokens, samples, seqlen, static_cast<uint64_t>(seed), data);
-
-  CalibrationSettings settings;
-  settings.corpus = data;
-  settings.corpus_sha256 = file_sha256(data);
-  settings.samples = samples;
-  settings.seqlen = seqlen;
-  settings.seed = static_cast<uint64_t>(seed);
-  settings.window_starts = windows.starts;
-  settings.mode = mode;
-  settings.hessians = hessians;
-  settings.device = load.device;
-  settings.dtype = args.get("dtype");
-  settings.created = utc_now();
-
-  ProjectWriter writer = ProjectWriter::create(out);
-  writer.write_model(project_model_info(model));
-  int64_t hessian_values = 0;
-  auto store = [&](const BlockCalibration& bc) {
-    for (HessianData h : bc.hessians) {
-      if (hessians == "diag") h.upper.clear();
-      hessian_values += static_cast<int64_t>(h.upper.size() + h.diag.size());
-      writer.write_hessian(h);
-    }
-    for (const ModuleStatistics& s : bc.modules) writer.write_module_statistics(s);
-  };
-  if (mode == "fp") {
-    writer.begin_calibration(settings);
-    run_calibration(model, windows.ids, hessians == "full",
-                    [&](BlockCalibration& bc) -> std::map<std::string, at::Tensor> {
-                      store(bc);
-                      return {};
-                    },
-                    progress, cancel);
-  } else {
-    const Allocation alloc = allocation_from_args(args, module_shapes(model));
-    settings.allocation_json = alloc.to_json(module_shapes(model)).dump();
-    writer.begin_calibration(settings);
-    QuantizeJobOptions o;
-    o.calib_data = data;
-    o.calib.samples = samples;
-    o.calib.seqlen = seqlen;
-    o.calib.seed = static_cast<uint64_t>(seed);
-    o.sequential = true;
-    o.on_block_measured = store;
-    quantize_model(model, alloc, o, progress, cancel);
-  }
-  const double seconds =
-      std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
-  writer.set_calibration_seconds(seconds);
-  cancel.throw_if_cancelled();
-  writer.commit();
+  CalibrationJobOptions o;
+  o.model_dir = dir;
+  o.data = data;
+  o.out = out;
+  o.samples = samples;
+  o.seqlen = args.get_int("seqlen");
+  o.seed = static_cast<uint64_t>(seed);
+  o.mode = mode;
+  o.hessians = hessians;
+  o.load.dtype = parse_compute_dtype(args.get("dtype"));
+  o.load.device = args.get("device");
+  o.load.resident_gib = args.get_double("gpu-memory");
+  if (mode == "quantized")
+    o.allocation = [&](const std::vector<ModuleShape>& shapes) { return allocation_from_args(args, shapes); };
+  const CalibrationJobResult r = run_calibration_job(o, progress, cancel);
   progress.stage("done", 0);
+  const int64_t seqlen = r.seqlen, hessian_values = r.hessian_values;
+  const double seconds = r.seconds;
 
-  const int64_t modules = static_cast<int64_t>(model.linear_modules().size());
+  const int64_t modules = r.modules;
   // Includes the freed memory glibc keeps for reuse (keep_freed_memory_for_reuse).
   const int64_t peak = peak_resident_bytes();
   if (args.flag("json")) {

@@ -12,26 +12,19 @@
 #include "bitscape/model.h"
 #include "bitscape/perplexity.h"
 #include "bitscape/project.h"
+#include "bitscape/project_calibration.h"
 #include "bitscape/runtime.h"
 #include "bitscape/search.h"
+#include "bitscape/search_job.h"
 #include "bitscape/search_store.h"
 #include "bitscape/sensitivity_store.h"
 #include "cli.h"
-#include "project_calibration.h"
 #include "quant_args.h"
 
 namespace bitscape::cli {
 namespace {
 
-nlohmann::json number(double x) { return std::isnan(x) ? nlohmann::json(nullptr) : nlohmann::json(x); }
-
-nlohmann::json point_json(const SearchPoint& p) {
-  return {{"method", p.method},       {"index", p.index},        {"iteration", p.iteration},
-          {"average_bits", p.average_bits}, {"code_bits", p.code_bits},
-          {"total_bytes", p.total_bytes},   {"ppl", number(p.ppl)},   {"kl", number(p.kl)},
-          {"jsd", number(p.jsd)},     {"top1", number(p.top1)},  {"loss", number(p.loss)},
-          {"predicted", number(p.predicted)}, {"seconds", p.seconds}, {"genes", p.genes}};
-}
+nlohmann::json point_json(const SearchPoint& p) { return nlohmann::json::parse(search_point_json(p)); }
 
 std::vector<int> parse_ints(const std::string& s, const char* option) {
   std::vector<int> v;
@@ -60,23 +53,18 @@ std::vector<double> parse_budgets(const std::string& s) {
 }
 
 int run_search_command(const Args& args) {
-  const auto t0 = std::chrono::steady_clock::now();
   const std::string project = args.get("project");
-  if (!project_support_available())
-    throw InputError(project, "this build of Bitscape has no HDF5 support (install libhdf5-dev and rebuild)");
   const int threads = configure_threads(static_cast<int>(args.get_int("threads")));
   StderrProgress progress(args.flag("quiet"));
   progress.print_results(args.flag("json"));
   const CancelToken& cancel = interrupt_token();
-  const ProjectReader reader = ProjectReader::open(project);
-  const ProjectModelInfo info = reader.model();
-  const std::string model_dir = args.has("model") ? args.get("model") : info.path;
-  progress.stage("load", 0);
-  Model model = Model::load(model_dir);
-  if (!info.fingerprint.empty() && project_model_info(model).fingerprint != info.fingerprint)
-    throw InputError(project, "was made for another model than '" + model_dir + "'");
 
-  SearchOptions o;
+  SearchJobOptions job;
+  job.project = project;
+  if (args.has("model")) job.model_dir = args.get("model");
+  job.run = args.get("run");
+  job.resume = args.flag("resume");
+  SearchOptions& o = job.search;
   o.method = args.get("method");
   if (o.method != "dp" && o.method != "amq" && o.method != "automixq" && o.method != "cmpq")
     throw UsageError("--method must be dp, amq, automixq or cmpq");
@@ -93,11 +81,9 @@ int run_search_command(const Args& args) {
   o.seed = static_cast<uint64_t>(args.get_int("seed"));
   o.group_size = static_cast<int>(args.get_int("group"));
   // The proxy quantizer of the candidates: AMQ searches with HQQ, AutoMixQ with RTN.
-  std::string quantizer = args.get("quantizer");
-  if (quantizer.empty()) quantizer = o.method == "amq" ? "hqq" : "rtn";
-  const auto q = parse_quantizer(quantizer);
-  if (!q) throw UsageError("unknown --quantizer '" + quantizer + "'");
-  o.quantizer = *q;
+  job.quantizer = args.get("quantizer");
+  if (!job.quantizer.empty() && !parse_quantizer(job.quantizer))
+    throw UsageError("unknown --quantizer '" + job.quantizer + "'");
   if (args.has("bits")) o.bits = parse_ints(args.get("bits"), "bits");
   o.amq_iterations = args.get_int("iterations");
   o.amq_candidates = args.get_int("candidates");
@@ -109,131 +95,25 @@ int run_search_command(const Args& args) {
   o.automixq_three_bit = args.flag("three-bit");
   o.dp_measure = args.get("dp-measure");
   if (o.dp_measure != "kl" && o.dp_measure != "delta_ppl") throw UsageError("--dp-measure: kl or delta_ppl");
-  if (o.method == "dp") {
-    // The curves of a complete sensitivity run; its bits and quantizer.
-    std::vector<std::string> order = model.linear_modules();
-    const std::vector<std::string> runs = sensitivity_runs(reader);
-    std::string srun = args.get("sensitivity-run");
-    if (srun.empty())
-      for (const std::string& r : runs)
-        if (read_sensitivity_run(reader, r, order).status == "complete") srun = r;
-    if (srun.empty())
-      throw InputError(project, "has no complete sensitivity run for --method dp (run bitscape-cli sensitivity first)");
-    const SensitivityRunInfo sinfo = read_sensitivity_run(reader, srun, order);
-    for (const std::string& m : order) {
-      auto c = read_module_curve(reader, srun, m);
-      if (!c || !c->complete())
-        throw InputError(project, "sensitivity run '" + srun + "' has no curve for " + m);
-      o.curves.push_back(*c);
-    }
-    o.bits = sinfo.bits;
-    o.group_size = sinfo.group_size;
-    o.quantizer = *parse_quantizer(sinfo.quantizer);
-  }
-  const std::string eval_data =
-      args.has("eval-data") ? args.get("eval-data")
-                            : (reader.has_calibration() ? reader.calibration().corpus : std::string());
-  if (eval_data.empty()) throw UsageError("give --eval-data FILE (the project has no calibration corpus)");
-  const int64_t seqlen = default_seqlen(model, args.get_int("seqlen"));
-  const int64_t windows = args.get_int("eval-windows");
+  job.sensitivity_run = args.get("sensitivity-run");
+  job.eval_data = args.get("eval-data");
+  job.eval_windows = args.get_int("eval-windows");
+  job.seqlen = args.get_int("seqlen");
+  if (!args.has("eval-data") && project_support_available() &&
+      !ProjectReader::open(project).has_calibration())
+    throw UsageError("give --eval-data FILE (the project has no calibration corpus)");
 
-  nlohmann::json settings = {{"method", o.method},     {"budget_lo", o.budget_lo},
-                             {"budget_hi", o.budget_hi}, {"budgets", o.budgets},
-                             {"seed", o.seed},         {"quantizer", quantizer},
-                             {"group", o.group_size},  {"bits", o.bits},
-                             {"iterations", o.amq_iterations}, {"candidates", o.amq_candidates},
-                             {"initial_samples", o.amq_doe}, {"samples", o.automixq_samples},
-                             {"elites", o.automixq_elites}, {"step", o.automixq_step},
-                             {"fraction", o.automixq_fraction}, {"three_bit", o.automixq_three_bit},
-                             {"dp_measure", o.dp_measure}, {"eval_data", eval_data},
-                             {"eval_windows", windows}, {"seqlen", seqlen}};
-  // The run: new, or resumed with the same settings.
-  const std::vector<std::string> runs = search_runs(reader);
-  std::string run = args.get("run");
-  SearchState state;
-  SearchRunRecord record;
-  if (args.flag("resume")) {
-    if (run.empty())
-      for (const std::string& r : runs)
-        if (read_search_run(reader, r).status != "complete") run = r;
-    if (run.empty()) throw InputError(project, "has no unfinished search run to resume");
-    record = read_search_run(reader, run);
-    if (record.status == "complete") throw InputError(project, "search run '" + run + "' is complete");
-    if (record.settings_json != settings.dump())
-      throw InputError(project, "search run '" + run + "' was started with other settings; resume it with the same options");
-    state.points = record.points;
-    state.completed_iterations = record.completed_iterations;
-    state.pinned = record.pinned;
-  } else {
-    if (run.empty()) run = next_name(runs, "search");
-    if (std::find(runs.begin(), runs.end(), run) != runs.end())
-      throw InputError(project, "already has a search run '" + run + "' (choose another --run, or --resume it)");
-    record.name = run;
-    record.created = utc_now();
-    record.method = o.method;
-    record.settings_json = settings.dump();
-    record.eval_data = eval_data;
-    record.eval_windows = windows;
-    record.seqlen = seqlen;
-  }
-  o.cache_path = project + ".cache/" + o.method + "-" + quantizer + ".safetensors";
-
-  progress.stage("tokenize", 0);
-  SearchInputs in;
-  in.eval_windows = make_windows(tokenize_eval_corpus(model_dir, eval_data), seqlen, windows, eval_data);
-  ProjectCalibration calibration(reader);
-  const bool calibrated = reader.has_calibration();
-  in.calibration = [&](const std::string& m) {
-    return calibrated ? calibration(m) : ModuleCalibration{};
-  };
-
-  ProjectWriter writer = ProjectWriter::update(project);
-  const double earlier = record.status.empty() ? 0.0 : record.seconds;
-  auto save = [&](const SearchOutcome& out, const std::string& status) {
-    record.status = status;
-    record.points = out.points;
-    record.completed_iterations = out.completed_iterations;
-    record.pinned = out.pinned;
-    record.log = out.log;
-    record.baseline_ppl = out.baseline_ppl;
-    record.seconds =
-        earlier + std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
-    write_search_run(writer, record);
-  };
-  SearchOutcome last;
-  SearchOutcome out;
-  try {
-    out = run_search(
-        model, in, o, state,
-        [&](const SearchPoint& p) { progress.result("search_point", point_json(p).dump()); },
-        [&](const SearchOutcome& s) {
-          last = s;
-          save(s, "running");
-        },
-        progress, cancel);
-  } catch (const Cancelled&) {
-    // Keep the completed iterations (the points of an unfinished one are measured again on
-    // --resume, with the same random draws).
-    if (!last.points.empty() || !state.points.empty()) {
-      if (last.points.empty()) {
-        last.points = state.points;
-        last.completed_iterations = state.completed_iterations;
-        last.pinned = state.pinned;
-      }
-      std::vector<SearchPoint> kept;
-      for (const SearchPoint& p : last.points)
-        if (p.iteration < last.completed_iterations) kept.push_back(p);
-      last.points = kept;
-      save(last, "cancelled");
-      writer.commit();
-      std::fprintf(stderr, "cancelled: %zu points saved in search run '%s' (continue with --resume)\n",
-                   kept.size(), run.c_str());
-    }
-    throw;
-  }
-  save(out, "complete");
-  writer.commit();
+  const SearchJobResult res = run_search_job(
+      job, [&](const SearchPoint& p) { progress.result("search_point", search_point_json(p)); },
+      progress, cancel);
   progress.stage("done", 0);
+  const SearchOutcome& out = res.outcome;
+  const SearchRunRecord& record = res.record;
+  const std::string& run = res.run;
+  const std::string& model_dir = res.model_dir;
+  const int64_t windows = job.eval_windows;
+  const int64_t seqlen = res.seqlen;
+  const std::string& eval_data = res.eval_data;
 
   // The front, the baselines, and the allocation chosen at --budget.
   ParetoArchive archive(o.method == "automixq" ? ParetoArchive::Objective::kKl : ParetoArchive::Objective::kKl);
@@ -253,7 +133,7 @@ int run_search_command(const Args& args) {
       Allocation a = allocation_of(p.genes, final_options, out.modules);
       a.name = o.method + " search '" + run + "' at " + args.get("budget") + " bits";
       a.model = model_dir;
-      a.save(args.get("out"), module_shapes(model));
+      a.save(args.get("out"), res.shapes);
       chosen["allocation"] = args.get("out");
     }
   }

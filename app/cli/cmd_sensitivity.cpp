@@ -12,11 +12,12 @@
 #include "bitscape/model.h"
 #include "bitscape/perplexity.h"
 #include "bitscape/project.h"
+#include "bitscape/project_calibration.h"
 #include "bitscape/runtime.h"
 #include "bitscape/sensitivity.h"
+#include "bitscape/sensitivity_job.h"
 #include "bitscape/sensitivity_store.h"
 #include "cli.h"
-#include "project_calibration.h"
 #include "quant_args.h"
 
 namespace bitscape::cli {
@@ -184,27 +185,29 @@ int run_probing_command(const Args& args, Model& model, const std::string& proje
 }
 
 int run_sensitivity_command(const Args& args) {
-  const auto t0 = std::chrono::steady_clock::now();
   const std::string project = args.get("project");
   if (!project_support_available())
     throw InputError(project, "this build of Bitscape has no HDF5 support (install libhdf5-dev and rebuild)");
   const int threads = configure_threads(static_cast<int>(args.get_int("threads")));
   StderrProgress progress(args.flag("quiet"));
   const CancelToken& cancel = interrupt_token();
-  const ProjectReader reader = ProjectReader::open(project);
-  const ProjectModelInfo model_info = reader.model();
-  const std::string model_dir = args.has("model") ? args.get("model") : model_info.path;
-  progress.stage("load", 0);
-  Model model = Model::load(model_dir);
-  const ProjectModelInfo current = project_model_info(model);
-  if (!model_info.fingerprint.empty() && current.fingerprint != model_info.fingerprint)
-    throw InputError(project, "was made for another model than '" + model_dir + "'");
-  if (!args.all("data").empty()) return run_probing_command(args, model, project, progress, cancel);
-  if (!reader.has_calibration())
-    throw InputError(project, "has no calibration (run bitscape-cli calibrate first)");
-  const CalibrationSettings calib = reader.calibration();
-
-  SensitivityOptions o;
+  const std::string model_dir =
+      args.has("model") ? args.get("model") : ProjectReader::open(project).model().path;
+  if (!args.all("data").empty()) {
+    const ProjectReader reader = ProjectReader::open(project);
+    const ProjectModelInfo model_info = reader.model();
+    progress.stage("load", 0);
+    Model model = Model::load(model_dir);
+    if (!model_info.fingerprint.empty() && project_model_info(model).fingerprint != model_info.fingerprint)
+      throw InputError(project, "was made for another model than '" + model_dir + "'");
+    return run_probing_command(args, model, project, progress, cancel);
+  }
+  SensitivityJobOptions job;
+  job.project = project;
+  job.model_dir = model_dir;
+  job.run = args.get("run");
+  job.resume = args.flag("resume");
+  SensitivityOptions& o = job.sensitivity;
   o.bits = parse_bits(args.get("bits"));
   o.group_size = static_cast<int>(args.get_int("group"));
   const auto q = parse_quantizer(args.get("quantizer"));
@@ -227,113 +230,18 @@ int run_sensitivity_command(const Args& args) {
     o.pooled_rows = std::stoll(pool.substr(0, x));
     o.pooled_cols = std::stoll(pool.substr(x + 1));
   }
-  const std::string eval_data = args.has("eval-data") ? args.get("eval-data") : calib.corpus;
-  const int64_t seqlen = default_seqlen(model, args.get_int("seqlen"));
-
-  // The run: a new one, or one to resume.
-  const std::vector<std::string> runs = sensitivity_runs(reader);
-  std::string run = args.get("run");
-  std::set<std::string> skip;
-  std::vector<SensitivityCurve> curves;
-  std::map<std::string, std::map<std::string, double>> totals;
-  const std::vector<std::string> order = model.linear_modules();
-  SensitivityRunInfo info;
-  if (args.flag("resume")) {
-    if (run.empty()) {
-      for (const std::string& r : runs)
-        if (read_sensitivity_run(reader, r, order).status != "complete") run = r;
-      if (run.empty()) throw InputError(project, "has no unfinished sensitivity run to resume");
-    }
-    info = read_sensitivity_run(reader, run, order);
-    if (info.status == "complete") throw InputError(project, "sensitivity run '" + run + "' is complete");
-    std::vector<std::string> metric_names;
-    for (SaliencyMetric m : o.metrics) metric_names.push_back(saliency_metric_name(m));
-    if (info.bits != o.bits || info.group_size != o.group_size ||
-        info.quantizer != quantizer_name(o.quantizer) || info.metrics != metric_names ||
-        info.eval_data != eval_data || info.seqlen != seqlen ||
-        info.eval_windows != args.get_int("eval-windows"))
-      throw InputError(project, "sensitivity run '" + run +
-                                    "' was started with other settings; resume it with the same "
-                                    "--bits/--group/--quantizer/--metrics/--eval-data/--eval-windows");
-    for (const std::string& m : info.modules) {
-      const auto c = read_module_curve(reader, run, m);
-      if (o.curves && !(c && c->complete())) continue;
-      skip.insert(m);
-      if (c) curves.push_back(*c);
-      for (const std::string& metric : info.metrics)
-        if (auto s = read_module_saliency(reader, run, m, metric)) totals[m][metric] = s->total;
-    }
-  } else {
-    if (run.empty()) run = next_name(runs, "run");
-    if (std::find(runs.begin(), runs.end(), run) != runs.end())
-      throw InputError(project, "already has a sensitivity run '" + run +
-                                    "' (choose another --run, or --resume it)");
-    info.name = run;
-    info.created = utc_now();
-    for (SaliencyMetric m : o.metrics) info.metrics.push_back(saliency_metric_name(m));
-    info.bits = o.bits;
-    info.group_size = o.group_size;
-    info.quantizer = quantizer_name(o.quantizer);
-    info.eval_data = eval_data;
-    info.eval_windows = args.get_int("eval-windows");
-    info.seqlen = seqlen;
-  }
-  info.trace_samples = o.curves ? o.trace_samples : 0;
-  info.gradient_windows = args.get_int("gradient-windows");
-
-  progress.stage("tokenize", 0);
-  SensitivityInputs in;
-  in.eval_windows = make_windows(tokenize_eval_corpus(model_dir, eval_data), seqlen,
-                                 info.eval_windows, eval_data);
-  ProjectCalibration calibration(reader);
-  in.calibration = [&](const std::string& m) { return calibration(m); };
-  const bool need_gradients =
-      (o.curves && o.trace_samples > 0) ||
-      std::find(o.metrics.begin(), o.metrics.end(), SaliencyMetric::kFisher) != o.metrics.end();
-  if (need_gradients)
-    in.gradient_windows = project_calibration_windows(model, calib, project, info.gradient_windows);
-
-  ProjectWriter writer = ProjectWriter::update(project);
-  info.status = "running";
-  write_sensitivity_run(writer, info);
-  int64_t written = 0;
-  auto finish = [&](const std::string& status) {
-    info.status = status;
-    info.seconds += std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
-    write_sensitivity_run(writer, info);
-    write_proxy_correlations(writer, run, proxy_correlations(curves, totals));
-    writer.commit();
-  };
-  try {
-    const SensitivityBaseline base = run_sensitivity(
-        model, in, o, skip,
-        [&](const ModuleSensitivity& r) {
-          for (const SaliencySummary& s : r.saliency) {
-            write_module_saliency(writer, run, r.module, s);
-            totals[r.module][s.metric] = s.total;
-          }
-          if (o.curves) {
-            write_module_curve(writer, run, r.curve);
-            curves.push_back(r.curve);
-          }
-          ++written;
-        },
-        progress, cancel);
-    info.baseline_ppl = base.ppl;
-    info.baseline_nll = base.nll;
-  } catch (const Cancelled&) {
-    finish("cancelled");
-    std::fprintf(stderr, "cancelled: %lld modules saved in run '%s' (continue with --resume)\n",
-                 static_cast<long long>(written), run.c_str());
-    throw;
-  }
-  // Curves in execution order (resumed ones first in the list otherwise).
-  std::sort(curves.begin(), curves.end(), [&](const SensitivityCurve& a, const SensitivityCurve& b) {
-    return std::find(order.begin(), order.end(), a.module) < std::find(order.begin(), order.end(), b.module);
-  });
-  finish("complete");
+  job.eval_data = args.get("eval-data");
+  job.eval_windows = args.get_int("eval-windows");
+  job.seqlen = args.get_int("seqlen");
+  job.gradient_windows = args.get_int("gradient-windows");
+  const SensitivityJobResult res = run_sensitivity_job(job, progress, cancel);
   progress.stage("done", 0);
-  const std::vector<ProxyCorrelation> corr = proxy_correlations(curves, totals);
+  const std::string& run = res.run;
+  const SensitivityRunInfo& info = res.info;
+  const std::vector<SensitivityCurve>& curves = res.curves;
+  const std::string& eval_data = res.eval_data;
+  const int64_t seqlen = res.seqlen;
+  const std::vector<ProxyCorrelation>& corr = res.correlations;
 
   if (args.flag("json")) {
     nlohmann::json j = {{"project", project},          {"run", run},

@@ -11,6 +11,8 @@
 #include "bitscape/model.h"
 #include "bitscape/perplexity.h"
 #include "bitscape/project.h"
+#include "bitscape/search_job.h"
+#include "bitscape/sensitivity_job.h"
 #include "bitscape/runtime.h"
 
 namespace bitscape::gui {
@@ -128,6 +130,62 @@ ProjectContents Engine::readProject(const std::string& path, ProgressSink& progr
     progress.advance(++done);
   }
   return c;
+}
+
+SearchRunRecord Engine::search(const SearchRequest& request, ProgressSink& progress,
+                               const CancelToken& cancel) {
+  SearchJobOptions job;
+  job.project = request.project;
+  job.search.method = request.method;
+  job.search.budget_lo = request.budget_lo;
+  job.search.budget_hi = request.budget_hi;
+  job.search.seed = request.seed;
+  job.eval_windows = request.eval_windows;
+  SearchJobResult r = run_search_job(
+      job, [&](const SearchPoint& p) { progress.result("search_point", search_point_json(p)); },
+      progress, cancel);
+  return std::move(r.record);
+}
+
+Allocation Engine::allocationOfPoint(const std::string& project, const std::string& run, int64_t index) {
+  return allocation_of_point(project, run, index);
+}
+
+SearchPoint Engine::measureAllocation(const std::string& project, const Allocation& allocation,
+                                      ProgressSink& progress, const CancelToken& cancel) {
+  MeasureAllocationOptions o;
+  o.project = project;
+  o.allocation = allocation;
+  return measure_allocation_job(o, progress, cancel);
+}
+
+std::string Engine::calibrate(const CalibrateRequest& request, ProgressSink& progress,
+                              const CancelToken& cancel) {
+  CalibrationJobOptions o;
+  o.model_dir = request.model_dir;
+  o.data = request.data;
+  o.out = request.out;
+  o.samples = request.samples;
+  o.seqlen = request.seqlen;
+  const CalibrationJobResult r = run_calibration_job(o, progress, cancel);
+  return std::to_string(r.samples) + " windows x " + std::to_string(r.seqlen) + " tokens, " +
+         std::to_string(r.modules) + " modules in " + std::to_string(int(r.seconds + 0.5)) + " s";
+}
+
+std::string Engine::sensitivity(const SensitivityRequest& request, ProgressSink& progress,
+                                const CancelToken& cancel) {
+  SensitivityJobOptions o;
+  o.project = request.project;
+  o.sensitivity.bits = request.bits;
+  o.sensitivity.metrics.clear();
+  for (const std::string& m : request.metrics) {
+    SaliencyMetric metric;
+    if (!parse_saliency_metric(m, &metric)) throw InputError("", "unknown saliency metric '" + m + "'");
+    o.sensitivity.metrics.push_back(metric);
+  }
+  o.sensitivity.trace_samples = request.trace_samples;
+  o.eval_windows = request.eval_windows;
+  return run_sensitivity_job(o, progress, cancel).run;
 }
 
 }  // namespace bitscape::gui

@@ -7,7 +7,9 @@
 #include <cstdint>
 #include <memory>
 #include <string>
+#include <vector>
 
+#include "bitscape/allocation.h"
 #include "bitscape/doctor.h"
 #include "bitscape/eval_result.h"
 #include "bitscape/model_info.h"
@@ -42,6 +44,31 @@ struct ProjectContents {
   std::vector<Sensitivity> sensitivity_runs;
 };
 
+// A new project: the model calibrated on a corpus (Project > New project).
+struct CalibrateRequest {
+  std::string model_dir, data, out;
+  int64_t samples = 128;
+  int64_t seqlen = 0;  // 0 = min(2048, the model's context)
+};
+
+// A sensitivity run on a project (Project > Run sensitivity analysis).
+struct SensitivityRequest {
+  std::string project;
+  std::vector<int> bits = {2, 3, 4, 8};
+  std::vector<std::string> metrics = {"obs", "diag"};
+  int64_t eval_windows = 32;
+  int64_t trace_samples = 0;  // Hutchinson samples for HAWQ's trace (0 = none)
+};
+
+// A search on the open project, as the Search dialog asks for it.
+struct SearchRequest {
+  std::string project;
+  std::string method = "dp";  // dp, amq, automixq, cmpq
+  double budget_lo = 2.25, budget_hi = 4.25;
+  uint64_t seed = 0;
+  int64_t eval_windows = 16;
+};
+
 class Engine {
  public:
   Engine();
@@ -61,6 +88,25 @@ class Engine {
   // Reads a project file (*.bsproj.h5). Throws InputError.
   static ProjectContents readProject(const std::string& path, ProgressSink& progress,
                                      const CancelToken& cancel);
+
+  // Runs a search (core's search job: the run is stored in the project as it goes); each
+  // evaluated point goes to progress.result("search_point", JSON). Returns the run's record.
+  static SearchRunRecord search(const SearchRequest& request, ProgressSink& progress,
+                                const CancelToken& cancel);
+
+  // Calibrates and writes a new project; returns a one-line summary. Throws InputError/Cancelled.
+  static std::string calibrate(const CalibrateRequest& request, ProgressSink& progress,
+                               const CancelToken& cancel);
+  // Adds a sensitivity run to the project; returns the run's name.
+  static std::string sensitivity(const SensitivityRequest& request, ProgressSink& progress,
+                                 const CancelToken& cancel);
+
+  // The allocation behind a stored search point. Throws InputError (e.g. for a baseline).
+  static Allocation allocationOfPoint(const std::string& project, const std::string& run, int64_t index);
+  // Measures an allocation as a search candidate (KL, JSD, top-1, perplexity against the
+  // unquantized model on the search's default windows), quantized with its own quantizers.
+  static SearchPoint measureAllocation(const std::string& project, const Allocation& allocation,
+                                       ProgressSink& progress, const CancelToken& cancel);
 
   static DoctorReport doctor();
 

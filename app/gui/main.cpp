@@ -3,6 +3,7 @@
 // saves the window once the requested work is done and quits (for docs and visual checks).
 #include <QApplication>
 #include <QCommandLineParser>
+#include <QSettings>
 #include <QIcon>
 #include <QPixmap>
 #include <QTimer>
@@ -52,11 +53,33 @@ int main(int argc, char** argv) {
       {QStringLiteral("p"), QStringLiteral("project")},
       QStringLiteral("Open a project (*.bsproj.h5): its search fronts and sensitivity heatmap."),
       QStringLiteral("FILE"));
-  parser.addOptions({model, data, seqlen, maxWindows, evaluate, screenshot, project});
+  const QCommandLineOption search(
+      QStringLiteral("search"),
+      QStringLiteral("With --project: run a search (dp, amq, automixq or cmpq) once it is open."),
+      QStringLiteral("METHOD"));
+  const QCommandLineOption screenshots(
+      QStringLiteral("screenshots"),
+      QStringLiteral("Save the window and each view as PNG files in DIR when the work is done, then quit."),
+      QStringLiteral("DIR"));
+  const QCommandLineOption alloc(
+      QStringLiteral("alloc"),
+      QStringLiteral("With --model: load this allocation (*.alloc.json) into the editor once the model is open."),
+      QStringLiteral("FILE"));
+  const QCommandLineOption demo(
+      QStringLiteral("demo"),
+      QStringLiteral("With --model: run every step of the guided demo once the model is open (its project and figures go to DIR)."),
+      QStringLiteral("DIR"));
+  parser.addOptions({model, data, seqlen, maxWindows, evaluate, screenshot, project, search, screenshots, alloc, demo});
   parser.process(app);
+  const bool autoDemo = parser.isSet(demo) && parser.isSet(model);
 
+  // The saved palette, before any widget exists (screenshots always use the light one).
+  if (!parser.isSet(screenshot) && !parser.isSet(screenshots) &&
+      QSettings().value(QStringLiteral("view/dark"), false).toBool())
+    bitscape::gui::MainWindow::applyPalette(true);
   bitscape::gui::MainWindow window;
-  const QString shotPath = parser.value(screenshot);
+  const QString shotPath = parser.isSet(screenshots) ? parser.value(screenshots) : parser.value(screenshot);
+  const bool manyShots = parser.isSet(screenshots);
   // Screenshots use the default layout, independent of the user's settings.
   if (shotPath.isEmpty()) window.restoreLayout();
   else window.useDefaultLayout();
@@ -71,7 +94,11 @@ int main(int argc, char** argv) {
   int exitCode = 0;
   auto takeShot = [&] {
     QTimer::singleShot(400, &window, [&] {
-      if (!window.grab().save(shotPath)) {
+      if (manyShots) {
+        const QStringList files = window.saveScreenshots(shotPath);
+        for (const QString& f : files) std::printf("%s\n", qPrintable(f));
+        if (files.size() < 6) exitCode = 1;
+      } else if (!window.grab().save(shotPath)) {
         std::fprintf(stderr, "bitscape: could not write %s\n", qPrintable(shotPath));
         exitCode = 1;
       }
@@ -80,6 +107,12 @@ int main(int argc, char** argv) {
   };
   const bool autoEvaluate = parser.isSet(evaluate);
   QObject::connect(&window, &bitscape::gui::MainWindow::modelOpened, &window, [&] {
+    if (parser.isSet(alloc)) window.loadAllocationFile(parser.value(alloc));
+    if (autoDemo) {
+      window.setDemoDir(parser.value(demo));
+      window.showView(QStringLiteral("demo"));
+      window.runDemoStep(0);
+    }
     if (parser.isSet(data)) {
       bitscape::widgets::PerplexityRequest r = panel->request();
       r.dataPath = parser.value(data);
@@ -88,15 +121,39 @@ int main(int argc, char** argv) {
     if (autoEvaluate) window.evaluate();
   });
   // The screenshot waits for every job the command line started (open, evaluate, project).
-  int pending = (parser.isSet(model) ? 1 + (autoEvaluate ? 1 : 0) : 0) + (parser.isSet(project) ? 1 : 0);
+  const bool autoSearch = parser.isSet(search) && parser.isSet(project);
+  int pending = (parser.isSet(model) ? 1 + (autoEvaluate ? 1 : 0) : 0) +
+                (parser.isSet(project) ? 1 + (autoSearch ? 1 : 0) : 0);
+  QObject::connect(&window, &bitscape::gui::MainWindow::projectOpened, &window,
+                   [&](const QString& path) {
+                     if (!autoSearch) return;
+                     bitscape::gui::SearchRequest r;
+                     r.project = path.toStdString();
+                     r.method = parser.value(search).toStdString();
+                     window.startSearch(r);
+                   });
   QObject::connect(&window, &bitscape::gui::MainWindow::jobEnded, &window,
                    [&](const QString& what, bool ok) {
                      if (shotPath.isEmpty()) return;
+                     if (autoDemo && what != QLatin1String("open")) return;  // the demo counts itself
                      --pending;
                      if (what == QLatin1String("open") && !ok && autoEvaluate) --pending;
+                     if (what == QLatin1String("project") && !ok && autoSearch) --pending;
                      if (pending <= 0) takeShot();
                    });
 
+  if (autoDemo) {
+    ++pending;  // the whole demo
+    QObject::connect(&window, &bitscape::gui::MainWindow::demoStepEnded, &window, [&](int step, bool ok) {
+      if (ok && step + 1 < 6) {
+        QTimer::singleShot(0, &window, [&window, step] { window.runDemoStep(step + 1); });
+        return;
+      }
+      if (!ok) exitCode = 1;
+      if (!shotPath.isEmpty() && --pending <= 0) takeShot();
+      if (shotPath.isEmpty() && !ok) std::fprintf(stderr, "bitscape: demo step %d failed\n", step + 1);
+    });
+  }
   if (parser.isSet(model)) window.openModel(parser.value(model));
   if (parser.isSet(project)) window.openProject(parser.value(project));
   if (pending == 0 && !shotPath.isEmpty()) takeShot();

@@ -10,7 +10,15 @@
 #include <QMimeData>
 #include <QFileDialog>
 #include <QFileInfo>
+#include <QComboBox>
+#include <QDialog>
+#include <QDialogButtonBox>
+#include <QDoubleSpinBox>
+#include <QFormLayout>
 #include <QGroupBox>
+#include <QProgressBar>
+#include <QPushButton>
+#include <QSpinBox>
 #include <QHeaderView>
 #include <QLabel>
 #include <QMenuBar>
@@ -18,6 +26,10 @@
 #include <QScrollArea>
 #include <QSettings>
 #include <QStatusBar>
+#include <QLineEdit>
+#include <QStandardPaths>
+#include <QStyleFactory>
+#include <QTextBrowser>
 #include <QTimer>
 #include <QTreeView>
 #include <QVBoxLayout>
@@ -27,7 +39,14 @@
 #include "bitscape/widgets/job_runner.h"
 #include "bitscape/widgets/model_summary_view.h"
 #include "bitscape/widgets/model_tree_model.h"
+#include "bitscape/widgets/allocation_editor.h"
+#include "bitscape/widgets/allocation_map.h"
+#include "bitscape/widgets/demo_panel.h"
+#include "bitscape/widgets/explain.h"
+#include "bitscape/widgets/jobs_panel.h"
+#include "bitscape/widgets/allocation_model.h"
 #include "bitscape/widgets/pareto_panel.h"
+#include "bitscape/widgets/plot_export.h"
 #include "bitscape/widgets/sensitivity_panel.h"
 #include "bitscape/widgets/perplexity_panel.h"
 #include "bitscape/widgets/share_delegate.h"
@@ -60,7 +79,10 @@ MainWindow::MainWindow(QWidget* parent)
       engine_(std::make_shared<Engine>()),
       runner_(new widgets::JobRunner(this)),
       doctorRunner_(new widgets::JobRunner(this)),
-      projectRunner_(new widgets::JobRunner(this)) {
+      projectRunner_(new widgets::JobRunner(this)),
+      searchRunner_(new widgets::JobRunner(this)),
+      measureRunner_(new widgets::JobRunner(this)) {
+  analysisRunner_ = new widgets::JobRunner(this);
   setWindowTitle(tr("Bitscape"));
   setObjectName(QStringLiteral("MainWindow"));
 
@@ -86,6 +108,20 @@ MainWindow::MainWindow(QWidget* parent)
                          QDockWidget::DockWidgetClosable);
   addDockWidget(Qt::LeftDockWidgetArea, treeDock_);
 
+  // Left, beside the model tree: the allocation editor.
+  editor_ = new widgets::AllocationEditor;
+  auto* editorBox = new QWidget;
+  auto* editorLayout = new QVBoxLayout(editorBox);
+  editorLayout->setContentsMargins(4, 4, 4, 4);
+  editorLayout->addWidget(editor_);
+  editorDock_ = new QDockWidget(tr("Allocation"), this);
+  editorDock_->setObjectName(QStringLiteral("allocationDock"));
+  editorDock_->setWidget(editorBox);
+  addDockWidget(Qt::LeftDockWidgetArea, editorDock_);
+  tabifyDockWidget(treeDock_, editorDock_);
+  treeDock_->raise();
+  connect(editor_, &widgets::AllocationEditor::evaluateRequested, this, &MainWindow::evaluateAllocation);
+
   // Right: the Pareto front of the project's searches and the sensitivity heatmap.
   pareto_ = new widgets::ParetoPanel;
   auto* paretoBox = new QWidget;
@@ -106,15 +142,96 @@ MainWindow::MainWindow(QWidget* parent)
   sensitivityDock_->setObjectName(QStringLiteral("sensitivityDock"));
   sensitivityDock_->setWidget(sensitivityBox);
   addDockWidget(Qt::RightDockWidgetArea, sensitivityDock_);
-  connect(sensitivity_, &widgets::SensitivityPanel::moduleSelected, this,
-          [this](const QString& module) { statusBar()->showMessage(module, 8000); });
-  connect(pareto_, &widgets::ParetoPanel::pointClicked, this, [this](int run, int index) {
-    statusBar()->showMessage(pareto_->summary(run, index).replace('\n', QStringLiteral("; ")), 15000);
+  map_ = new widgets::AllocationMap;
+  map_->setModel(editor_->model());
+  auto* mapBox = new QWidget;
+  auto* mapLayout = new QVBoxLayout(mapBox);
+  mapLayout->setContentsMargins(4, 4, 4, 4);
+  mapLayout->addWidget(map_);
+  mapDock_ = new QDockWidget(tr("Allocation map"), this);
+  mapDock_->setObjectName(QStringLiteral("allocationMapDock"));
+  mapDock_->setWidget(mapBox);
+  addDockWidget(Qt::RightDockWidgetArea, mapDock_);
+  tabifyDockWidget(sensitivityDock_, mapDock_);
+  sensitivityDock_->raise();
+  connect(map_, &widgets::AllocationMap::moduleSelected, this, [this](const QString& module) {
+    editor_->selectModule(module);
   });
+
+  jobs_ = new widgets::JobsPanel;
+  jobs_->watch(runner_, tr("Model"));
+  jobs_->watch(projectRunner_, tr("Project"));
+  jobs_->watch(searchRunner_, tr("Search"));
+  jobs_->watch(measureRunner_, tr("Evaluate allocation"));
+  jobs_->watch(analysisRunner_, tr("Calibrate / sensitivity"));
+  jobsDock_ = new QDockWidget(tr("Jobs"), this);
+  jobsDock_->setObjectName(QStringLiteral("jobsDock"));
+  jobsDock_->setWidget(jobs_);
+  addDockWidget(Qt::RightDockWidgetArea, jobsDock_);
+  tabifyDockWidget(sensitivityDock_, jobsDock_);
+
+  explain_ = new QTextBrowser;
+  explain_->setObjectName(QStringLiteral("explain"));
+  explainDock_ = new QDockWidget(tr("Explain"), this);
+  explainDock_->setObjectName(QStringLiteral("explainDock"));
+  explainDock_->setWidget(explain_);
+  addDockWidget(Qt::LeftDockWidgetArea, explainDock_);
+  tabifyDockWidget(treeDock_, explainDock_);
+  treeDock_->raise();
+  sensitivityDock_->raise();
+  // The explain panel follows the view that was last brought to the front.
+  const std::pair<QDockWidget*, QString> explained[] = {
+      {treeDock_, "model"},       {editorDock_, "allocation"}, {paretoDock_, "pareto"},
+      {sensitivityDock_, "sensitivity"}, {mapDock_, "allocation-map"}, {jobsDock_, "jobs"}};
+  for (const auto& [dock, view] : explained)
+    connect(dock, &QDockWidget::visibilityChanged, this, [this, view = view](bool visible) {
+      if (!visible) return;
+      explainedView_ = view;
+      explain_->setHtml(widgets::explainHtml(view));
+    });
+  explain_->setHtml(widgets::explainHtml("model"));
+
+  demo_ = new widgets::DemoPanel;
+  demoDock_ = new QDockWidget(tr("Guided demo"), this);
+  demoDock_->setObjectName(QStringLiteral("demoDock"));
+  demoDock_->setWidget(demo_);
+  addDockWidget(Qt::LeftDockWidgetArea, demoDock_);
+  tabifyDockWidget(treeDock_, demoDock_);
+  treeDock_->raise();
+  connect(demo_, &widgets::DemoPanel::runStep, this, &MainWindow::runDemoStep);
+  connect(this, &MainWindow::jobEnded, this, [this](const QString& what, bool ok) {
+    if (demoStep_ < 0 || what != demoWaitsFor_) return;
+    if (!ok) {
+      finishDemoStep(false, tr("The %1 job did not finish.").arg(what));
+    } else if (what == QLatin1String("calibrate") || what == QLatin1String("sensitivity")) {
+      demoWaitsFor_ = QStringLiteral("project");  // then the project is (re)opened
+    } else {
+      finishDemoStep(true);
+    }
+  });
+  connect(analysisRunner_, &widgets::JobRunner::failed, this, [this](quint64, const QString& message) {
+    Q_EMIT jobEnded(runningAnalysis_, false);
+    showError(tr("The %1 failed").arg(runningAnalysis_), message);
+  });
+  connect(analysisRunner_, &widgets::JobRunner::cancelled, this,
+          [this](quint64) { Q_EMIT jobEnded(runningAnalysis_, false); });
+  explainedView_ = QStringLiteral("model");
+
+  connect(sensitivity_, &widgets::SensitivityPanel::moduleSelected, this, [this](const QString& module) {
+    statusBar()->showMessage(module, 8000);
+    editor_->selectModule(module);
+  });
+  connect(pareto_, &widgets::ParetoPanel::pointClicked, this, &MainWindow::loadPoint);
   connect(projectRunner_, &widgets::JobRunner::failed, this, [this](quint64, const QString& message) {
     Q_EMIT jobEnded(QStringLiteral("project"), false);
     showError(tr("Could not open the project"), message);
   });
+  connect(measureRunner_, &widgets::JobRunner::failed, this, [this](quint64, const QString& message) {
+    Q_EMIT jobEnded(QStringLiteral("measure"), false);
+    showError(tr("Could not measure the allocation"), message);
+  });
+  connect(measureRunner_, &widgets::JobRunner::cancelled, this,
+          [this](quint64) { Q_EMIT jobEnded(QStringLiteral("measure"), false); });
   connect(projectRunner_, &widgets::JobRunner::cancelled, this,
           [this](quint64) { Q_EMIT jobEnded(QStringLiteral("project"), false); });
 
@@ -144,6 +261,16 @@ MainWindow::MainWindow(QWidget* parent)
   blasWarning_->setVisible(false);
   blasWarning_->setStyleSheet(QStringLiteral("color: #b3261e; font-weight: bold;"));
   statusBar()->addPermanentWidget(blasWarning_);
+  searchProgress_ = new QProgressBar;
+  searchProgress_->setObjectName(QStringLiteral("searchProgress"));
+  searchProgress_->setMaximumWidth(260);
+  searchProgress_->setVisible(false);
+  searchCancel_ = new QPushButton(tr("Cancel search"));
+  searchCancel_->setObjectName(QStringLiteral("searchCancel"));
+  searchCancel_->setVisible(false);
+  statusBar()->addPermanentWidget(searchProgress_);
+  statusBar()->addPermanentWidget(searchCancel_);
+  connect(searchCancel_, &QPushButton::clicked, searchRunner_, &widgets::JobRunner::cancel);
   statusBar()->showMessage(tr("Ready"));
 
   buildMenus();
@@ -211,16 +338,50 @@ void MainWindow::buildMenus() {
   QAction* openProjectAction =
       file->addAction(tr("Open &project\u2026"), this, &MainWindow::chooseProject);
   openProjectAction->setShortcut(QKeySequence(Qt::CTRL | Qt::SHIFT | Qt::Key_O));
+  file->addAction(tr("Open &allocation\u2026"), this, [this] {
+    const QString path = QFileDialog::getOpenFileName(this, tr("Open allocation"), QString(),
+                                                      tr("Allocations (*.alloc.json *.json)"));
+    if (!path.isEmpty()) loadAllocationFile(path);
+  });
+  QAction* saveAlloc = file->addAction(tr("&Save allocation\u2026"), this, [this] {
+    const QString path = QFileDialog::getSaveFileName(this, tr("Save allocation"), QStringLiteral("edited.alloc.json"),
+                                                      tr("Allocations (*.alloc.json)"));
+    if (!path.isEmpty()) saveAllocationFile(path);
+  });
+  saveAlloc->setShortcut(QKeySequence::Save);
   recentMenu_ = file->addMenu(tr("Open &recent"));
   fillRecentMenu();
   file->addSeparator();
   QAction* quit = file->addAction(tr("&Quit"), this, &QWidget::close);
   quit->setShortcut(QKeySequence::Quit);
 
+  QMenu* projectMenu = menuBar()->addMenu(tr("&Project"));
+  QAction* calibrateAction = projectMenu->addAction(tr("&New project (calibrate)\u2026"), this,
+                                                    &MainWindow::chooseCalibration);
+  calibrateAction->setShortcut(QKeySequence(Qt::CTRL | Qt::SHIFT | Qt::Key_N));
+  projectMenu->addAction(tr("Run &sensitivity analysis\u2026"), this, &MainWindow::chooseSensitivity);
+
+  QMenu* search = menuBar()->addMenu(tr("&Search"));
+  searchAction_ = search->addAction(tr("&Run search\u2026"), this, &MainWindow::chooseSearch);
+  searchAction_->setShortcut(QKeySequence(Qt::CTRL | Qt::Key_R));
+  searchAction_->setEnabled(false);  // needs a project
+
   QMenu* view = menuBar()->addMenu(tr("&View"));
+
   view->addAction(treeDock_->toggleViewAction());
   view->addAction(paretoDock_->toggleViewAction());
   view->addAction(sensitivityDock_->toggleViewAction());
+  view->addAction(editorDock_->toggleViewAction());
+  view->addAction(mapDock_->toggleViewAction());
+  view->addAction(jobsDock_->toggleViewAction());
+  view->addAction(explainDock_->toggleViewAction());
+  view->addAction(demoDock_->toggleViewAction());
+  view->addSeparator();
+  QAction* dark = view->addAction(tr("&Dark palette"));
+  dark->setCheckable(true);
+  dark->setShortcut(QKeySequence(Qt::CTRL | Qt::SHIFT | Qt::Key_D));
+  dark->setChecked(QSettings().value(QStringLiteral("view/dark"), false).toBool());
+  connect(dark, &QAction::toggled, this, &MainWindow::setDarkPalette);
 
   QMenu* help = menuBar()->addMenu(tr("&Help"));
   help->addAction(tr("&About Bitscape"), this, &MainWindow::showAbout);
@@ -254,6 +415,9 @@ void MainWindow::closeEvent(QCloseEvent* event) {
   saveEvaluationSettings();
   runner_->cancel();
   projectRunner_->cancel();
+  searchRunner_->cancel();
+  measureRunner_->cancel();
+  analysisRunner_->cancel();
   QMainWindow::closeEvent(event);
 }
 
@@ -315,6 +479,14 @@ void MainWindow::openModel(const QString& dirIn) {
 
 void MainWindow::setModel(const QString& dir, const ModelSummary& summary) {
   modelDir_ = dir;
+  std::vector<ModuleShape> shapes;
+  int64_t other = summary.total_params;
+  for (const ModuleInfo& m : summary.modules)
+    if (m.kind == "linear" && !m.tensors.empty() && m.tensors[0].shape.size() == 2) {
+      shapes.push_back({m.name, m.tensors[0].shape[0], m.tensors[0].shape[1]});
+      other -= m.tensors[0].numel();
+    }
+  editor_->model()->setModules(shapes, other);
   treeModel_->setSummary(summary);
   // Show what a block holds: the first block starts expanded.
   for (int row = 0; row < treeModel_->rowCount(); ++row) {
@@ -440,8 +612,12 @@ void MainWindow::openProject(const QString& path) {
       },
       [this, path](ProjectContents contents) {
         pareto_->clear();
+        paretoRunNames_.clear();
+        editedRun_ = -1;
         for (const SearchRunRecord& run : contents.search_runs) {
           const int id = pareto_->addRun(QString::fromStdString(run.name + " (" + run.method + ")"));
+          paretoRunNames_.resize(size_t(id) + 1);
+          paretoRunNames_[size_t(id)] = QString::fromStdString(run.name);
           for (const SearchPoint& p : run.points) pareto_->addPoint(id, p);
         }
         sensitivity_->clear();
@@ -457,9 +633,515 @@ void MainWindow::openProject(const QString& path) {
                 .arg(contents.search_runs.size())
                 .arg(contents.sensitivity_runs.size()),
             8000);
+        projectPath_ = path;
+        searchAction_->setEnabled(true);
         Q_EMIT projectOpened(path);
         Q_EMIT jobEnded(QStringLiteral("project"), true);
       });
+}
+
+void MainWindow::chooseSearch() {
+  if (projectPath_.isEmpty()) return;
+  QDialog dialog(this);
+  dialog.setWindowTitle(tr("Run search"));
+  auto* method = new QComboBox;
+  method->addItem(tr("dp: exact budgeted choice over the sensitivity curves"), "dp");
+  method->addItem(tr("AMQ: HQQ proxy, RBF predictor, NSGA-II"), "amq");
+  method->addItem(tr("AutoMixQ: perturbation search with elites"), "automixq");
+  method->addItem(tr("CMPQ: channel-wise allocation per budget"), "cmpq");
+  auto* lo = new QDoubleSpinBox;
+  auto* hi = new QDoubleSpinBox;
+  for (QDoubleSpinBox* b : {lo, hi}) {
+    b->setRange(2.0, 16.0);
+    b->setSingleStep(0.25);
+    b->setDecimals(2);
+    b->setSuffix(tr(" bits"));
+  }
+  lo->setValue(2.25);
+  hi->setValue(4.25);
+  auto* seed = new QSpinBox;
+  seed->setRange(0, 1 << 30);
+  auto* windows = new QSpinBox;
+  windows->setRange(1, 4096);
+  windows->setValue(16);
+  auto* form = new QFormLayout(&dialog);
+  form->addRow(tr("Method:"), method);
+  form->addRow(tr("Budgets from:"), lo);
+  form->addRow(tr("to:"), hi);
+  form->addRow(tr("Seed:"), seed);
+  form->addRow(tr("Evaluation windows:"), windows);
+  auto* buttons = new QDialogButtonBox(QDialogButtonBox::Ok | QDialogButtonBox::Cancel);
+  buttons->button(QDialogButtonBox::Ok)->setText(tr("Search"));
+  form->addRow(buttons);
+  connect(buttons, &QDialogButtonBox::accepted, &dialog, &QDialog::accept);
+  connect(buttons, &QDialogButtonBox::rejected, &dialog, &QDialog::reject);
+  if (dialog.exec() != QDialog::Accepted) return;
+  SearchRequest r;
+  r.project = projectPath_.toStdString();
+  r.method = method->currentData().toString().toStdString();
+  r.budget_lo = lo->value();
+  r.budget_hi = std::max(lo->value(), hi->value());
+  r.seed = uint64_t(seed->value());
+  r.eval_windows = windows->value();
+  startSearch(r);
+}
+
+void MainWindow::startSearch(const SearchRequest& request) {
+  if (searchRunner_->isRunning()) {
+    showError(tr("A search is running"), tr("Cancel it first, or wait for it to finish."));
+    return;
+  }
+  if (request.project.empty()) {
+    showError(tr("No project"), tr("Open a project (File \u203A Open project) first."));
+    return;
+  }
+  liveRun_ = pareto_->addRun(tr("new %1 search").arg(QString::fromStdString(request.method)));
+  paretoRunNames_.resize(size_t(liveRun_) + 1);
+  searchProgress_->setRange(0, 0);
+  searchProgress_->setVisible(true);
+  searchCancel_->setVisible(true);
+  searchAction_->setEnabled(false);
+  auto finish = [this] {
+    searchProgress_->setVisible(false);
+    searchCancel_->setVisible(false);
+    searchAction_->setEnabled(!projectPath_.isEmpty());
+  };
+  // One connection per search, removed when it ends.
+  auto connections = std::make_shared<std::vector<QMetaObject::Connection>>();
+  auto disconnectAll = [connections] {
+    for (const auto& c : *connections) QObject::disconnect(c);
+    connections->clear();
+  };
+  connections->push_back(connect(searchRunner_, &widgets::JobRunner::resultReported, this,
+                                 [this](quint64, const QString& kind, const QString& json) {
+                                   if (kind != QLatin1String("search_point") || liveRun_ < 0) return;
+                                   try {
+                                     pareto_->addPoint(liveRun_, search_point_from_json(json.toStdString()));
+                                   } catch (const std::exception&) {
+                                   }
+                                 }));
+  connections->push_back(connect(searchRunner_, &widgets::JobRunner::stageStarted, this,
+                                 [this](quint64, const QString& stage, qint64 total) {
+                                   searchProgress_->setRange(0, int(std::max<qint64>(total, 0)));
+                                   searchProgress_->setFormat(stage + QStringLiteral(" %v/%m"));
+                                   statusBar()->showMessage(tr("Search: %1").arg(stage));
+                                 }));
+  connections->push_back(connect(searchRunner_, &widgets::JobRunner::progressed, this,
+                                 [this](quint64, qint64 done, qint64 total, double) {
+                                   if (total > 0) searchProgress_->setRange(0, int(total));
+                                   searchProgress_->setValue(int(done));
+                                 }));
+  connections->push_back(connect(searchRunner_, &widgets::JobRunner::failed, this,
+                                 [this, finish, disconnectAll](quint64, const QString& message) {
+                                   finish();
+                                   disconnectAll();
+                                   Q_EMIT jobEnded(QStringLiteral("search"), false);
+                                   showError(tr("The search failed"), message);
+                                 }));
+  connections->push_back(connect(searchRunner_, &widgets::JobRunner::cancelled, this,
+                                 [this, finish, disconnectAll](quint64) {
+                                   finish();
+                                   disconnectAll();
+                                   statusBar()->showMessage(tr("Search cancelled; its completed iterations are kept in the project"), 10000);
+                                   Q_EMIT jobEnded(QStringLiteral("search"), false);
+                                 }));
+  searchRunner_->start(
+      QStringLiteral("search"),
+      [request](ProgressSink& progress, const CancelToken& cancel) {
+        return Engine::search(request, progress, cancel);
+      },
+      [this, finish, disconnectAll](SearchRunRecord record) {
+        finish();
+        disconnectAll();
+        if (liveRun_ >= 0 && size_t(liveRun_) < paretoRunNames_.size()) {
+          paretoRunNames_[size_t(liveRun_)] = QString::fromStdString(record.name);
+          pareto_->renameRun(liveRun_, QString::fromStdString(record.name + " (" + record.method + ")"));
+        }
+        statusBar()->showMessage(tr("Search %1 (%2): %3 points in %4 s")
+                                     .arg(QString::fromStdString(record.name),
+                                          QString::fromStdString(record.method))
+                                     .arg(record.points.size())
+                                     .arg(record.seconds, 0, 'f', 1),
+                                 15000);
+        Q_EMIT jobEnded(QStringLiteral("search"), true);
+      });
+}
+
+void MainWindow::loadPoint(int run, int index) {
+  const QString summary = pareto_->summary(run, index);
+  statusBar()->showMessage(QString(summary).replace('\n', QStringLiteral("; ")), 15000);
+  if (run < 0 || size_t(run) >= paretoRunNames_.size() || paretoRunNames_[size_t(run)].isEmpty() ||
+      projectPath_.isEmpty())
+    return;  // a baseline, an edited point or a search still running: nothing stored to load
+  if (editor_->model()->rowCount() == 0) {
+    showError(tr("No model open"), tr("Open the project's model to edit its allocations."));
+    return;
+  }
+  try {
+    const Allocation a = Engine::allocationOfPoint(projectPath_.toStdString(),
+                                                   paretoRunNames_[size_t(run)].toStdString(),
+                                                   pareto_->point(run, index).index);
+    editor_->model()->setAllocation(a, tr("Load %1").arg(QString::fromStdString(a.name)));
+    editorDock_->raise();
+  } catch (const std::exception& e) {
+    statusBar()->showMessage(QString::fromStdString(e.what()), 10000);
+  }
+}
+
+void MainWindow::evaluateAllocation(const Allocation& allocation) {
+  if (projectPath_.isEmpty()) {
+    showError(tr("No project"), tr("Open a calibrated project (File \u203A Open project) to measure an allocation against the unquantized model."));
+    return;
+  }
+  statusBar()->showMessage(tr("Measuring the edited allocation\u2026"));
+  measureRunner_->start(
+      QStringLiteral("measure"),
+      [project = projectPath_.toStdString(), allocation](ProgressSink& progress, const CancelToken& cancel) {
+        return Engine::measureAllocation(project, allocation, progress, cancel);
+      },
+      [this](SearchPoint p) {
+        if (editedRun_ < 0) {
+          editedRun_ = pareto_->addRun(tr("edited allocations"));
+          paretoRunNames_.resize(size_t(editedRun_) + 1);
+        }
+        pareto_->addPoint(editedRun_, p);
+        statusBar()->showMessage(tr("Edited allocation: %1 bits, KL %2, perplexity %3 (%4 s)")
+                                     .arg(p.average_bits, 0, 'f', 3)
+                                     .arg(p.kl, 0, 'g', 4)
+                                     .arg(p.ppl, 0, 'f', 3)
+                                     .arg(p.seconds, 0, 'f', 1),
+                                 20000);
+        Q_EMIT jobEnded(QStringLiteral("measure"), true);
+      });
+}
+
+QStringList MainWindow::saveScreenshots(const QString& dir) {
+  QDir().mkpath(dir);
+  QStringList written;
+  auto save = [&](QWidget* w, const QString& name) {
+    QApplication::processEvents();
+    const QString path = QDir(dir).filePath(name + QStringLiteral(".png"));
+    if (w->grab().save(path)) written << path;
+  };
+  save(this, QStringLiteral("workbench"));
+  const std::pair<QDockWidget*, QString> views[] = {{treeDock_, QStringLiteral("model")},
+                                                    {editorDock_, QStringLiteral("allocation")},
+                                                    {paretoDock_, QStringLiteral("pareto")},
+                                                    {sensitivityDock_, QStringLiteral("sensitivity")},
+                                                    {mapDock_, QStringLiteral("allocation-map")}};
+  for (const auto& [dock, name] : views) {
+    dock->raise();
+    QApplication::processEvents();
+    save(dock->widget(), name);
+  }
+  treeDock_->raise();
+  sensitivityDock_->raise();
+  return written;
+}
+
+bool MainWindow::loadAllocationFile(const QString& path) {
+  if (editor_->model()->rowCount() == 0) {
+    showError(tr("No model open"), tr("Open a model before loading an allocation for it."));
+    return false;
+  }
+  try {
+    const Allocation a = Allocation::load(path.toStdString(), editor_->model()->shapes());
+    editor_->model()->setAllocation(a, tr("Load %1").arg(QFileInfo(path).fileName()));
+    editorDock_->raise();
+    statusBar()->showMessage(tr("Loaded %1").arg(path), 8000);
+    return true;
+  } catch (const std::exception& e) {
+    showError(tr("Could not load the allocation"), QString::fromStdString(e.what()));
+    return false;
+  }
+}
+
+bool MainWindow::saveAllocationFile(const QString& path) {
+  try {
+    Allocation a = editor_->model()->allocation();
+    a.name = QFileInfo(path).completeBaseName().toStdString();
+    a.model = modelDir_.toStdString();
+    a.save(path.toStdString(), editor_->model()->shapes());
+    statusBar()->showMessage(tr("Saved %1").arg(path), 8000);
+    return true;
+  } catch (const std::exception& e) {
+    showError(tr("Could not save the allocation"), QString::fromStdString(e.what()));
+    return false;
+  }
+}
+
+void MainWindow::setDarkPalette(bool dark) {
+  QSettings().setValue(QStringLiteral("view/dark"), dark);
+  applyPalette(dark);
+  statusBar()->showMessage(dark ? tr("Dark palette (plots take it when the workbench next starts)")
+                                : tr("Light palette"), 5000);
+}
+
+void MainWindow::applyPalette(bool dark) {
+  if (!dark) {
+    QApplication::setPalette(QApplication::style()->standardPalette());
+  } else {
+    QPalette p;
+    const QColor window(0x2b, 0x2d, 0x31), base(0x1e, 0x1f, 0x22), text(0xe6, 0xe6, 0xe6);
+    p.setColor(QPalette::Window, window);
+    p.setColor(QPalette::WindowText, text);
+    p.setColor(QPalette::Base, base);
+    p.setColor(QPalette::AlternateBase, window);
+    p.setColor(QPalette::Text, text);
+    p.setColor(QPalette::Button, window);
+    p.setColor(QPalette::ButtonText, text);
+    p.setColor(QPalette::ToolTipBase, base);
+    p.setColor(QPalette::ToolTipText, text);
+    p.setColor(QPalette::PlaceholderText, QColor(0x8a, 0x8c, 0x90));
+    p.setColor(QPalette::Mid, QColor(0x60, 0x62, 0x66));
+    p.setColor(QPalette::Highlight, QColor(0x2a, 0x7f, 0xd4));
+    p.setColor(QPalette::HighlightedText, Qt::white);
+    QApplication::setPalette(p);
+  }
+}
+
+void MainWindow::showView(const QString& view) {
+  const std::pair<QDockWidget*, QString> docks[] = {
+      {treeDock_, "model"},           {editorDock_, "allocation"}, {paretoDock_, "pareto"},
+      {sensitivityDock_, "sensitivity"}, {mapDock_, "allocation-map"}, {jobsDock_, "jobs"},
+      {explainDock_, "explain"}, {demoDock_, "demo"}};
+  for (const auto& [dock, name] : docks)
+    if (name == view) {
+      dock->show();
+      dock->raise();
+    }
+}
+
+namespace {
+
+// A file beside the model directory (sample_data/model -> sample_data/NAME), if it exists.
+QString besideModel(const QString& modelDir, const QString& name) {
+  const QString path = QDir(modelDir).filePath(QStringLiteral("../") + name);
+  return QFileInfo::exists(path) ? QDir::cleanPath(path) : QString();
+}
+
+}  // namespace
+
+void MainWindow::chooseCalibration() {
+  if (modelDir_.isEmpty()) {
+    showError(tr("No model open"), tr("Open a model to calibrate (File \u203A Open model)."));
+    return;
+  }
+  QDialog dialog(this);
+  dialog.setWindowTitle(tr("New project: calibrate the model"));
+  auto* data = new QLineEdit(besideModel(modelDir_, QStringLiteral("train.txt")));
+  auto* browse = new QPushButton(tr("Browse\u2026"));
+  connect(browse, &QPushButton::clicked, &dialog, [&] {
+    const QString f = QFileDialog::getOpenFileName(&dialog, tr("Calibration corpus"));
+    if (!f.isEmpty()) data->setText(f);
+  });
+  auto* samples = new QSpinBox;
+  samples->setRange(1, 4096);
+  samples->setValue(128);
+  auto* seqlen = new QSpinBox;
+  seqlen->setRange(0, 32768);
+  seqlen->setSpecialValueText(tr("model context (at most 2048)"));
+  auto* form = new QFormLayout(&dialog);
+  auto* dataRow = new QHBoxLayout;
+  dataRow->addWidget(data, 1);
+  dataRow->addWidget(browse);
+  form->addRow(tr("Corpus:"), dataRow);
+  form->addRow(tr("Windows:"), samples);
+  form->addRow(tr("Window length:"), seqlen);
+  auto* buttons = new QDialogButtonBox(QDialogButtonBox::Ok | QDialogButtonBox::Cancel);
+  buttons->button(QDialogButtonBox::Ok)->setText(tr("Calibrate\u2026"));
+  form->addRow(buttons);
+  connect(buttons, &QDialogButtonBox::accepted, &dialog, &QDialog::accept);
+  connect(buttons, &QDialogButtonBox::rejected, &dialog, &QDialog::reject);
+  if (dialog.exec() != QDialog::Accepted) return;
+  const QString out = QFileDialog::getSaveFileName(this, tr("Save the project as"),
+                                                   QStringLiteral("model.bsproj.h5"),
+                                                   tr("Bitscape projects (*.bsproj.h5)"));
+  if (out.isEmpty()) return;
+  CalibrateRequest r;
+  r.model_dir = modelDir_.toStdString();
+  r.data = data->text().toStdString();
+  r.out = out.toStdString();
+  r.samples = samples->value();
+  r.seqlen = seqlen->value();
+  calibrate(r);
+}
+
+void MainWindow::calibrate(const CalibrateRequest& request) {
+  runningAnalysis_ = QStringLiteral("calibrate");
+  statusBar()->showMessage(tr("Calibrating\u2026"));
+  jobsDock_->raise();
+  analysisRunner_->start(
+      QStringLiteral("calibrate"),
+      [request](ProgressSink& progress, const CancelToken& cancel) {
+        return Engine::calibrate(request, progress, cancel);
+      },
+      [this, out = QString::fromStdString(request.out)](std::string summary) {
+        statusBar()->showMessage(tr("Calibrated: %1").arg(QString::fromStdString(summary)), 10000);
+        Q_EMIT jobEnded(QStringLiteral("calibrate"), true);
+        openProject(out);
+      });
+}
+
+void MainWindow::chooseSensitivity() {
+  if (projectPath_.isEmpty()) {
+    showError(tr("No project"), tr("Open or create a calibrated project first."));
+    return;
+  }
+  QDialog dialog(this);
+  dialog.setWindowTitle(tr("Sensitivity analysis"));
+  auto* bits = new QLineEdit(QStringLiteral("2,3,4,8"));
+  auto* windows = new QSpinBox;
+  windows->setRange(1, 4096);
+  windows->setValue(32);
+  auto* traces = new QSpinBox;
+  traces->setRange(0, 256);
+  traces->setValue(0);
+  traces->setSpecialValueText(tr("none"));
+  auto* form = new QFormLayout(&dialog);
+  form->addRow(tr("Bits:"), bits);
+  form->addRow(tr("Evaluation windows:"), windows);
+  form->addRow(tr("Hutchinson samples (HAWQ):"), traces);
+  auto* buttons = new QDialogButtonBox(QDialogButtonBox::Ok | QDialogButtonBox::Cancel);
+  buttons->button(QDialogButtonBox::Ok)->setText(tr("Run"));
+  form->addRow(buttons);
+  connect(buttons, &QDialogButtonBox::accepted, &dialog, &QDialog::accept);
+  connect(buttons, &QDialogButtonBox::rejected, &dialog, &QDialog::reject);
+  if (dialog.exec() != QDialog::Accepted) return;
+  SensitivityRequest r;
+  r.project = projectPath_.toStdString();
+  r.bits.clear();
+  for (const QString& b : bits->text().split(',', Qt::SkipEmptyParts)) {
+    bool ok = false;
+    const int v = b.trimmed().toInt(&ok);
+    if (!ok) {
+      showError(tr("Bad bits"), tr("Bits are a comma-separated list such as 2,3,4,8."));
+      return;
+    }
+    r.bits.push_back(v);
+  }
+  r.eval_windows = windows->value();
+  r.trace_samples = traces->value();
+  runSensitivity(r);
+}
+
+void MainWindow::runSensitivity(const SensitivityRequest& request) {
+  runningAnalysis_ = QStringLiteral("sensitivity");
+  statusBar()->showMessage(tr("Sensitivity analysis\u2026"));
+  jobsDock_->raise();
+  analysisRunner_->start(
+      QStringLiteral("sensitivity"),
+      [request](ProgressSink& progress, const CancelToken& cancel) {
+        return Engine::sensitivity(request, progress, cancel);
+      },
+      [this, project = QString::fromStdString(request.project)](std::string run) {
+        statusBar()->showMessage(tr("Sensitivity run %1 stored").arg(QString::fromStdString(run)), 10000);
+        Q_EMIT jobEnded(QStringLiteral("sensitivity"), true);
+        openProject(project);
+      });
+}
+
+void MainWindow::finishDemoStep(bool ok, const QString& note) {
+  if (demoStep_ < 0) return;
+  const int step = demoStep_;
+  demoStep_ = -1;
+  demoWaitsFor_.clear();
+  demo_->setState(step, ok ? widgets::DemoPanel::State::kDone : widgets::DemoPanel::State::kFailed, note);
+  Q_EMIT demoStepEnded(step, ok);
+}
+
+void MainWindow::runDemoStep(int step) {
+  if (demoStep_ >= 0) return;  // one at a time
+  if (demoDir_.isEmpty())
+    demoDir_ = QDir(QStandardPaths::writableLocation(QStandardPaths::TempLocation))
+                   .filePath(QStringLiteral("bitscape-demo"));
+  QDir().mkpath(demoDir_);
+  demoStep_ = step;
+  demo_->setState(step, widgets::DemoPanel::State::kRunning);
+  switch (step) {
+    case 0: {
+      if (modelDir_.isEmpty()) return finishDemoStep(false, tr("Open the sample model first."));
+      const QString data = besideModel(modelDir_, QStringLiteral("train.txt"));
+      if (data.isEmpty()) return finishDemoStep(false, tr("No train.txt beside the model directory."));
+      CalibrateRequest r;
+      r.model_dir = modelDir_.toStdString();
+      r.data = data.toStdString();
+      r.out = QDir(demoDir_).filePath(QStringLiteral("demo.bsproj.h5")).toStdString();
+      r.samples = 32;
+      demoWaitsFor_ = QStringLiteral("calibrate");
+      calibrate(r);
+      return;
+    }
+    case 1: {
+      if (projectPath_.isEmpty()) return finishDemoStep(false, tr("Calibrate first."));
+      SensitivityRequest r;
+      r.project = projectPath_.toStdString();
+      r.bits = {2, 3, 4};
+      r.metrics = {"obs"};
+      r.eval_windows = 16;
+      demoWaitsFor_ = QStringLiteral("sensitivity");
+      runSensitivity(r);
+      return;
+    }
+    case 2: {
+      SearchRequest r;
+      r.project = projectPath_.toStdString();
+      r.method = "dp";
+      demoWaitsFor_ = QStringLiteral("search");
+      paretoDock_->raise();
+      startSearch(r);
+      return;
+    }
+    case 3: {
+      // The searched point nearest 3.0 bits (at most 3.0), then every down_proj to 4 bits.
+      int pick = -1;
+      double best = -1;
+      if (liveRun_ >= 0)
+        for (int i = 0; i < pareto_->pointCount(liveRun_); ++i) {
+          const double b = pareto_->point(liveRun_, i).average_bits;
+          if (b <= 3.0 + 1e-9 && b > best) {
+            best = b;
+            pick = i;
+          }
+        }
+      if (pick < 0) return finishDemoStep(false, tr("Run the search first."));
+      loadPoint(liveRun_, pick);
+      auto* m = editor_->model();
+      m->setBits(m->rowsOfKind(QStringLiteral("mlp.down_proj")), 4);
+      editorDock_->raise();
+      return finishDemoStep(true, tr("Loaded the %1-bit point; every down_proj now at 4 bits: %2 bits.")
+                                      .arg(best, 0, 'f', 3)
+                                      .arg(m->cost().average_bits, 0, 'f', 3));
+    }
+    case 4:
+      demoWaitsFor_ = QStringLiteral("measure");
+      paretoDock_->raise();
+      evaluateAllocation(editor_->model()->allocation());
+      return;
+    case 5: {
+      const QStringList files = exportFigures(QDir(demoDir_).filePath(QStringLiteral("figures")));
+      return finishDemoStep(!files.isEmpty(), tr("%1 files in %2").arg(files.size()).arg(
+                                                   QDir(demoDir_).filePath(QStringLiteral("figures"))));
+    }
+    default:
+      return finishDemoStep(false);
+  }
+}
+
+QStringList MainWindow::exportFigures(const QString& dir) {
+  QDir().mkpath(dir);
+  QStringList written;
+  const std::pair<QWidget*, QString> plots[] = {
+      {pareto_->plotWidget(), QStringLiteral("pareto")},
+      {sensitivity_->plotWidget(), QStringLiteral("sensitivity")},
+      {map_->gridWidget(), QStringLiteral("allocation-grid")},
+      {map_->barsWidget(), QStringLiteral("allocation-bars")}};
+  for (const auto& [plot, name] : plots)
+    for (const char* ext : {"png", "svg", "pdf"}) {
+      const QString path = QDir(dir).filePath(name + QStringLiteral(".") + QLatin1String(ext));
+      if (widgets::exportWidgetPlot(plot, path, 192).isEmpty()) written << path;
+    }
+  return written;
 }
 
 }  // namespace bitscape::gui

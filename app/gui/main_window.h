@@ -12,11 +12,15 @@
 #include <utility>
 
 #include "bitscape/doctor.h"
+#include "engine.h"
 #include "bitscape/model_info.h"
 
 class QDockWidget;
 class QLabel;
 class QMenu;
+class QProgressBar;
+class QPushButton;
+class QTextBrowser;
 class QTreeView;
 
 namespace bitscape::widgets {
@@ -25,6 +29,10 @@ class ModelSummaryView;
 class ModelTreeModel;
 class PerplexityPanel;
 class ParetoPanel;
+class AllocationEditor;
+class AllocationMap;
+class JobsPanel;
+class DemoPanel;
 class SensitivityPanel;
 }  // namespace bitscape::widgets
 
@@ -43,6 +51,44 @@ class MainWindow : public QMainWindow {
   // Reads a project (*.bsproj.h5) in the background and shows its search runs in the Pareto
   // view and its last sensitivity run in the heatmap.
   void openProject(const QString& path);
+  // Runs a search on the open project in the background; its points appear in the Pareto view
+  // as they are measured. Needs an open project.
+  void startSearch(const SearchRequest& request);
+  void chooseSearch();  // the Search dialog
+  QString projectPath() const { return projectPath_; }
+  // Loads the allocation behind point `index` of the Pareto view's run `run` into the editor.
+  void loadPoint(int run, int index);
+  // Measures the editor's allocation in the background; the point joins the Pareto view.
+  void evaluateAllocation(const Allocation& allocation);
+  widgets::AllocationEditor* allocationEditor() const { return editor_; }
+  widgets::AllocationMap* allocationMap() const { return map_; }
+  widgets::JobsPanel* jobsPanel() const { return jobs_; }
+  widgets::DemoPanel* demoPanel() const { return demo_; }
+  // Calibrates the open model into a new project, then opens it (job "calibrate", then
+  // "project"); runs a sensitivity analysis on the open project, then reloads it.
+  void calibrate(const CalibrateRequest& request);
+  void runSensitivity(const SensitivityRequest& request);
+  // The guided demo's step `step` (0-5); `demoDir` holds its project and figures.
+  void runDemoStep(int step);
+  void setDemoDir(const QString& dir) { demoDir_ = dir; }
+  // Exports the Pareto front, the sensitivity heatmap and the allocation map (grid and bars) as
+  // PNG, SVG and PDF into `dir`; returns the files written.
+  QStringList exportFigures(const QString& dir);
+  // Brings a view's dock to the front: "model", "allocation", "pareto", "sensitivity",
+  // "allocation-map", "jobs", "explain".
+  void showView(const QString& view);
+  // Loads an allocation file (*.alloc.json) into the editor / saves the editor's allocation.
+  bool loadAllocationFile(const QString& path);
+  bool saveAllocationFile(const QString& path);
+  // Saves the whole window and each view (its dock raised) as PNG files in `dir`: workbench,
+  // model, allocation, pareto, sensitivity, allocation-map. Returns the files written.
+  QStringList saveScreenshots(const QString& dir);
+  // Light or dark palette (View > Dark palette), kept in the settings.
+  void setDarkPalette(bool dark);
+  // The application palette alone (main() applies the saved one before the window exists, so
+  // that the plots take it too).
+  static void applyPalette(bool dark);
+  QString explainedView() const { return explainedView_; }
   widgets::ParetoPanel* paretoPanel() const { return pareto_; }
   widgets::SensitivityPanel* sensitivityPanel() const { return sensitivity_; }
   void evaluate();
@@ -54,6 +100,7 @@ class MainWindow : public QMainWindow {
  Q_SIGNALS:
   void modelOpened(const QString& dir);
   void projectOpened(const QString& path);
+  void demoStepEnded(int step, bool ok);
   // A job ended (finished, failed or cancelled); `what` is "open", "evaluate" or "project".
   void jobEnded(const QString& what, bool ok);
 
@@ -79,6 +126,34 @@ class MainWindow : public QMainWindow {
   widgets::JobRunner* runner_ = nullptr;        // open model, evaluate
   widgets::JobRunner* doctorRunner_ = nullptr;  // the machine report at start
   widgets::JobRunner* projectRunner_ = nullptr; // reading a project
+  widgets::JobRunner* searchRunner_ = nullptr;  // a search on the project
+  QString projectPath_;
+  QString explainedView_;
+  widgets::JobRunner* analysisRunner_ = nullptr;  // calibration, sensitivity
+  widgets::DemoPanel* demo_ = nullptr;
+  QDockWidget* demoDock_ = nullptr;
+  QString demoDir_;
+  int demoStep_ = -1;           // the running demo step
+  QString demoWaitsFor_;        // the job whose end finishes it
+  QString runningAnalysis_;     // "calibrate" or "sensitivity"
+  void chooseCalibration();
+  void chooseSensitivity();
+  void finishDemoStep(bool ok, const QString& note = QString());
+  widgets::JobRunner* measureRunner_ = nullptr;  // measuring an edited allocation
+  widgets::AllocationEditor* editor_ = nullptr;
+  QDockWidget* editorDock_ = nullptr;
+  widgets::AllocationMap* map_ = nullptr;
+  QDockWidget* mapDock_ = nullptr;
+  widgets::JobsPanel* jobs_ = nullptr;
+  QDockWidget* jobsDock_ = nullptr;
+  QTextBrowser* explain_ = nullptr;
+  QDockWidget* explainDock_ = nullptr;
+  std::vector<QString> paretoRunNames_;  // stored run name per Pareto run id ("" = not stored)
+  int editedRun_ = -1;                   // the Pareto run of measured edited allocations
+  int liveRun_ = -1;  // the Pareto view's run of the running search
+  QAction* searchAction_ = nullptr;
+  QProgressBar* searchProgress_ = nullptr;
+  QPushButton* searchCancel_ = nullptr;
   widgets::ParetoPanel* pareto_ = nullptr;
   QDockWidget* paretoDock_ = nullptr;
   widgets::SensitivityPanel* sensitivity_ = nullptr;

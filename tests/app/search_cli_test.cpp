@@ -155,13 +155,25 @@ TEST(SearchCliTest, DpOverASensitivityRunAndTheChosenAllocationEvaluates) {
               l.summary["chosen"]["average_bits"].get<double>(), 1e-9);
   EXPECT_EQ(j["quantization"]["modules"][0]["quantizer"], "gptq");
 #ifdef BITSCAPE_GUI_BIN
-  // The workbench opens the project (its Pareto front and sensitivity heatmap) and renders it.
-  const std::string shot = dir + "/workbench.png";
+  // The workbench opens the project (its Pareto front and sensitivity heatmap), runs a dp search
+  // of its own (points drawn live, the run stored in the project) and renders the window.
+  const std::string shots = dir + "/shots";
   const int rc = std::system(("env QT_QPA_PLATFORM=offscreen " + std::string(BITSCAPE_GUI_BIN) +
-                              " --project " + p + " --screenshot " + shot + " > " + dir +
-                              "/gui.log 2>&1").c_str());
-  EXPECT_EQ(rc, 0);
-  EXPECT_GT(std::filesystem::exists(shot) ? std::filesystem::file_size(shot) : 0u, 10000u);
+                              " --model " + kSample + " --project " + p + " --search dp --screenshots " +
+                              shots + " > " + dir + "/gui.log 2>&1").c_str());
+  EXPECT_EQ(rc, 0) << read_file(dir + "/gui.log");
+  for (const char* view : {"workbench", "model", "allocation", "pareto", "sensitivity", "allocation-map"}) {
+    const std::string shot = shots + "/" + view + ".png";
+    EXPECT_GT(std::filesystem::exists(shot) ? std::filesystem::file_size(shot) : 0u, 5000u) << shot;
+  }
+  CliRun shown = cli("show --json --project " + p);
+  ASSERT_EQ(shown.code, 0) << shown.err;
+  const auto runs = nlohmann::json::parse(shown.out)["search_runs"];
+  ASSERT_EQ(runs.size(), 2u);
+  EXPECT_EQ(runs[1]["method"], "dp");
+  EXPECT_EQ(runs[1]["status"], "complete");
+  // The dialog's defaults: budgets 2.25..4.25 by 0.25 (9 dp points) and the 8 uniform baselines.
+  EXPECT_EQ(runs[1]["points"], 17);
 #endif
   // dp without a sensitivity run is a clear error.
   const std::string q = calibrated_project(dir + "/other");

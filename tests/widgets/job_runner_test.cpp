@@ -266,3 +266,22 @@ TEST(JobRunnerTest, DestroyingTheRunnerCancelsARunningJobAndWaitsForIt) {
   QCoreApplication::processEvents();
   EXPECT_FALSE(gotResult);
 }
+
+TEST(JobRunnerTest, IntermediateResultsArriveInOrderBeforeTheEnd) {
+  JobRunner runner;
+  QStringList seen;
+  bool finished = false;
+  QObject::connect(&runner, &JobRunner::resultReported, &runner,
+                   [&](quint64, const QString& kind, const QString& json) { seen << kind + " " + json; });
+  QObject::connect(&runner, &JobRunner::finished, &runner, [&](quint64) { finished = true; });
+  runner.start(
+      QStringLiteral("points"),
+      [](ProgressSink& sink, const CancelToken&) {
+        for (int i = 0; i < 3; ++i) sink.result("search_point", "{\"index\":" + std::to_string(i) + "}");
+        return 0;
+      },
+      [&](int) { seen << QStringLiteral("result"); });
+  ASSERT_TRUE(waitFor([&] { return finished; }));
+  EXPECT_EQ(seen, QStringList({"search_point {\"index\":0}", "search_point {\"index\":1}",
+                               "search_point {\"index\":2}", "result"}));
+}

@@ -85,6 +85,11 @@ void HeatmapView::clear() {
 
 void HeatmapView::setBitsPalette(bool on) { bits_ = on; }
 
+void HeatmapView::setPlaceholder(const QString& text) {
+  placeholder_->setText(text);
+  replot(QCustomPlot::rpQueuedReplot);
+}
+
 void HeatmapView::setData(const QStringList& rowLabels, const QStringList& columnLabels,
                           const std::vector<std::vector<double>>& values,
                           const QString& measureLabel, bool log) {
@@ -187,6 +192,15 @@ void HeatmapView::setSelectedCell(int row, int column) {
 }
 
 void HeatmapView::mouseMoveEvent(QMouseEvent* event) {
+  if (dragging_) {
+    const auto cell = cellAt(event->position());
+    if (cell.first >= 0 && cell != lastCell_) {
+      lastCell_ = cell;
+      Q_EMIT cellDragged(cell.first, cell.second);
+    }
+    event->accept();
+    return;
+  }
   QCustomPlot::mouseMoveEvent(event);
   const auto [r, c] = cellAt(event->position());
   if (r >= 0)
@@ -199,11 +213,24 @@ void HeatmapView::mousePressEvent(QMouseEvent* event) {
   const auto [r, c] = cellAt(event->position());
   if (event->button() == Qt::LeftButton && r >= 0) {
     setSelectedCell(r, c);
+    dragging_ = true;
+    lastCell_ = {r, c};
     Q_EMIT cellClicked(r, c);
     event->accept();
     return;
   }
   QCustomPlot::mousePressEvent(event);
+}
+
+void HeatmapView::mouseReleaseEvent(QMouseEvent* event) {
+  if (dragging_ && event->button() == Qt::LeftButton) {
+    dragging_ = false;
+    lastCell_ = {-1, -1};
+    Q_EMIT dragFinished();
+    event->accept();
+    return;
+  }
+  QCustomPlot::mouseReleaseEvent(event);
 }
 
 }  // namespace bitscape::widgets

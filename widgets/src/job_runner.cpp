@@ -55,6 +55,13 @@ class JobRunner::Sink : public ProgressSink {
     });
   }
 
+  void result(const std::string& kind, const std::string& json) override {
+    channel_->post(job_, [job = job_, k = QString::fromStdString(kind),
+                          j = QString::fromStdString(json)](JobRunner* r) {
+      Q_EMIT r->resultReported(job, k, j);
+    });
+  }
+
  private:
   using Clock = std::chrono::steady_clock;
   std::shared_ptr<Channel> channel_;

@@ -28,8 +28,12 @@ ParetoPanel::ParetoPanel(QWidget* parent) : QWidget(parent) {
 }
 
 int ParetoPanel::addRun(const QString& name) { return view_->addRun(name); }
+void ParetoPanel::renameRun(int run, const QString& name) { view_->renameRun(run, name); }
 void ParetoPanel::addPoint(int run, const SearchPoint& point) { view_->addPoint(run, point); }
 void ParetoPanel::clear() { view_->clear(); }
 QString ParetoPanel::summary(int run, int index) const { return view_->summary(run, index); }
+const SearchPoint& ParetoPanel::point(int run, int index) const { return view_->point(run, index); }
+int ParetoPanel::pointCount(int run) const { return view_->pointCount(run); }
+QWidget* ParetoPanel::plotWidget() const { return view_; }
 
 }  // namespace bitscape::widgets

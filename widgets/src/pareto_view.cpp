@@ -77,6 +77,14 @@ int ParetoView::addRun(const QString& name) {
   return int(runs_.size()) - 1;
 }
 
+void ParetoView::renameRun(int run, const QString& name) {
+  Run& r = runs_.at(size_t(run));
+  r.name = name;
+  r.scatter->setName(name);
+  r.frontLine->setName(name + tr(" front"));
+  replot(QCustomPlot::rpQueuedReplot);
+}
+
 void ParetoView::addPoint(int run, const SearchPoint& p) {
   if (p.method == "uniform") {
     // The same baseline can come with every run; keep one of each size.

@@ -38,6 +38,12 @@ QString exportPlot(QCustomPlot* plot, const QString& path, int dpi) {
   return {};
 }
 
+QString exportWidgetPlot(QWidget* plot, const QString& path, int dpi) {
+  auto* p = qobject_cast<QCustomPlot*>(plot);
+  if (!p) return QObject::tr("%1: not a plot").arg(path);
+  return exportPlot(p, path, dpi);
+}
+
 void installExportMenu(QCustomPlot* plot) {
   plot->setContextMenuPolicy(Qt::CustomContextMenu);
   QObject::connect(plot, &QWidget::customContextMenuRequested, plot, [plot](const QPoint& pos) {

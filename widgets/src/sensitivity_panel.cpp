@@ -135,6 +135,8 @@ void SensitivityPanel::setMetric(const QString& metric) {
   if (i >= 0) metric_->setCurrentIndex(i);
 }
 
+QWidget* SensitivityPanel::plotWidget() const { return heatmap_; }
+
 QString SensitivityPanel::metric() const { return metric_->currentText(); }
 
 QString SensitivityPanel::moduleAt(int row, int column) const {

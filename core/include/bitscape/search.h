@@ -80,6 +80,10 @@ struct SearchOutcome {
   std::vector<std::string> log;               // per-iteration lines (predictor statistics, ...)
 };
 
+// The options with the budgets filled in when none are given: budget_lo..budget_hi by 0.25
+// (cmpq: 2..4 code bits by 0.25), as run_search does.
+SearchOptions with_default_budgets(const SearchOptions& o);
+
 // The option list of a method (one ModuleAllocation per gene value; cmpq: one per budget).
 std::vector<ModuleAllocation> search_options_for(const SearchOptions& o);
 

@@ -26,6 +26,12 @@ struct SearchPoint {
   double seconds = 0.0;             // since the run started
 };
 
+// A point as one JSON object (the CLI's --json lines and the GUI's live stream): method, index,
+// iteration, average_bits, code_bits, total_bytes, ppl, kl, jsd, top1, loss, predicted (null
+// when NaN), seconds, genes. search_point_from_json reads it back; throws InputError.
+std::string search_point_json(const SearchPoint& p);
+SearchPoint search_point_from_json(const std::string& json);
+
 // The non-dominated points over (average bits, objective), both minimised.
 class ParetoArchive {
  public:

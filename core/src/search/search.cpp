@@ -242,6 +242,17 @@ std::vector<ModuleAllocation> search_options_for(const SearchOptions& o) {
   return options;
 }
 
+SearchOptions with_default_budgets(const SearchOptions& o) {
+  SearchOptions opt = o;
+  if (opt.budgets.empty()) {
+    // CMPQ's budgets are code bits between 2 and 4 (its Algorithm 1).
+    const double lo = opt.method == "cmpq" ? 2.0 : opt.budget_lo;
+    const double hi = opt.method == "cmpq" ? 4.0 : opt.budget_hi;
+    for (double b = lo; b <= hi + 1e-9; b += 0.25) opt.budgets.push_back(b);
+  }
+  return opt;
+}
+
 Allocation allocation_of(const std::vector<int>& genes, const std::vector<ModuleAllocation>& options,
                          const std::vector<std::string>& modules) {
   Allocation a;
@@ -256,13 +267,7 @@ SearchOutcome run_search(Model& model, const SearchInputs& inputs, const SearchO
                          const std::function<void(const SearchOutcome&)>& on_checkpoint,
                          ProgressSink& progress, const CancelToken& cancel) {
   const auto t0 = std::chrono::steady_clock::now();
-  SearchOptions opt = o;
-  if (opt.budgets.empty()) {
-    // CMPQ's budgets are code bits between 2 and 4 (its Algorithm 1).
-    const double lo = opt.method == "cmpq" ? 2.0 : opt.budget_lo;
-    const double hi = opt.method == "cmpq" ? 4.0 : opt.budget_hi;
-    for (double b = lo; b <= hi + 1e-9; b += 0.25) opt.budgets.push_back(b);
-  }
+  const SearchOptions opt = with_default_budgets(o);
   SearchOutcome out;
   out.modules = model.linear_modules();
   out.options = search_options_for(opt);

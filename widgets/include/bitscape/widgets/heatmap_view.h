@@ -26,6 +26,7 @@ class HeatmapView : public QCustomPlot {
   // A discrete palette for bit-widths (2 red ... 8 green, 16 grey) instead of the gradient.
   void setBitsPalette(bool on);
   void clear();
+  void setPlaceholder(const QString& text);
 
   int rows() const { return int(values_.size()); }
   int columns() const { return values_.empty() ? 0 : int(values_[0].size()); }
@@ -40,10 +41,15 @@ class HeatmapView : public QCustomPlot {
 
  Q_SIGNALS:
   void cellClicked(int row, int column);
+  // While the left button is held after a click on a cell: each further cell the pointer enters,
+  // then the release (for painting values by dragging).
+  void cellDragged(int row, int column);
+  void dragFinished();
 
  protected:
   void mouseMoveEvent(QMouseEvent* event) override;
   void mousePressEvent(QMouseEvent* event) override;
+  void mouseReleaseEvent(QMouseEvent* event) override;
 
  private:
   QCPColorMap* map_ = nullptr;
@@ -54,6 +60,8 @@ class HeatmapView : public QCustomPlot {
   std::vector<std::vector<double>> values_;
   QString measure_;
   bool log_ = false, bits_ = false;
+  bool dragging_ = false;
+  std::pair<int, int> lastCell_{-1, -1};
 };
 
 }  // namespace bitscape::widgets

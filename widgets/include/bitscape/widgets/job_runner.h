@@ -53,6 +53,8 @@ class JobRunner : public QObject {
   // `done` of `total` steps (total 0 = unknown); eta_seconds < 0 when unknown.
   void progressed(quint64 job, qint64 done, qint64 total, double eta_seconds);
   void logLine(quint64 job, const QString& line);
+  // An intermediate result of the job (ProgressSink::result), e.g. kind "search_point".
+  void resultReported(quint64 job, const QString& kind, const QString& json);
   void finished(quint64 job);                          // after onResult ran
   void failed(quint64 job, const QString& message);    // the job threw; message = what()
   void cancelled(quint64 job);

@@ -21,9 +21,14 @@ class ParetoPanel : public QWidget {
   explicit ParetoPanel(QWidget* parent = nullptr);
 
   int addRun(const QString& name);
+  void renameRun(int run, const QString& name);
   void addPoint(int run, const SearchPoint& point);
   void clear();
   QString summary(int run, int index) const;
+  // A point of a run (run -1: a baseline), as added.
+  const SearchPoint& point(int run, int index) const;
+  int pointCount(int run) const;
+  QWidget* plotWidget() const;  // the ParetoView (a QCustomPlot)
   ParetoView* view() const { return view_; }
 
  Q_SIGNALS:

@@ -25,6 +25,7 @@ class ParetoView : public QCustomPlot {
 
   // A new run (colour by order); returns its id. Uniform points of any run go to the baselines.
   int addRun(const QString& name);
+  void renameRun(int run, const QString& name);
   void addPoint(int run, const SearchPoint& point);
   void clear();
 

@@ -5,6 +5,7 @@
 #include <QString>
 
 class QCustomPlot;
+class QWidget;
 
 namespace bitscape::widgets {
 
@@ -12,6 +13,10 @@ namespace bitscape::widgets {
 // .pdf). PNG is rendered at `dpi` (the plot's logical size x dpi / 96); SVG and PDF are vector.
 // Returns an empty string on success, else what went wrong.
 QString exportPlot(QCustomPlot* plot, const QString& path, int dpi = 192);
+
+// The same for a widget that is a QCustomPlot (for code that cannot include QCustomPlot, built
+// with QT_NO_KEYWORDS); an error when it is not one.
+QString exportWidgetPlot(QWidget* plot, const QString& path, int dpi = 192);
 
 // Adds the right-click menu (PNG at 96/192/300 DPI, SVG, PDF) that asks for a file name and
 // reports an error in a message box.

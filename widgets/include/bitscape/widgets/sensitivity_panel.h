@@ -37,6 +37,7 @@ class SensitivityPanel : public QWidget {
   void setMetric(const QString& metric);
   QString metric() const;
   HeatmapView* heatmap() const { return heatmap_; }
+  QWidget* plotWidget() const;  // the heatmap (a QCustomPlot)
   // The module under a cell, "" when none.
   QString moduleAt(int row, int column) const;
 

@@ -1,5 +1,6 @@
-// Helpers shared by the commands that read a project: the calibration statistics of a module
-// as the quantizers read them (one input group's Hessian read once), run names, timestamps.
+// Helpers shared by the jobs and commands that read a project: the calibration statistics of a
+// module as the quantizers read them (one input group's Hessian read once), run names,
+// timestamps. Tensor-facing header (LibTorch).
 #pragma once
 
 #include <ATen/ATen.h>
@@ -13,7 +14,7 @@
 #include "bitscape/project.h"
 #include "bitscape/quantizer.h"
 
-namespace bitscape::cli {
+namespace bitscape {
 
 // Module statistics and Hessians from the project, one input group's Hessian read once.
 class ProjectCalibration {
@@ -54,4 +55,4 @@ inline std::string utc_now() {
   return buf;
 }
 
-}  // namespace bitscape::cli
+}  // namespace bitscape

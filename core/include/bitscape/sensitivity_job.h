@@ -1,0 +1,67 @@
+// Jobs on a project shared by the CLI and the workbench: calibration (a new project from a model
+// and a corpus) and a sensitivity run (saliency maps and per-module curves added to the project,
+// resumable). They load the model, check the project belongs to it, store results as they go and
+// keep what is finished when cancelled. Tensor-facing header (LibTorch).
+#pragma once
+
+#include <functional>
+#include <string>
+#include <vector>
+
+#include "bitscape/allocation.h"
+#include "bitscape/model.h"
+#include "bitscape/progress.h"
+#include "bitscape/sensitivity.h"
+#include "bitscape/sensitivity_store.h"
+
+namespace bitscape {
+
+struct CalibrationJobOptions {
+  std::string model_dir;
+  std::string data;             // calibration corpus (text or JSONL)
+  std::string out;              // the project to create (*.bsproj.h5), written atomically
+  int64_t samples = 128;
+  int64_t seqlen = 0;           // 0 = min(2048, the model's context)
+  uint64_t seed = 0;
+  std::string mode = "fp";      // "fp", or "quantized" (GPTQ's sequential inputs)
+  std::string hessians = "full";  // "full" or "diag"
+  LoadOptions load;             // device, dtype (mapped is set by the job)
+  // mode "quantized": the allocation to quantize with, made for the model's modules.
+  std::function<Allocation(const std::vector<ModuleShape>&)> allocation;
+};
+
+struct CalibrationJobResult {
+  int64_t samples = 0, seqlen = 0, modules = 0, hessian_values = 0;
+  double seconds = 0.0;
+};
+
+// Throws InputError, Cancelled (the target is then left as it was).
+CalibrationJobResult run_calibration_job(const CalibrationJobOptions& options, ProgressSink& progress,
+                                         const CancelToken& cancel);
+
+struct SensitivityJobOptions {
+  std::string project;
+  std::string model_dir;     // "" = the project's
+  std::string run;           // "" = run1, run2, ... (with resume: the last unfinished)
+  bool resume = false;
+  SensitivityOptions sensitivity;  // metrics, bits, group, quantizer, curves, trace samples, pool
+  std::string eval_data;     // "" = the calibration corpus
+  int64_t eval_windows = 32;
+  int64_t seqlen = 0;
+  int64_t gradient_windows = 8;
+};
+
+struct SensitivityJobResult {
+  std::string run;
+  SensitivityRunInfo info;               // as stored (status "complete")
+  std::vector<SensitivityCurve> curves;  // execution order
+  std::vector<ProxyCorrelation> correlations;
+  std::string eval_data;
+  int64_t seqlen = 0;
+};
+
+// Throws InputError, Cancelled (after storing the finished modules as a "cancelled" run).
+SensitivityJobResult run_sensitivity_job(const SensitivityJobOptions& options, ProgressSink& progress,
+                                         const CancelToken& cancel);
+
+}  // namespace bitscape

@@ -1,0 +1,280 @@
+#include "bitscape/search_job.h"
+
+#include <chrono>
+#include <nlohmann/json.hpp>
+
+#include "bitscape/error.h"
+#include "bitscape/model.h"
+#include "bitscape/perplexity.h"
+#include "bitscape/project.h"
+#include "bitscape/project_calibration.h"
+#include "bitscape/quantize_job.h"
+#include "eval/reference.h"
+#include "bitscape/sensitivity_store.h"
+
+namespace bitscape {
+
+SearchJobResult run_search_job(const SearchJobOptions& options,
+                               const std::function<void(const SearchPoint&)>& on_point,
+                               ProgressSink& progress, const CancelToken& cancel) {
+  const auto t0 = std::chrono::steady_clock::now();
+  const std::string& project = options.project;
+  if (!project_support_available())
+    throw InputError(project, "this build of Bitscape has no HDF5 support (install libhdf5-dev and rebuild)");
+  SearchOptions o = options.search;
+  if (o.method != "dp" && o.method != "amq" && o.method != "automixq" && o.method != "cmpq")
+    throw InputError(project, "unknown search method '" + o.method + "' (dp, amq, automixq or cmpq)");
+  const ProjectReader reader = ProjectReader::open(project);
+  const ProjectModelInfo info = reader.model();
+  SearchJobResult result;
+  result.model_dir = options.model_dir.empty() ? info.path : options.model_dir;
+  progress.stage("load", 0);
+  Model model = Model::load(result.model_dir);
+  if (!info.fingerprint.empty() && project_model_info(model).fingerprint != info.fingerprint)
+    throw InputError(project, "was made for another model than '" + result.model_dir + "'");
+  result.shapes = module_shapes(model);
+
+  std::string quantizer = options.quantizer;
+  if (quantizer.empty()) quantizer = o.method == "amq" ? "hqq" : "rtn";
+  const auto q = parse_quantizer(quantizer);
+  if (!q) throw InputError(project, "unknown quantizer '" + quantizer + "'");
+  o.quantizer = *q;
+  if (o.method == "dp") {
+    // The curves of a complete sensitivity run; its bits and quantizer.
+    const std::vector<std::string> order = model.linear_modules();
+    std::string srun = options.sensitivity_run;
+    if (srun.empty())
+      for (const std::string& r : sensitivity_runs(reader))
+        if (read_sensitivity_run(reader, r, order).status == "complete") srun = r;
+    if (srun.empty())
+      throw InputError(project, "has no complete sensitivity run for the dp search (run a sensitivity analysis first)");
+    const SensitivityRunInfo sinfo = read_sensitivity_run(reader, srun, order);
+    o.curves.clear();
+    for (const std::string& m : order) {
+      auto c = read_module_curve(reader, srun, m);
+      if (!c || !c->complete())
+        throw InputError(project, "sensitivity run '" + srun + "' has no curve for " + m);
+      o.curves.push_back(*c);
+    }
+    o.bits = sinfo.bits;
+    o.group_size = sinfo.group_size;
+    o.quantizer = *parse_quantizer(sinfo.quantizer);
+  }
+  result.eval_data = !options.eval_data.empty()
+                         ? options.eval_data
+                         : (reader.has_calibration() ? reader.calibration().corpus : std::string());
+  if (result.eval_data.empty())
+    throw InputError(project, "has no calibration corpus: give the evaluation data");
+  result.seqlen = default_seqlen(model, options.seqlen);
+  const int64_t windows = options.eval_windows;
+
+  const nlohmann::json settings = {
+      {"method", o.method},          {"budget_lo", o.budget_lo},
+      {"budget_hi", o.budget_hi},    {"budgets", o.budgets},
+      {"seed", o.seed},              {"quantizer", quantizer},
+      {"group", o.group_size},       {"bits", o.bits},
+      {"iterations", o.amq_iterations}, {"candidates", o.amq_candidates},
+      {"initial_samples", o.amq_doe}, {"samples", o.automixq_samples},
+      {"elites", o.automixq_elites}, {"step", o.automixq_step},
+      {"fraction", o.automixq_fraction}, {"three_bit", o.automixq_three_bit},
+      {"dp_measure", o.dp_measure},  {"eval_data", result.eval_data},
+      {"eval_windows", windows},     {"seqlen", result.seqlen}};
+  // The run: new, or resumed with the same settings.
+  const std::vector<std::string> runs = search_runs(reader);
+  std::string run = options.run;
+  SearchState state;
+  SearchRunRecord& record = result.record;
+  if (options.resume) {
+    if (run.empty())
+      for (const std::string& r : runs)
+        if (read_search_run(reader, r).status != "complete") run = r;
+    if (run.empty()) throw InputError(project, "has no unfinished search run to resume");
+    record = read_search_run(reader, run);
+    if (record.status == "complete") throw InputError(project, "search run '" + run + "' is complete");
+    if (record.settings_json != settings.dump())
+      throw InputError(project, "search run '" + run + "' was started with other settings; resume it with the same options");
+    state.points = record.points;
+    state.completed_iterations = record.completed_iterations;
+    state.pinned = record.pinned;
+  } else {
+    if (run.empty()) run = next_name(runs, "search");
+    if (std::find(runs.begin(), runs.end(), run) != runs.end())
+      throw InputError(project, "already has a search run '" + run + "' (choose another name, or resume it)");
+    record.name = run;
+    record.created = utc_now();
+    record.method = o.method;
+    record.settings_json = settings.dump();
+    record.eval_data = result.eval_data;
+    record.eval_windows = windows;
+    record.seqlen = result.seqlen;
+  }
+  result.run = run;
+  o.cache_path = project + ".cache/" + o.method + "-" + quantizer + ".safetensors";
+
+  progress.stage("tokenize", 0);
+  SearchInputs in;
+  in.eval_windows = make_windows(tokenize_eval_corpus(result.model_dir, result.eval_data),
+                                 result.seqlen, windows, result.eval_data);
+  ProjectCalibration calibration(reader);
+  const bool calibrated = reader.has_calibration();
+  in.calibration = [&](const std::string& m) {
+    return calibrated ? calibration(m) : ModuleCalibration{};
+  };
+
+  ProjectWriter writer = ProjectWriter::update(project);
+  const double earlier = record.status.empty() ? 0.0 : record.seconds;
+  auto save = [&](const SearchOutcome& out, const std::string& status) {
+    record.status = status;
+    record.points = out.points;
+    record.completed_iterations = out.completed_iterations;
+    record.pinned = out.pinned;
+    record.log = out.log;
+    record.baseline_ppl = out.baseline_ppl;
+    record.seconds =
+        earlier + std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+    write_search_run(writer, record);
+  };
+  SearchOutcome last;
+  try {
+    result.outcome = run_search(
+        model, in, o, state, on_point,
+        [&](const SearchOutcome& s) {
+          last = s;
+          save(s, "running");
+        },
+        progress, cancel);
+  } catch (const Cancelled&) {
+    // Keep the completed iterations (the points of an unfinished one are measured again on
+    // resume, with the same random draws).
+    if (!last.points.empty() || !state.points.empty()) {
+      if (last.points.empty()) {
+        last.points = state.points;
+        last.completed_iterations = state.completed_iterations;
+        last.pinned = state.pinned;
+      }
+      std::vector<SearchPoint> kept;
+      for (const SearchPoint& p : last.points)
+        if (p.iteration < last.completed_iterations) kept.push_back(p);
+      last.points = kept;
+      save(last, "cancelled");
+      writer.commit();
+      progress.log("cancelled: " + std::to_string(kept.size()) + " points saved in search run '" +
+                   run + "' (continue it with --resume)");
+    }
+    throw;
+  }
+  save(result.outcome, "complete");
+  writer.commit();
+  return result;
+}
+
+Allocation allocation_of_point(const std::string& project, const std::string& run, int64_t index) {
+  const ProjectReader reader = ProjectReader::open(project);
+  const SearchRunRecord record = read_search_run(reader, run);
+  const SearchPoint* found = nullptr;
+  for (const SearchPoint& q : record.points)
+    if (q.index == index) found = &q;
+  if (!found) throw InputError(project, "search run '" + run + "' has no point " + std::to_string(index));
+  const SearchPoint& p = *found;
+  nlohmann::json settings;
+  try {
+    settings = nlohmann::json::parse(record.settings_json);
+  } catch (const nlohmann::json::exception&) {
+    throw InputError(project, "search run '" + run + "' has malformed settings");
+  }
+  SearchOptions o;
+  o.method = settings.value("method", record.method);
+  o.budget_lo = settings.value("budget_lo", o.budget_lo);
+  o.budget_hi = settings.value("budget_hi", o.budget_hi);
+  o.budgets = settings.value("budgets", std::vector<double>{});
+  o.group_size = settings.value("group", o.group_size);
+  o.bits = settings.value("bits", o.bits);
+  o.automixq_fraction = settings.value("fraction", o.automixq_fraction);
+  o.automixq_three_bit = settings.value("three_bit", false);
+  const auto q = parse_quantizer(settings.value("quantizer", std::string("rtn")));
+  if (q) o.quantizer = *q;
+  const std::vector<ModuleAllocation> options = search_options_for(with_default_budgets(o));
+  const std::vector<std::string> modules = reader.calibrated_modules();
+  if (p.genes.size() != modules.size())
+    throw InputError(project, "point " + std::to_string(index) + " of search run '" + run +
+                                  "' is not one of the run's per-module choices (a baseline)");
+  for (int g : p.genes)
+    if (g < 0 || g >= static_cast<int>(options.size()))
+      throw InputError(project, "point " + std::to_string(index) + " of search run '" + run +
+                                    "' has no per-module choice for every module");
+  Allocation a = allocation_of(p.genes, options, modules);
+  a.name = record.method + " search '" + run + "', point " + std::to_string(index);
+  a.model = reader.model().path;
+  return a;
+}
+
+SearchPoint measure_allocation_job(const MeasureAllocationOptions& options, ProgressSink& progress,
+                                   const CancelToken& cancel) {
+  const auto t0 = std::chrono::steady_clock::now();
+  const std::string& project = options.project;
+  const ProjectReader reader = ProjectReader::open(project);
+  const ProjectModelInfo info = reader.model();
+  const std::string model_dir = options.model_dir.empty() ? info.path : options.model_dir;
+  progress.stage("load", 0);
+  Model model = Model::load(model_dir);
+  if (!info.fingerprint.empty() && project_model_info(model).fingerprint != info.fingerprint)
+    throw InputError(project, "was made for another model than '" + model_dir + "'");
+  options.allocation.validate(module_shapes(model), "the edited allocation");
+  const std::string eval_data =
+      !options.eval_data.empty() ? options.eval_data
+                                 : (reader.has_calibration() ? reader.calibration().corpus : std::string());
+  if (eval_data.empty()) throw InputError(project, "has no calibration corpus: give the evaluation data");
+  const int64_t seqlen = default_seqlen(model, options.seqlen);
+  progress.stage("tokenize", 0);
+  const at::Tensor windows =
+      make_windows(tokenize_eval_corpus(model_dir, eval_data), seqlen, options.eval_windows, eval_data);
+
+  // The unquantized model's final hidden states, batch by batch (about 2048 tokens each).
+  const int64_t n = windows.size(0);
+  const int64_t batch = std::max<int64_t>(1, 2048 / seqlen);
+  auto hidden_of = [&](const at::Tensor& ids) {
+    at::Tensor h = model.embed(ids);
+    for (int64_t b = 0; b < model.num_blocks(); ++b) {
+      cancel.throw_if_cancelled();
+      h = model.run_block(b, h);
+    }
+    return h;
+  };
+  std::vector<at::Tensor> reference;
+  {
+    at::NoGradGuard no_grad;
+    progress.stage("reference", n);
+    for (int64_t w0 = 0; w0 < n; w0 += batch) {
+      reference.push_back(hidden_of(windows.slice(0, w0, std::min(n, w0 + batch))));
+      progress.advance(std::min(n, w0 + batch));
+    }
+  }
+  QuantizeJobOptions qo;
+  qo.project = project;
+  const QuantizeReport report = quantize_model(model, options.allocation, qo, progress, cancel);
+  FidelityAccumulator acc;
+  {
+    at::NoGradGuard no_grad;
+    progress.stage("measure", n);
+    size_t k = 0;
+    for (int64_t w0 = 0; w0 < n; w0 += batch, ++k) {
+      const at::Tensor ids = windows.slice(0, w0, std::min(n, w0 + batch));
+      const detail::BatchReference ref(model, reference[k], ids);
+      ref.compare(hidden_of(ids), acc);
+      progress.advance(std::min(n, w0 + batch));
+    }
+  }
+  SearchPoint p;
+  p.method = "edited";
+  p.average_bits = report.cost.average_bits;
+  p.code_bits = report.cost.average_code_bits;
+  p.total_bytes = report.cost.total_bytes();
+  p.ppl = acc.ppl();
+  p.kl = acc.kl();
+  p.jsd = acc.jsd();
+  p.top1 = acc.top1();
+  p.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  return p;
+}
+
+}  // namespace bitscape

@@ -1,0 +1,221 @@
+#include "bitscape/sensitivity_job.h"
+
+#include <algorithm>
+#include <chrono>
+#include <map>
+#include <set>
+
+#include "bitscape/calibration.h"
+#include "bitscape/error.h"
+#include "bitscape/perplexity.h"
+#include "bitscape/project.h"
+#include "bitscape/project_calibration.h"
+#include "bitscape/quantize_job.h"
+
+namespace bitscape {
+
+CalibrationJobResult run_calibration_job(const CalibrationJobOptions& o, ProgressSink& progress,
+                                         const CancelToken& cancel) {
+  const auto t0 = std::chrono::steady_clock::now();
+  if (!project_support_available())
+    throw InputError(o.out, "this build of Bitscape has no HDF5 support (install libhdf5-dev and rebuild)");
+  if (o.mode != "fp" && o.mode != "quantized") throw InputError(o.out, "calibration mode must be fp or quantized");
+  if (o.hessians != "full" && o.hessians != "diag") throw InputError(o.out, "hessians must be full or diag");
+  if (o.mode == "quantized" && !o.allocation)
+    throw InputError(o.out, "quantized calibration needs the allocation to quantize with");
+  if (o.samples <= 0) throw InputError(o.data, "the number of calibration windows must be positive");
+  progress.stage("tokenize", 0);
+  const std::vector<int32_t> tokens = tokenize_eval_corpus(o.model_dir, o.data);
+  cancel.throw_if_cancelled();
+  progress.stage("load", 0);
+  LoadOptions load = o.load;
+  load.mapped = true;
+  Model model = Model::load(o.model_dir, load);
+  const int64_t seqlen = default_seqlen(model, o.seqlen);
+  const CalibrationWindows windows = draw_calibration_windows(tokens, o.samples, seqlen, o.seed, o.data);
+
+  CalibrationSettings settings;
+  settings.corpus = o.data;
+  settings.corpus_sha256 = file_sha256(o.data);
+  settings.samples = o.samples;
+  settings.seqlen = seqlen;
+  settings.seed = o.seed;
+  settings.window_starts = windows.starts;
+  settings.mode = o.mode;
+  settings.hessians = o.hessians;
+  settings.device = load.device;
+  settings.dtype = load.dtype == at::kBFloat16 ? "bf16" : load.dtype == at::kHalf ? "fp16" : "fp32";
+  settings.created = utc_now();
+
+  CalibrationJobResult result;
+  ProjectWriter writer = ProjectWriter::create(o.out);
+  writer.write_model(project_model_info(model));
+  auto store = [&](const BlockCalibration& bc) {
+    for (HessianData h : bc.hessians) {
+      if (o.hessians == "diag") h.upper.clear();
+      result.hessian_values += static_cast<int64_t>(h.upper.size() + h.diag.size());
+      writer.write_hessian(h);
+    }
+    for (const ModuleStatistics& s : bc.modules) writer.write_module_statistics(s);
+  };
+  if (o.mode == "fp") {
+    writer.begin_calibration(settings);
+    run_calibration(model, windows.ids, o.hessians == "full",
+                    [&](BlockCalibration& bc) -> std::map<std::string, at::Tensor> {
+                      store(bc);
+                      return {};
+                    },
+                    progress, cancel);
+  } else {
+    const Allocation alloc = o.allocation(module_shapes(model));
+    settings.allocation_json = alloc.to_json(module_shapes(model)).dump();
+    writer.begin_calibration(settings);
+    QuantizeJobOptions q;
+    q.calib_data = o.data;
+    q.calib.samples = o.samples;
+    q.calib.seqlen = seqlen;
+    q.calib.seed = o.seed;
+    q.sequential = true;
+    q.on_block_measured = store;
+    quantize_model(model, alloc, q, progress, cancel);
+  }
+  result.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  writer.set_calibration_seconds(result.seconds);
+  cancel.throw_if_cancelled();
+  writer.commit();
+  result.samples = o.samples;
+  result.seqlen = seqlen;
+  result.modules = static_cast<int64_t>(model.linear_modules().size());
+  return result;
+}
+
+SensitivityJobResult run_sensitivity_job(const SensitivityJobOptions& options, ProgressSink& progress,
+                                         const CancelToken& cancel) {
+  const auto t0 = std::chrono::steady_clock::now();
+  const std::string& project = options.project;
+  if (!project_support_available())
+    throw InputError(project, "this build of Bitscape has no HDF5 support (install libhdf5-dev and rebuild)");
+  const ProjectReader reader = ProjectReader::open(project);
+  const ProjectModelInfo model_info = reader.model();
+  const std::string model_dir = options.model_dir.empty() ? model_info.path : options.model_dir;
+  progress.stage("load", 0);
+  Model model = Model::load(model_dir);
+  if (!model_info.fingerprint.empty() && project_model_info(model).fingerprint != model_info.fingerprint)
+    throw InputError(project, "was made for another model than '" + model_dir + "'");
+  if (!reader.has_calibration())
+    throw InputError(project, "has no calibration (calibrate the model first)");
+  const CalibrationSettings calib = reader.calibration();
+  const SensitivityOptions& o = options.sensitivity;
+
+  SensitivityJobResult result;
+  result.eval_data = options.eval_data.empty() ? calib.corpus : options.eval_data;
+  result.seqlen = default_seqlen(model, options.seqlen);
+  const std::string& eval_data = result.eval_data;
+  const int64_t seqlen = result.seqlen;
+
+  // The run: a new one, or one to resume.
+  const std::vector<std::string> runs = sensitivity_runs(reader);
+  std::string run = options.run;
+  std::set<std::string> skip;
+  std::vector<SensitivityCurve>& curves = result.curves;
+  std::map<std::string, std::map<std::string, double>> totals;
+  const std::vector<std::string> order = model.linear_modules();
+  SensitivityRunInfo& info = result.info;
+  if (options.resume) {
+    if (run.empty()) {
+      for (const std::string& r : runs)
+        if (read_sensitivity_run(reader, r, order).status != "complete") run = r;
+      if (run.empty()) throw InputError(project, "has no unfinished sensitivity run to resume");
+    }
+    info = read_sensitivity_run(reader, run, order);
+    if (info.status == "complete") throw InputError(project, "sensitivity run '" + run + "' is complete");
+    std::vector<std::string> metric_names;
+    for (SaliencyMetric m : o.metrics) metric_names.push_back(saliency_metric_name(m));
+    if (info.bits != o.bits || info.group_size != o.group_size ||
+        info.quantizer != quantizer_name(o.quantizer) || info.metrics != metric_names ||
+        info.eval_data != eval_data || info.seqlen != seqlen || info.eval_windows != options.eval_windows)
+      throw InputError(project, "sensitivity run '" + run +
+                                    "' was started with other settings; resume it with the same "
+                                    "--bits/--group/--quantizer/--metrics/--eval-data/--eval-windows");
+    for (const std::string& m : info.modules) {
+      const auto c = read_module_curve(reader, run, m);
+      if (o.curves && !(c && c->complete())) continue;
+      skip.insert(m);
+      if (c) curves.push_back(*c);
+      for (const std::string& metric : info.metrics)
+        if (auto s = read_module_saliency(reader, run, m, metric)) totals[m][metric] = s->total;
+    }
+  } else {
+    if (run.empty()) run = next_name(runs, "run");
+    if (std::find(runs.begin(), runs.end(), run) != runs.end())
+      throw InputError(project, "already has a sensitivity run '" + run + "' (choose another name, or resume it)");
+    info.name = run;
+    info.created = utc_now();
+    for (SaliencyMetric m : o.metrics) info.metrics.push_back(saliency_metric_name(m));
+    info.bits = o.bits;
+    info.group_size = o.group_size;
+    info.quantizer = quantizer_name(o.quantizer);
+    info.eval_data = eval_data;
+    info.eval_windows = options.eval_windows;
+    info.seqlen = seqlen;
+  }
+  result.run = run;
+  info.trace_samples = o.curves ? o.trace_samples : 0;
+  info.gradient_windows = options.gradient_windows;
+
+  progress.stage("tokenize", 0);
+  SensitivityInputs in;
+  in.eval_windows =
+      make_windows(tokenize_eval_corpus(model_dir, eval_data), seqlen, info.eval_windows, eval_data);
+  ProjectCalibration calibration(reader);
+  in.calibration = [&](const std::string& m) { return calibration(m); };
+  const bool need_gradients =
+      (o.curves && o.trace_samples > 0) ||
+      std::find(o.metrics.begin(), o.metrics.end(), SaliencyMetric::kFisher) != o.metrics.end();
+  if (need_gradients)
+    in.gradient_windows = project_calibration_windows(model, calib, project, info.gradient_windows);
+
+  ProjectWriter writer = ProjectWriter::update(project);
+  info.status = "running";
+  write_sensitivity_run(writer, info);
+  int64_t written = 0;
+  auto finish = [&](const std::string& status) {
+    info.status = status;
+    info.seconds += std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+    write_sensitivity_run(writer, info);
+    write_proxy_correlations(writer, run, proxy_correlations(curves, totals));
+    writer.commit();
+  };
+  try {
+    const SensitivityBaseline base = run_sensitivity(
+        model, in, o, skip,
+        [&](const ModuleSensitivity& r) {
+          for (const SaliencySummary& s : r.saliency) {
+            write_module_saliency(writer, run, r.module, s);
+            totals[r.module][s.metric] = s.total;
+          }
+          if (o.curves) {
+            write_module_curve(writer, run, r.curve);
+            curves.push_back(r.curve);
+          }
+          ++written;
+        },
+        progress, cancel);
+    info.baseline_ppl = base.ppl;
+    info.baseline_nll = base.nll;
+  } catch (const Cancelled&) {
+    finish("cancelled");
+    progress.log("cancelled: " + std::to_string(written) + " modules saved in run '" + run +
+                 "' (continue it with --resume)");
+    throw;
+  }
+  // Curves in execution order (resumed ones first in the list otherwise).
+  std::sort(curves.begin(), curves.end(), [&](const SensitivityCurve& a, const SensitivityCurve& b) {
+    return std::find(order.begin(), order.end(), a.module) < std::find(order.begin(), order.end(), b.module);
+  });
+  finish("complete");
+  result.correlations = proxy_correlations(curves, totals);
+  return result;
+}
+
+}  // namespace bitscape

@@ -1,0 +1,169 @@
+// The workbench's real main window driven end to end on the sample model (offscreen): a project
+// calibrated and analysed by the CLI is opened with the model; the window runs a dp search whose
+// points appear live, loads a point into the allocation editor, edits it, measures it (the point
+// joins the Pareto view) and exports each plot to PNG, SVG and PDF.
+#include <QApplication>
+#include <QSignalSpy>
+#include <QTest>
+#include <cmath>
+#include <filesystem>
+
+#include <gtest/gtest.h>
+
+#include "app/cli_util.h"
+#include <QElapsedTimer>
+
+#include "bitscape/widgets/allocation_editor.h"
+#include "bitscape/widgets/allocation_model.h"
+#include "bitscape/widgets/demo_panel.h"
+#include "bitscape/widgets/heatmap_view.h"
+#include "bitscape/widgets/jobs_panel.h"
+#include "bitscape/widgets/pareto_panel.h"
+#include "bitscape/widgets/pareto_view.h"
+#include "bitscape/widgets/plot_export.h"
+#include "bitscape/widgets/sensitivity_panel.h"
+#include "main_window.h"
+
+using namespace bitscape::test;
+using bitscape::gui::MainWindow;
+
+namespace {
+
+const std::string kTrain = std::string(BITSCAPE_SAMPLE_DIR) + "/train.txt";
+const std::string kValidation = std::string(BITSCAPE_SAMPLE_DIR) + "/validation.txt";
+
+// Waits for the window's jobEnded(what, ok) and returns ok.
+bool waitForJob(MainWindow& w, const QString& what, int timeoutMs = 240000) {
+  QSignalSpy ended(&w, &MainWindow::jobEnded);
+  QElapsedTimer timer;
+  timer.start();
+  while (timer.elapsed() < timeoutMs) {
+    if (ended.isEmpty()) ended.wait(200);
+    while (!ended.isEmpty()) {
+      const QList<QVariant> args = ended.takeFirst();
+      if (args.at(0).toString() == what) return args.at(1).toBool();
+    }
+  }
+  ADD_FAILURE() << "no end of job " << what.toStdString();
+  return false;
+}
+
+}  // namespace
+
+TEST(WorkbenchTest, SearchEditEvaluateAndExportInTheRealWindow) {
+  if (!bitscape::project_support_available()) GTEST_SKIP() << "built without HDF5";
+  const std::string dir = scratch_dir();
+  const std::string p = dir + "/w.bsproj.h5";
+  CliRun c = cli("calibrate --quiet --model " + kSample + " --data " + kTrain +
+                 " --samples 4 --seqlen 64 --out " + p);
+  ASSERT_EQ(c.code, 0) << c.err;
+  CliRun s = cli("sensitivity --quiet --project " + p + " --metrics obs --bits 2,3,4 --eval-data " +
+                 kValidation + " --eval-windows 2 --seqlen 64 --trace-samples 0");
+  ASSERT_EQ(s.code, 0) << s.err;
+
+  MainWindow w;
+  w.useDefaultLayout();
+  w.show();
+  w.openModel(QString::fromStdString(kSample));
+  ASSERT_TRUE(waitForJob(w, "open"));
+  EXPECT_EQ(w.allocationEditor()->model()->rowCount(), 42);
+  w.openProject(QString::fromStdString(p));
+  ASSERT_TRUE(waitForJob(w, "project"));
+  // The sensitivity run is on the heatmap.
+  EXPECT_EQ(w.sensitivityPanel()->heatmap()->rows(), 6);
+  EXPECT_EQ(w.sensitivityPanel()->metric(), "KL at 3 bits");
+
+  // A dp search from the window: its points arrive while it runs and are stored in the project.
+  bitscape::gui::SearchRequest r;
+  r.project = p;
+  r.method = "dp";
+  r.eval_windows = 2;
+  bitscape::widgets::ParetoView* pareto = w.paretoPanel()->view();
+  w.startSearch(r);
+  ASSERT_TRUE(waitForJob(w, "search"));
+  ASSERT_EQ(pareto->runCount(), 1);
+  EXPECT_EQ(pareto->pointCount(0), 9);  // budgets 2.25..4.25 by 0.25
+  EXPECT_EQ(pareto->baselineCount(), 8);
+  EXPECT_GE(pareto->front(0).size(), 3u);
+
+  // Click the 3.0-bit point: the editor holds its allocation, with the cost the point reports.
+  int pick = -1;
+  for (int i = 0; i < pareto->pointCount(0); ++i)
+    if (std::abs(pareto->point(0, i).average_bits - 3.0) < 0.13) pick = i;
+  ASSERT_GE(pick, 0);
+  w.loadPoint(0, pick);
+  auto* model = w.allocationEditor()->model();
+  EXPECT_NEAR(model->cost().average_bits, pareto->point(0, pick).average_bits, 1e-9);
+  const bitscape::Allocation loaded = bitscape::gui::Engine::allocationOfPoint(p, "search1", pareto->point(0, pick).index);
+  EXPECT_TRUE(model->allocation().module("model.layers.0.self_attn.v_proj") ==
+              loaded.module("model.layers.0.self_attn.v_proj"));
+
+  // Edit: every down_proj to 4 bits (one undo step); then measure it.
+  const double before = model->cost().average_bits;
+  EXPECT_GT(model->setBits(model->rowsOfKind("mlp.down_proj"), 4), 0);
+  EXPECT_GT(model->cost().average_bits, before);
+  w.evaluateAllocation(model->allocation());
+  ASSERT_TRUE(waitForJob(w, "measure"));
+  ASSERT_EQ(pareto->runCount(), 2);
+  ASSERT_EQ(pareto->pointCount(1), 1);
+  const bitscape::SearchPoint& edited = pareto->point(1, 0);
+  EXPECT_NEAR(edited.average_bits, model->cost().average_bits, 1e-9);
+  EXPECT_TRUE(std::isfinite(edited.kl) && edited.kl > 0);
+  EXPECT_TRUE(std::isfinite(edited.ppl));
+
+  // The jobs dock lists what ran; the explain panel follows the view brought to the front.
+  bitscape::widgets::JobsPanel* jobs = w.jobsPanel();
+  ASSERT_EQ(jobs->jobCount(), 4);  // open, project, search, measure
+  for (int j = 0; j < 4; ++j) EXPECT_EQ(jobs->text(j, 4), "finished") << j;
+  EXPECT_EQ(jobs->text(2, 0), "Search");
+  w.showView("allocation-map");
+  QApplication::processEvents();
+  EXPECT_EQ(w.explainedView(), "allocation-map");
+  w.showView("pareto");
+  w.showView("sensitivity");
+  QApplication::processEvents();
+  EXPECT_EQ(w.explainedView(), "sensitivity");
+
+  // Every plot exports to PNG, SVG and PDF (what its context menu calls).
+  for (QCustomPlot* plot : {static_cast<QCustomPlot*>(pareto),
+                            static_cast<QCustomPlot*>(w.sensitivityPanel()->heatmap())}) {
+    for (const char* ext : {"png", "svg", "pdf"}) {
+      const QString path = QString::fromStdString(dir) + "/" + plot->objectName() + "." + ext;
+      EXPECT_EQ(bitscape::widgets::exportPlot(plot, path, 150), "") << path.toStdString();
+      EXPECT_GT(std::filesystem::file_size(path.toStdString()), 1000u) << path.toStdString();
+    }
+  }
+}
+
+TEST(WorkbenchTest, TheGuidedDemoRunsEveryStepOnTheSampleModel) {
+  if (!bitscape::project_support_available()) GTEST_SKIP() << "built without HDF5";
+  const std::string dir = scratch_dir();
+  MainWindow w;
+  w.useDefaultLayout();
+  w.show();
+  w.openModel(QString::fromStdString(kSample));
+  ASSERT_TRUE(waitForJob(w, "open"));
+  w.setDemoDir(QString::fromStdString(dir));
+  auto* demo = w.demoPanel();
+  ASSERT_EQ(demo->stepCount(), 6);
+  for (int step = 0; step < 6; ++step) {
+    QSignalSpy ended(&w, &MainWindow::demoStepEnded);
+    w.runDemoStep(step);
+    if (ended.isEmpty()) {
+      ASSERT_TRUE(ended.wait(300000)) << "step " << step;
+    }
+    ASSERT_EQ(ended.count(), 1);
+    EXPECT_TRUE(ended.at(0).at(1).toBool()) << "step " << step << ": " << demo->note(step).toStdString();
+    ASSERT_EQ(demo->state(step), bitscape::widgets::DemoPanel::State::kDone) << demo->note(step).toStdString();
+  }
+  EXPECT_EQ(demo->nextStep(), 6);
+  EXPECT_TRUE(std::filesystem::exists(dir + "/demo.bsproj.h5"));
+  EXPECT_EQ(w.sensitivityPanel()->heatmap()->rows(), 6);
+  bitscape::widgets::ParetoView* pareto = w.paretoPanel()->view();
+  ASSERT_EQ(pareto->runCount(), 2);  // the dp search and the edited allocation
+  EXPECT_EQ(pareto->pointCount(1), 1);
+  int figures = 0;
+  for (const auto& f : std::filesystem::directory_iterator(dir + "/figures"))
+    if (std::filesystem::file_size(f.path()) > 1000) ++figures;
+  EXPECT_EQ(figures, 12);  // 4 plots x PNG, SVG, PDF
+}

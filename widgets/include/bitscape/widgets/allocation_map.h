@@ -1,0 +1,55 @@
+// The allocation map: the current allocation as a blocks x modules grid coloured by bits (code
+// bits per weight, so a module whose channel classes mix bit-widths shows their average), and
+// the layer-wise bar chart of bits per module per block (as AutoMixQ's Figure 5) with the
+// model's average as a line. Follows an AllocationModel: redrawn on every edit.
+#pragma once
+
+#include <QWidget>
+#include <vector>
+
+class QCustomPlot;
+class QCPBars;
+class QCPItemStraightLine;
+class QCheckBox;
+class QSpinBox;
+
+namespace bitscape::widgets {
+
+class AllocationModel;
+class HeatmapView;
+
+class AllocationMap : public QWidget {
+  Q_OBJECT
+
+ public:
+  explicit AllocationMap(QWidget* parent = nullptr);
+  void setModel(AllocationModel* model);
+
+  HeatmapView* grid() const { return grid_; }
+  QCustomPlot* bars() const { return bars_; }
+  QWidget* gridWidget() const;  // the grid and the bars as QWidgets (QCustomPlots)
+  QWidget* barsWidget() const;
+  // Bits of each module kind (q, k, v, o, gate, up, down) per block, as drawn in the bar chart.
+  std::vector<std::vector<double>> barValues() const;
+  double averageLine() const;
+  // Painting: with it on, clicking or dragging over cells sets those modules to `bits` (one undo
+  // step per stroke; locked modules are left alone).
+  void setPainting(bool on, int bits);
+
+ Q_SIGNALS:
+  void moduleSelected(const QString& module);
+
+ private:
+  void redraw();
+
+  AllocationModel* model_ = nullptr;
+  HeatmapView* grid_ = nullptr;
+  QCustomPlot* bars_ = nullptr;
+  std::vector<QCPBars*> series_;
+  QCPItemStraightLine* average_ = nullptr;
+  QCheckBox* paint_ = nullptr;
+  QSpinBox* paintBits_ = nullptr;
+  bool stroke_ = false;
+};
+
+}  // namespace bitscape::widgets

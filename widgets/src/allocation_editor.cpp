@@ -1,0 +1,184 @@
+#include "bitscape/widgets/allocation_editor.h"
+
+#include <QAction>
+#include <QComboBox>
+#include <QUndoStack>
+#include <QHBoxLayout>
+#include <QHeaderView>
+#include <QItemSelectionModel>
+#include <QLabel>
+#include <QPushButton>
+#include <QSpinBox>
+#include <QStyledItemDelegate>
+#include <QTableView>
+#include <QToolButton>
+#include <QVBoxLayout>
+#include <set>
+
+#include "bitscape/widgets/allocation_model.h"
+#include "bitscape/widgets/format.h"
+
+namespace bitscape::widgets {
+namespace {
+
+// Spin box for bits (2..8 and 16), combo boxes for the group size and the quantizer.
+class SettingDelegate : public QStyledItemDelegate {
+ public:
+  using QStyledItemDelegate::QStyledItemDelegate;
+  QWidget* createEditor(QWidget* parent, const QStyleOptionViewItem& option,
+                        const QModelIndex& index) const override {
+    if (index.column() == AllocationModel::BitsColumn) {
+      auto* s = new QSpinBox(parent);
+      s->setRange(2, 16);
+      return s;
+    }
+    if (index.column() == AllocationModel::GroupColumn) {
+      auto* c = new QComboBox(parent);
+      c->addItem(QStringLiteral("32"), 32);
+      c->addItem(QStringLiteral("64"), 64);
+      c->addItem(QStringLiteral("128"), 128);
+      c->addItem(AllocationModel::tr("per channel"), kPerChannel);
+      return c;
+    }
+    if (index.column() == AllocationModel::QuantizerColumn) {
+      auto* c = new QComboBox(parent);
+      for (const char* q : {"rtn", "gptq", "hqq", "awq", "kmeans"}) c->addItem(QString::fromLatin1(q));
+      return c;
+    }
+    return QStyledItemDelegate::createEditor(parent, option, index);
+  }
+  void setEditorData(QWidget* editor, const QModelIndex& index) const override {
+    const QVariant v = index.data(Qt::EditRole);
+    if (auto* s = qobject_cast<QSpinBox*>(editor)) s->setValue(v.toInt());
+    else if (auto* c = qobject_cast<QComboBox*>(editor)) {
+      const int i = index.column() == AllocationModel::GroupColumn ? c->findData(v.toInt()) : c->findText(v.toString());
+      c->setCurrentIndex(std::max(0, i));
+    }
+  }
+  void setModelData(QWidget* editor, QAbstractItemModel* model, const QModelIndex& index) const override {
+    if (auto* s = qobject_cast<QSpinBox*>(editor)) model->setData(index, s->value());
+    else if (auto* c = qobject_cast<QComboBox*>(editor))
+      model->setData(index, index.column() == AllocationModel::GroupColumn ? c->currentData() : QVariant(c->currentText()));
+  }
+};
+
+}  // namespace
+
+AllocationEditor::AllocationEditor(QWidget* parent) : QWidget(parent) {
+  model_ = new AllocationModel(this);
+  table_ = new QTableView;
+  table_->setObjectName(QStringLiteral("allocationTable"));
+  table_->setModel(model_);
+  table_->setItemDelegate(new SettingDelegate(table_));
+  table_->setSelectionBehavior(QAbstractItemView::SelectRows);
+  table_->setEditTriggers(QAbstractItemView::DoubleClicked | QAbstractItemView::EditKeyPressed |
+                          QAbstractItemView::AnyKeyPressed);
+  table_->verticalHeader()->setVisible(false);
+  table_->horizontalHeader()->setSectionResizeMode(QHeaderView::ResizeToContents);
+  table_->horizontalHeader()->setSectionResizeMode(AllocationModel::ModuleColumn, QHeaderView::Stretch);
+  table_->horizontalHeader()->setMinimumSectionSize(48);
+  table_->verticalHeader()->setDefaultSectionSize(table_->fontMetrics().height() + 8);
+  table_->setAlternatingRowColors(true);
+
+  meter_ = new QLabel;
+  meter_->setObjectName(QStringLiteral("budgetMeter"));
+  QFont f = meter_->font();
+  f.setBold(true);
+  meter_->setFont(f);
+
+  bulkBits_ = new QSpinBox;
+  bulkBits_->setObjectName(QStringLiteral("bulkBits"));
+  bulkBits_->setRange(2, 16);
+  bulkBits_->setValue(3);
+  bulkBits_->setSuffix(tr(" bits"));
+  scope_ = new QComboBox;
+  scope_->setObjectName(QStringLiteral("bulkScope"));
+  scope_->addItem(tr("to the selected modules"), QString());
+  for (const char* leaf : {"self_attn.q_proj", "self_attn.k_proj", "self_attn.v_proj", "self_attn.o_proj",
+                           "mlp.gate_proj", "mlp.up_proj", "mlp.down_proj"})
+    scope_->addItem(tr("to every %1").arg(QString::fromLatin1(leaf)), QString::fromLatin1(leaf));
+  auto* apply = new QPushButton(tr("Set"));
+  apply->setObjectName(QStringLiteral("bulkApply"));
+  connect(apply, &QPushButton::clicked, this, [this] {
+    const QString leaf = scope_->currentData().toString();
+    if (leaf.isEmpty()) applyBitsToSelection();
+    else model_->setBits(model_->rowsOfKind(leaf), bulkBits_->value());
+  });
+  // Undo/redo with short labels; what they would undo or redo is in their tooltips.
+  QUndoStack* stack = model_->undoStack();
+  auto* undoAction = new QAction(tr("Undo"), this);
+  undoAction->setShortcut(QKeySequence::Undo);
+  undoAction->setEnabled(false);
+  connect(undoAction, &QAction::triggered, stack, &QUndoStack::undo);
+  connect(stack, &QUndoStack::canUndoChanged, undoAction, &QAction::setEnabled);
+  connect(stack, &QUndoStack::undoTextChanged, undoAction,
+          [undoAction](const QString& t) { undoAction->setToolTip(tr("Undo %1").arg(t)); });
+  auto* redoAction = new QAction(tr("Redo"), this);
+  redoAction->setShortcut(QKeySequence::Redo);
+  redoAction->setEnabled(false);
+  connect(redoAction, &QAction::triggered, stack, &QUndoStack::redo);
+  connect(stack, &QUndoStack::canRedoChanged, redoAction, &QAction::setEnabled);
+  connect(stack, &QUndoStack::redoTextChanged, redoAction,
+          [redoAction](const QString& t) { redoAction->setToolTip(tr("Redo %1").arg(t)); });
+  auto* undo = new QToolButton;
+  undo->setObjectName(QStringLiteral("undo"));
+  undo->setDefaultAction(undoAction);
+  auto* redo = new QToolButton;
+  redo->setObjectName(QStringLiteral("redo"));
+  redo->setDefaultAction(redoAction);
+  addAction(undoAction);
+  addAction(redoAction);
+  evaluate_ = new QPushButton(tr("Evaluate"));
+  evaluate_->setObjectName(QStringLiteral("evaluateAllocation"));
+  connect(evaluate_, &QPushButton::clicked, this, [this] { Q_EMIT evaluateRequested(model_->allocation()); });
+
+  auto* bulk = new QHBoxLayout;
+  bulk->addWidget(new QLabel(tr("Bits:")));
+  bulk->addWidget(bulkBits_);
+  bulk->addWidget(scope_, 1);
+  bulk->addWidget(apply);
+  bulk->addSpacing(12);
+  bulk->addWidget(undo);
+  bulk->addWidget(redo);
+  auto* top = new QHBoxLayout;
+  top->addWidget(meter_, 1);
+  top->addWidget(evaluate_);
+  auto* layout = new QVBoxLayout(this);
+  layout->setContentsMargins(0, 0, 0, 0);
+  layout->addLayout(top);
+  layout->addLayout(bulk);
+  layout->addWidget(table_, 1);
+
+  connect(model_, &AllocationModel::totalsChanged, this, &AllocationEditor::updateMeter);
+  updateMeter(0, 0, 0);
+}
+
+QString AllocationEditor::meterText() const { return meter_->text(); }
+
+void AllocationEditor::updateMeter(double averageBits, double codeBits, qint64 totalBytes) {
+  if (model_->rowCount() == 0) {
+    meter_->setText(tr("Open a model to edit its allocation"));
+    return;
+  }
+  meter_->setText(tr("%1 bits per weight (code %2) \u00b7 %3")
+                      .arg(averageBits, 0, 'f', 3)
+                      .arg(codeBits, 0, 'f', 3)
+                      .arg(formatBytes(totalBytes)));
+}
+
+std::vector<int> AllocationEditor::selectedRows() const {
+  std::set<int> rows;
+  for (const QModelIndex& i : table_->selectionModel()->selectedIndexes()) rows.insert(i.row());
+  return {rows.begin(), rows.end()};
+}
+
+int AllocationEditor::applyBitsToSelection() { return model_->setBits(selectedRows(), bulkBits_->value()); }
+
+void AllocationEditor::selectModule(const QString& module) {
+  const int row = model_->rowOf(module);
+  if (row < 0) return;
+  table_->selectRow(row);
+  table_->scrollTo(model_->index(row, 0));
+}
+
+}  // namespace bitscape::widgets

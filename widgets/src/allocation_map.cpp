@@ -1,0 +1,177 @@
+#include "bitscape/widgets/allocation_map.h"
+
+#include <qcustomplot.h>
+
+#include <QCheckBox>
+#include <QHBoxLayout>
+#include <QLabel>
+#include <QSpinBox>
+#include <QSplitter>
+#include <QVBoxLayout>
+#include <cmath>
+
+#include "bitscape/widgets/allocation_model.h"
+#include "bitscape/widgets/heatmap_view.h"
+#include "bitscape/widgets/plot_export.h"
+#include "bitscape/widgets/sensitivity_panel.h"
+
+namespace bitscape::widgets {
+namespace {
+
+const QColor kKindColours[] = {QColor(0x1f, 0x77, 0xb4), QColor(0x6b, 0xae, 0xd6), QColor(0x9e, 0xca, 0xe1),
+                               QColor(0x31, 0x82, 0xbd), QColor(0xe6, 0x55, 0x0d), QColor(0xfd, 0x8d, 0x3c),
+                               QColor(0xa6, 0x36, 0x03)};
+
+}  // namespace
+
+AllocationMap::AllocationMap(QWidget* parent) : QWidget(parent) {
+  grid_ = new HeatmapView;
+  grid_->setObjectName(QStringLiteral("allocationGrid"));
+  grid_->setBitsPalette(true);
+  grid_->setPlaceholder(tr("Open a model to see its allocation"));
+  bars_ = new QCustomPlot;
+  bars_->setObjectName(QStringLiteral("allocationBars"));
+  bars_->setMinimumHeight(180);
+  bars_->setBackground(palette().brush(QPalette::Base));
+  const QColor text = palette().color(QPalette::Text);
+  for (QCPAxis* axis : {bars_->xAxis, bars_->yAxis}) {
+    axis->setLabelColor(text);
+    axis->setTickLabelColor(text);
+    axis->setBasePen(QPen(palette().color(QPalette::Mid)));
+  }
+  bars_->xAxis->setLabel(tr("block"));
+  bars_->yAxis->setLabel(tr("bits per weight"));
+  bars_->legend->setVisible(true);
+  bars_->legend->setBrush(palette().brush(QPalette::Base));
+  bars_->legend->setTextColor(text);
+  // The legend in one row above the bars.
+  bars_->legend->setFillOrder(QCPLegend::foColumnsFirst);
+  bars_->legend->setWrap(7);
+  bars_->plotLayout()->insertRow(0);
+  bars_->plotLayout()->addElement(0, 0, bars_->legend);
+  bars_->plotLayout()->setRowStretchFactor(0, 0.001);
+  auto* group = new QCPBarsGroup(bars_);
+  const QStringList kinds = moduleColumnLabels();
+  for (int k = 0; k < kinds.size(); ++k) {
+    auto* b = new QCPBars(bars_->xAxis, bars_->yAxis);
+    b->setName(kinds[k]);
+    b->setPen(Qt::NoPen);
+    b->setBrush(kKindColours[k]);
+    b->setWidth(0.11);
+    b->setBarsGroup(group);
+    series_.push_back(b);
+  }
+  average_ = new QCPItemStraightLine(bars_);
+  average_->setPen(QPen(text, 1.5, Qt::DashLine));
+  installExportMenu(bars_);
+
+  paint_ = new QCheckBox(tr("Paint bits by dragging over the grid:"));
+  paint_->setObjectName(QStringLiteral("paint"));
+  paintBits_ = new QSpinBox;
+  paintBits_->setObjectName(QStringLiteral("paintBits"));
+  paintBits_->setRange(2, 16);
+  paintBits_->setValue(2);
+  paintBits_->setSuffix(tr(" bits"));
+  auto* controls = new QHBoxLayout;
+  controls->addWidget(paint_);
+  controls->addWidget(paintBits_);
+  controls->addStretch(1);
+
+  auto* split = new QSplitter(Qt::Vertical);
+  split->addWidget(grid_);
+  split->addWidget(bars_);
+  auto* layout = new QVBoxLayout(this);
+  layout->setContentsMargins(0, 0, 0, 0);
+  layout->addLayout(controls);
+  layout->addWidget(split, 1);
+  auto moduleAt = [](int row, int column) {
+    static const char* const leaves[] = {"self_attn.q_proj", "self_attn.k_proj", "self_attn.v_proj",
+                                         "self_attn.o_proj", "mlp.gate_proj",    "mlp.up_proj",
+                                         "mlp.down_proj"};
+    return QStringLiteral("model.layers.%1.%2").arg(row).arg(QLatin1String(leaves[column]));
+  };
+  auto paintCell = [this, moduleAt](int row, int column) {
+    const int r = model_->rowOf(moduleAt(row, column));
+    if (r >= 0) model_->setBits({r}, paintBits_->value());
+  };
+  connect(grid_, &HeatmapView::cellClicked, this, [this, moduleAt, paintCell](int row, int column) {
+    if (!model_) return;
+    if (paint_->isChecked()) {
+      model_->undoStack()->beginMacro(tr("Paint %1 bits").arg(paintBits_->value()));
+      stroke_ = true;
+      paintCell(row, column);
+    }
+    Q_EMIT moduleSelected(moduleAt(row, column));
+  });
+  connect(grid_, &HeatmapView::cellDragged, this, [this, paintCell](int row, int column) {
+    if (model_ && stroke_) paintCell(row, column);
+  });
+  connect(grid_, &HeatmapView::dragFinished, this, [this] {
+    if (model_ && stroke_) model_->undoStack()->endMacro();
+    stroke_ = false;
+  });
+}
+
+QWidget* AllocationMap::gridWidget() const { return grid_; }
+QWidget* AllocationMap::barsWidget() const { return bars_; }
+
+void AllocationMap::setPainting(bool on, int bits) {
+  paint_->setChecked(on);
+  paintBits_->setValue(bits);
+}
+
+void AllocationMap::setModel(AllocationModel* model) {
+  model_ = model;
+  connect(model, &AllocationModel::totalsChanged, this, [this] { redraw(); });
+  connect(model, &QAbstractItemModel::modelReset, this, [this] { redraw(); });
+  redraw();
+}
+
+std::vector<std::vector<double>> AllocationMap::barValues() const {
+  std::vector<std::vector<double>> v(series_.size());
+  for (size_t k = 0; k < series_.size(); ++k)
+    for (auto it = series_[k]->data()->constBegin(); it != series_[k]->data()->constEnd(); ++it)
+      v[k].push_back(it->value);
+  return v;
+}
+
+double AllocationMap::averageLine() const { return average_->point1->coords().y(); }
+
+void AllocationMap::redraw() {
+  if (!model_ || model_->rowCount() == 0) {
+    grid_->clear();
+    return;
+  }
+  int blocks = 0;
+  for (const ModuleShape& s : model_->shapes()) blocks = std::max(blocks, moduleCell(s.name).first + 1);
+  std::vector<std::vector<double>> cells(size_t(blocks), std::vector<double>(7, std::nan("")));
+  const AllocationCost& cost = model_->cost();
+  for (size_t i = 0; i < model_->shapes().size() && i < cost.modules.size(); ++i) {
+    const auto [r, c] = moduleCell(model_->shapes()[i].name);
+    if (r >= 0) cells[size_t(r)][size_t(c)] = cost.modules[i].code_bits_per_weight();
+  }
+  QStringList rows;
+  for (int b = 0; b < blocks; ++b) rows << QString::number(b);
+  grid_->setData(rows, moduleColumnLabels(), cells, tr("code bits per weight"));
+
+  double top = 4.0;
+  for (size_t k = 0; k < series_.size(); ++k) {
+    QVector<double> x, y;
+    for (int b = 0; b < blocks; ++b) {
+      x << b;
+      y << (std::isfinite(cells[size_t(b)][k]) ? cells[size_t(b)][k] : 0.0);
+      top = std::max(top, y.back());
+    }
+    series_[k]->setData(x, y, true);
+  }
+  average_->point1->setCoords(0, cost.average_code_bits);
+  average_->point2->setCoords(1, cost.average_code_bits);
+  QSharedPointer<QCPAxisTickerFixed> ticker(new QCPAxisTickerFixed);
+  ticker->setTickStep(std::max(1, blocks / 16));
+  bars_->xAxis->setTicker(ticker);
+  bars_->xAxis->setRange(-0.6, blocks - 0.4);
+  bars_->yAxis->setRange(0, top * 1.1);
+  bars_->replot(QCustomPlot::rpQueuedReplot);
+}
+
+}  // namespace bitscape::widgets
