@@ -124,8 +124,11 @@ ProjectContents Engine::readProject(const std::string& path, ProgressSink& progr
     cancel.throw_if_cancelled();
     ProjectContents::Sensitivity s;
     s.info = read_sensitivity_run(reader, run, c.modules);
-    for (const std::string& m : s.info.modules)
+    for (const std::string& m : s.info.modules) {
       if (auto curve = read_module_curve(reader, run, m)) s.curves.push_back(std::move(*curve));
+      for (const std::string& metric : s.info.metrics)
+        if (auto sal = read_module_saliency(reader, run, m, metric)) s.saliency_totals[m][metric] = sal->total;
+    }
     c.sensitivity_runs.push_back(std::move(s));
     progress.advance(++done);
   }
@@ -186,6 +189,21 @@ std::string Engine::sensitivity(const SensitivityRequest& request, ProgressSink&
   o.sensitivity.trace_samples = request.trace_samples;
   o.eval_windows = request.eval_windows;
   return run_sensitivity_job(o, progress, cancel).run;
+}
+
+std::map<std::string, SaliencySummary> Engine::readSaliency(const std::string& project,
+                                                             const std::string& module) {
+  std::map<std::string, SaliencySummary> out;
+  const ProjectReader reader = ProjectReader::open(project);
+  const std::vector<std::string> order = reader.has_calibration() ? reader.calibrated_modules()
+                                                                  : std::vector<std::string>{};
+  std::string run;
+  for (const std::string& r : sensitivity_runs(reader))
+    if (run.empty() || read_sensitivity_run(reader, r, order).status == "complete") run = r;
+  if (run.empty()) return out;
+  for (const std::string& metric : read_sensitivity_run(reader, run, order).metrics)
+    if (auto s = read_module_saliency(reader, run, module, metric)) out[metric] = std::move(*s);
+  return out;
 }
 
 }  // namespace bitscape::gui

@@ -7,6 +7,7 @@
 #include <cstdint>
 #include <memory>
 #include <string>
+#include <map>
 #include <vector>
 
 #include "bitscape/allocation.h"
@@ -40,6 +41,8 @@ struct ProjectContents {
   struct Sensitivity {
     SensitivityRunInfo info;
     std::vector<SensitivityCurve> curves;  // in info.modules order
+    // Saliency totals: module -> metric -> sum over the module's weights.
+    std::map<std::string, std::map<std::string, double>> saliency_totals;
   };
   std::vector<Sensitivity> sensitivity_runs;
 };
@@ -100,6 +103,11 @@ class Engine {
   // Adds a sensitivity run to the project; returns the run's name.
   static std::string sensitivity(const SensitivityRequest& request, ProgressSink& progress,
                                  const CancelToken& cancel);
+
+  // The saliency summaries of one module (by metric) from the project's last complete
+  // sensitivity run (else the last run); empty when there are none.
+  static std::map<std::string, SaliencySummary> readSaliency(const std::string& project,
+                                                              const std::string& module);
 
   // The allocation behind a stored search point. Throws InputError (e.g. for a baseline).
   static Allocation allocationOfPoint(const std::string& project, const std::string& run, int64_t index);

@@ -92,7 +92,10 @@ int main(int argc, char** argv) {
   panel->setRequest(request);
 
   int exitCode = 0;
+  bool shotTaken = false;
   auto takeShot = [&] {
+    if (shotTaken) return;  // once, after the last of the jobs the command line started
+    shotTaken = true;
     QTimer::singleShot(400, &window, [&] {
       if (manyShots) {
         const QStringList files = window.saveScreenshots(shotPath);
@@ -136,6 +139,7 @@ int main(int argc, char** argv) {
                    [&](const QString& what, bool ok) {
                      if (shotPath.isEmpty()) return;
                      if (autoDemo && what != QLatin1String("open")) return;  // the demo counts itself
+                     if (what == QLatin1String("saliency")) return;  // follows the project
                      --pending;
                      if (what == QLatin1String("open") && !ok && autoEvaluate) --pending;
                      if (what == QLatin1String("project") && !ok && autoSearch) --pending;

@@ -1,5 +1,7 @@
 #include "main_window.h"
 
+#include <cmath>
+
 #include <QAction>
 #include <QApplication>
 #include <QCloseEvent>
@@ -46,6 +48,7 @@
 #include "bitscape/widgets/jobs_panel.h"
 #include "bitscape/widgets/allocation_model.h"
 #include "bitscape/widgets/pareto_panel.h"
+#include "bitscape/widgets/saliency_view.h"
 #include "bitscape/widgets/plot_export.h"
 #include "bitscape/widgets/sensitivity_panel.h"
 #include "bitscape/widgets/perplexity_panel.h"
@@ -83,6 +86,7 @@ MainWindow::MainWindow(QWidget* parent)
       searchRunner_(new widgets::JobRunner(this)),
       measureRunner_(new widgets::JobRunner(this)) {
   analysisRunner_ = new widgets::JobRunner(this);
+  saliencyRunner_ = new widgets::JobRunner(this);
   setWindowTitle(tr("Bitscape"));
   setObjectName(QStringLiteral("MainWindow"));
 
@@ -97,10 +101,13 @@ MainWindow::MainWindow(QWidget* parent)
                                   new widgets::ShareDelegate(tree_));
   QHeaderView* header = tree_->header();
   header->setStretchLastSection(false);
-  header->setSectionResizeMode(widgets::ModelTreeModel::NameColumn, QHeaderView::Stretch);
-  for (int c = widgets::ModelTreeModel::KindColumn; c < widgets::ModelTreeModel::ColumnCount; ++c)
+  // Every column as wide as its contents (the tree scrolls sideways in a narrow dock); the
+  // dtype column is the one hidden first.
+  for (int c = 0; c < widgets::ModelTreeModel::ColumnCount; ++c)
     header->setSectionResizeMode(c, QHeaderView::ResizeToContents);
-  header->setMinimumSectionSize(60);
+  header->setMinimumSectionSize(40);
+  tree_->setColumnHidden(widgets::ModelTreeModel::DtypeColumn, true);
+  header->moveSection(header->visualIndex(widgets::ModelTreeModel::BitsColumn), 1);  // next to the name
   treeDock_ = new QDockWidget(tr("Model"), this);
   treeDock_->setObjectName(QStringLiteral("modelDock"));
   treeDock_->setWidget(tree_);
@@ -121,6 +128,17 @@ MainWindow::MainWindow(QWidget* parent)
   tabifyDockWidget(treeDock_, editorDock_);
   treeDock_->raise();
   connect(editor_, &widgets::AllocationEditor::evaluateRequested, this, &MainWindow::evaluateAllocation);
+  connect(editor_, &widgets::AllocationEditor::compareWithFileRequested, this, [this] {
+    const QString path = QFileDialog::getOpenFileName(this, tr("Compare with an allocation"), QString(),
+                                                      tr("Allocations (*.alloc.json *.json)"));
+    if (path.isEmpty()) return;
+    try {
+      editor_->model()->setReference(Allocation::load(path.toStdString(), editor_->model()->shapes()),
+                                     QFileInfo(path).fileName());
+    } catch (const std::exception& e) {
+      showError(tr("Could not load the allocation"), QString::fromStdString(e.what()));
+    }
+  });
 
   // Right: the Pareto front of the project's searches and the sensitivity heatmap.
   pareto_ = new widgets::ParetoPanel;
@@ -142,6 +160,15 @@ MainWindow::MainWindow(QWidget* parent)
   sensitivityDock_->setObjectName(QStringLiteral("sensitivityDock"));
   sensitivityDock_->setWidget(sensitivityBox);
   addDockWidget(Qt::RightDockWidgetArea, sensitivityDock_);
+  // The model tree's Bits column follows the editor's allocation.
+  connect(editor_->model(), &widgets::AllocationModel::totalsChanged, this, [this] {
+    std::map<std::string, double> bits;
+    const widgets::AllocationModel* m = editor_->model();
+    for (size_t i = 0; i < m->shapes().size() && i < m->cost().modules.size(); ++i)
+      bits[m->shapes()[i].name] = m->cost().modules[i].code_bits_per_weight();
+    treeModel_->setModuleBits(bits);
+  });
+
   map_ = new widgets::AllocationMap;
   map_->setModel(editor_->model());
   auto* mapBox = new QWidget;
@@ -156,7 +183,16 @@ MainWindow::MainWindow(QWidget* parent)
   sensitivityDock_->raise();
   connect(map_, &widgets::AllocationMap::moduleSelected, this, [this](const QString& module) {
     editor_->selectModule(module);
+    showSaliency(module);
   });
+
+  saliency_ = new widgets::SaliencyView;
+  saliencyDock_ = new QDockWidget(tr("Saliency"), this);
+  saliencyDock_->setObjectName(QStringLiteral("saliencyDock"));
+  saliencyDock_->setWidget(saliency_);
+  addDockWidget(Qt::RightDockWidgetArea, saliencyDock_);
+  tabifyDockWidget(sensitivityDock_, saliencyDock_);
+  connect(editor_, &widgets::AllocationEditor::moduleSelected, this, &MainWindow::showSaliency);
 
   jobs_ = new widgets::JobsPanel;
   jobs_->watch(runner_, tr("Model"));
@@ -182,7 +218,8 @@ MainWindow::MainWindow(QWidget* parent)
   // The explain panel follows the view that was last brought to the front.
   const std::pair<QDockWidget*, QString> explained[] = {
       {treeDock_, "model"},       {editorDock_, "allocation"}, {paretoDock_, "pareto"},
-      {sensitivityDock_, "sensitivity"}, {mapDock_, "allocation-map"}, {jobsDock_, "jobs"}};
+      {sensitivityDock_, "sensitivity"}, {mapDock_, "allocation-map"}, {jobsDock_, "jobs"},
+      {saliencyDock_, "saliency"}};
   for (const auto& [dock, view] : explained)
     connect(dock, &QDockWidget::visibilityChanged, this, [this, view = view](bool visible) {
       if (!visible) return;
@@ -220,6 +257,7 @@ MainWindow::MainWindow(QWidget* parent)
   connect(sensitivity_, &widgets::SensitivityPanel::moduleSelected, this, [this](const QString& module) {
     statusBar()->showMessage(module, 8000);
     editor_->selectModule(module);
+    showSaliency(module);
   });
   connect(pareto_, &widgets::ParetoPanel::pointClicked, this, &MainWindow::loadPoint);
   connect(projectRunner_, &widgets::JobRunner::failed, this, [this](quint64, const QString& message) {
@@ -355,6 +393,10 @@ void MainWindow::buildMenus() {
   QAction* quit = file->addAction(tr("&Quit"), this, &QWidget::close);
   quit->setShortcut(QKeySequence::Quit);
 
+  QMenu* edit = menuBar()->addMenu(tr("&Edit"));
+  QAction* settingsAction = edit->addAction(tr("&Settings\u2026"), this, &MainWindow::showSettings);
+  settingsAction->setShortcut(QKeySequence::Preferences);
+
   QMenu* projectMenu = menuBar()->addMenu(tr("&Project"));
   QAction* calibrateAction = projectMenu->addAction(tr("&New project (calibrate)\u2026"), this,
                                                     &MainWindow::chooseCalibration);
@@ -373,6 +415,7 @@ void MainWindow::buildMenus() {
   view->addAction(sensitivityDock_->toggleViewAction());
   view->addAction(editorDock_->toggleViewAction());
   view->addAction(mapDock_->toggleViewAction());
+  view->addAction(saliencyDock_->toggleViewAction());
   view->addAction(jobsDock_->toggleViewAction());
   view->addAction(explainDock_->toggleViewAction());
   view->addAction(demoDock_->toggleViewAction());
@@ -422,22 +465,29 @@ void MainWindow::closeEvent(QCloseEvent* event) {
 }
 
 namespace {
-QString droppedDirectory(const QMimeData* mime) {
+// A dropped model directory, project file (*.h5) or allocation file (*.json); "" otherwise.
+QString droppedPath(const QMimeData* mime) {
   if (mime == nullptr || !mime->hasUrls() || mime->urls().size() != 1) return QString();
   const QString path = mime->urls().first().toLocalFile();
-  return QFileInfo(path).isDir() ? path : QString();
+  const QFileInfo info(path);
+  if (info.isDir()) return path;
+  if (info.isFile() && (path.endsWith(QLatin1String(".h5")) || path.endsWith(QLatin1String(".json"))))
+    return path;
+  return QString();
 }
 }  // namespace
 
 void MainWindow::dragEnterEvent(QDragEnterEvent* event) {
-  if (!droppedDirectory(event->mimeData()).isEmpty()) event->acceptProposedAction();
+  if (!droppedPath(event->mimeData()).isEmpty()) event->acceptProposedAction();
 }
 
 void MainWindow::dropEvent(QDropEvent* event) {
-  const QString dir = droppedDirectory(event->mimeData());
-  if (dir.isEmpty()) return;
+  const QString path = droppedPath(event->mimeData());
+  if (path.isEmpty()) return;
   event->acceptProposedAction();
-  openModel(dir);
+  if (QFileInfo(path).isDir()) openModel(path);
+  else if (path.endsWith(QLatin1String(".h5"))) openProject(path);
+  else loadAllocationFile(path);
 }
 
 void MainWindow::saveEvaluationSettings() const {
@@ -621,12 +671,23 @@ void MainWindow::openProject(const QString& path) {
           for (const SearchPoint& p : run.points) pareto_->addPoint(id, p);
         }
         sensitivity_->clear();
+        saliency_->clear();
         // The last complete sensitivity run (else the last one).
         const ProjectContents::Sensitivity* shown = nullptr;
         for (const auto& s : contents.sensitivity_runs)
           if (s.info.status == "complete" || !shown) shown = &s;
-        if (shown)
-          sensitivity_->setCurves(QString::fromStdString(shown->info.name), shown->curves);
+        if (shown) {
+          sensitivity_->setCurves(QString::fromStdString(shown->info.name), shown->curves,
+                                  shown->saliency_totals);
+          // The saliency view starts on the module the run found most sensitive (largest KL at
+          // the lowest bit option).
+          const SensitivityCurve* worst = nullptr;
+          for (const SensitivityCurve& c : shown->curves)
+            if (!c.kl.empty() && std::isfinite(c.kl.front()) && (!worst || c.kl.front() > worst->kl.front()))
+              worst = &c;
+          projectPath_ = path;
+          if (worst) showSaliency(QString::fromStdString(worst->module));
+        }
         statusBar()->showMessage(
             tr("%1: %2 search runs, %3 sensitivity runs")
                 .arg(QFileInfo(path).fileName())
@@ -657,13 +718,15 @@ void MainWindow::chooseSearch() {
     b->setDecimals(2);
     b->setSuffix(tr(" bits"));
   }
-  lo->setValue(2.25);
-  hi->setValue(4.25);
+  QSettings settings;
+  lo->setValue(settings.value(QStringLiteral("defaults/budgetLo"), 2.25).toDouble());
+  hi->setValue(settings.value(QStringLiteral("defaults/budgetHi"), 4.25).toDouble());
+  method->setCurrentIndex(std::max(0, method->findData(settings.value(QStringLiteral("defaults/method"), "dp"))));
   auto* seed = new QSpinBox;
   seed->setRange(0, 1 << 30);
   auto* windows = new QSpinBox;
   windows->setRange(1, 4096);
-  windows->setValue(16);
+  windows->setValue(settings.value(QStringLiteral("defaults/searchWindows"), 16).toInt());
   auto* form = new QFormLayout(&dialog);
   form->addRow(tr("Method:"), method);
   form->addRow(tr("Budgets from:"), lo);
@@ -828,7 +891,8 @@ QStringList MainWindow::saveScreenshots(const QString& dir) {
                                                     {editorDock_, QStringLiteral("allocation")},
                                                     {paretoDock_, QStringLiteral("pareto")},
                                                     {sensitivityDock_, QStringLiteral("sensitivity")},
-                                                    {mapDock_, QStringLiteral("allocation-map")}};
+                                                    {mapDock_, QStringLiteral("allocation-map")},
+                                                    {saliencyDock_, QStringLiteral("saliency")}};
   for (const auto& [dock, name] : views) {
     dock->raise();
     QApplication::processEvents();
@@ -873,8 +937,7 @@ bool MainWindow::saveAllocationFile(const QString& path) {
 void MainWindow::setDarkPalette(bool dark) {
   QSettings().setValue(QStringLiteral("view/dark"), dark);
   applyPalette(dark);
-  statusBar()->showMessage(dark ? tr("Dark palette (plots take it when the workbench next starts)")
-                                : tr("Light palette"), 5000);
+  statusBar()->showMessage(dark ? tr("Dark palette") : tr("Light palette"), 5000);
 }
 
 void MainWindow::applyPalette(bool dark) {
@@ -904,7 +967,7 @@ void MainWindow::showView(const QString& view) {
   const std::pair<QDockWidget*, QString> docks[] = {
       {treeDock_, "model"},           {editorDock_, "allocation"}, {paretoDock_, "pareto"},
       {sensitivityDock_, "sensitivity"}, {mapDock_, "allocation-map"}, {jobsDock_, "jobs"},
-      {explainDock_, "explain"}, {demoDock_, "demo"}};
+      {explainDock_, "explain"}, {demoDock_, "demo"}, {saliencyDock_, "saliency"}};
   for (const auto& [dock, name] : docks)
     if (name == view) {
       dock->show();
@@ -937,7 +1000,7 @@ void MainWindow::chooseCalibration() {
   });
   auto* samples = new QSpinBox;
   samples->setRange(1, 4096);
-  samples->setValue(128);
+  samples->setValue(QSettings().value(QStringLiteral("defaults/calibrationWindows"), 128).toInt());
   auto* seqlen = new QSpinBox;
   seqlen->setRange(0, 32768);
   seqlen->setSpecialValueText(tr("model context (at most 2048)"));
@@ -1119,9 +1182,31 @@ void MainWindow::runDemoStep(int step) {
       evaluateAllocation(editor_->model()->allocation());
       return;
     case 5: {
-      const QStringList files = exportFigures(QDir(demoDir_).filePath(QStringLiteral("figures")));
-      return finishDemoStep(!files.isEmpty(), tr("%1 files in %2").arg(files.size()).arg(
-                                                   QDir(demoDir_).filePath(QStringLiteral("figures"))));
+      // One file per turn of the event loop, so that the window stays responsive.
+      const QString dir = QDir(demoDir_).filePath(QStringLiteral("figures"));
+      QDir().mkpath(dir);
+      auto tasks = std::make_shared<std::vector<std::pair<QWidget*, QString>>>();
+      const std::pair<QWidget*, QString> plots[] = {
+          {pareto_->plotWidget(), QStringLiteral("pareto")},
+          {sensitivity_->plotWidget(), QStringLiteral("sensitivity")},
+          {map_->gridWidget(), QStringLiteral("allocation-grid")},
+          {map_->barsWidget(), QStringLiteral("allocation-bars")}};
+      for (const auto& [plot, name] : plots)
+        for (const char* ext : {"png", "svg", "pdf"})
+          tasks->emplace_back(plot, QDir(dir).filePath(name + QStringLiteral(".") + QLatin1String(ext)));
+      auto written = std::make_shared<int>(0);
+      auto next = std::make_shared<std::function<void(size_t)>>();
+      *next = [this, tasks, written, next, dir](size_t i) {
+        if (i == tasks->size()) {
+          finishDemoStep(*written == int(tasks->size()), tr("%1 files in %2").arg(*written).arg(dir));
+          *next = nullptr;  // breaks the self-reference
+          return;
+        }
+        if (widgets::exportWidgetPlot((*tasks)[i].first, (*tasks)[i].second, 192).isEmpty()) ++*written;
+        QTimer::singleShot(0, this, [next, i] { if (*next) (*next)(i + 1); });
+      };
+      QTimer::singleShot(0, this, [next] { (*next)(0); });
+      return;
     }
     default:
       return finishDemoStep(false);
@@ -1142,6 +1227,85 @@ QStringList MainWindow::exportFigures(const QString& dir) {
       if (widgets::exportWidgetPlot(plot, path, 192).isEmpty()) written << path;
     }
   return written;
+}
+
+void MainWindow::showSaliency(const QString& module) {
+  if (projectPath_.isEmpty() || module == saliency_->module()) return;
+  // The input channels the editor's allocation keeps at other bits (index classes).
+  std::vector<int64_t> marked;
+  const int row = editor_->model()->rowOf(module);
+  if (row >= 0) {
+    const ModuleAllocation& m = editor_->model()->module(row);
+    if (m.channels.axis == ChannelAxis::kIn)
+      for (const ChannelClass& c : m.channels.classes)
+        marked.insert(marked.end(), c.indices.begin(), c.indices.end());
+  }
+  saliencyRunner_->start(
+      QStringLiteral("saliency"),
+      [project = projectPath_.toStdString(), name = module.toStdString()](ProgressSink&, const CancelToken&) {
+        return Engine::readSaliency(project, name);
+      },
+      [this, module, marked](std::map<std::string, SaliencySummary> maps) {
+        saliency_->setModule(module, maps);
+        saliency_->setProtectedColumns(marked);
+        Q_EMIT jobEnded(QStringLiteral("saliency"), true);
+      });
+}
+
+void MainWindow::showSettings() {
+  QSettings settings;
+  QDialog dialog(this);
+  dialog.setWindowTitle(tr("Settings"));
+  auto* device = new QComboBox;
+  device->addItem(tr("CPU"), "cpu");
+  if (doctor_ && doctor_->cuda_built)
+    for (const std::string& d : doctor_->cuda_devices) device->addItem(QString::fromStdString(d), QString::fromStdString(d));
+  device->setCurrentIndex(std::max(0, device->findData(panel_->request().device)));
+  auto* threads = new QSpinBox;
+  threads->setRange(0, 1024);
+  threads->setSpecialValueText(tr("one per core"));
+  threads->setValue(panel_->request().threads);
+  auto* calibration = new QSpinBox;
+  calibration->setRange(1, 4096);
+  calibration->setValue(settings.value(QStringLiteral("defaults/calibrationWindows"), 128).toInt());
+  auto* method = new QComboBox;
+  for (const char* m : {"dp", "amq", "automixq", "cmpq"}) method->addItem(QString::fromLatin1(m), QString::fromLatin1(m));
+  method->setCurrentIndex(std::max(0, method->findData(settings.value(QStringLiteral("defaults/method"), "dp"))));
+  auto* windows = new QSpinBox;
+  windows->setRange(1, 4096);
+  windows->setValue(settings.value(QStringLiteral("defaults/searchWindows"), 16).toInt());
+  auto* lo = new QDoubleSpinBox;
+  auto* hi = new QDoubleSpinBox;
+  for (QDoubleSpinBox* b : {lo, hi}) {
+    b->setRange(2.0, 16.0);
+    b->setSingleStep(0.25);
+    b->setSuffix(tr(" bits"));
+  }
+  lo->setValue(settings.value(QStringLiteral("defaults/budgetLo"), 2.25).toDouble());
+  hi->setValue(settings.value(QStringLiteral("defaults/budgetHi"), 4.25).toDouble());
+  auto* form = new QFormLayout(&dialog);
+  form->addRow(tr("Evaluation device:"), device);
+  form->addRow(tr("CPU threads:"), threads);
+  form->addRow(tr("Calibration windows:"), calibration);
+  form->addRow(tr("Search method:"), method);
+  form->addRow(tr("Search evaluation windows:"), windows);
+  form->addRow(tr("Search budgets from:"), lo);
+  form->addRow(tr("to:"), hi);
+  auto* buttons = new QDialogButtonBox(QDialogButtonBox::Ok | QDialogButtonBox::Cancel);
+  form->addRow(buttons);
+  connect(buttons, &QDialogButtonBox::accepted, &dialog, &QDialog::accept);
+  connect(buttons, &QDialogButtonBox::rejected, &dialog, &QDialog::reject);
+  if (dialog.exec() != QDialog::Accepted) return;
+  widgets::PerplexityRequest r = panel_->request();
+  r.device = device->currentData().toString();
+  r.threads = threads->value();
+  panel_->setRequest(r);
+  saveEvaluationSettings();
+  settings.setValue(QStringLiteral("defaults/calibrationWindows"), calibration->value());
+  settings.setValue(QStringLiteral("defaults/method"), method->currentData().toString());
+  settings.setValue(QStringLiteral("defaults/searchWindows"), windows->value());
+  settings.setValue(QStringLiteral("defaults/budgetLo"), lo->value());
+  settings.setValue(QStringLiteral("defaults/budgetHi"), std::max(lo->value(), hi->value()));
 }
 
 }  // namespace bitscape::gui

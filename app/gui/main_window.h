@@ -33,6 +33,7 @@ class AllocationEditor;
 class AllocationMap;
 class JobsPanel;
 class DemoPanel;
+class SaliencyView;
 class SensitivityPanel;
 }  // namespace bitscape::widgets
 
@@ -64,6 +65,10 @@ class MainWindow : public QMainWindow {
   widgets::AllocationMap* allocationMap() const { return map_; }
   widgets::JobsPanel* jobsPanel() const { return jobs_; }
   widgets::DemoPanel* demoPanel() const { return demo_; }
+  widgets::SaliencyView* saliencyView() const { return saliency_; }
+  // Shows a module's saliency maps from the open project (read in the background; job
+  // "saliency"), with the channels the editor's allocation keeps at other bits marked.
+  void showSaliency(const QString& module);
   // Calibrates the open model into a new project, then opens it (job "calibrate", then
   // "project"); runs a sensitivity analysis on the open project, then reloads it.
   void calibrate(const CalibrateRequest& request);
@@ -131,12 +136,16 @@ class MainWindow : public QMainWindow {
   QString explainedView_;
   widgets::JobRunner* analysisRunner_ = nullptr;  // calibration, sensitivity
   widgets::DemoPanel* demo_ = nullptr;
+  widgets::SaliencyView* saliency_ = nullptr;
+  QDockWidget* saliencyDock_ = nullptr;
+  widgets::JobRunner* saliencyRunner_ = nullptr;
   QDockWidget* demoDock_ = nullptr;
   QString demoDir_;
   int demoStep_ = -1;           // the running demo step
   QString demoWaitsFor_;        // the job whose end finishes it
   QString runningAnalysis_;     // "calibrate" or "sensitivity"
   void chooseCalibration();
+  void showSettings();
   void chooseSensitivity();
   void finishDemoStep(bool ok, const QString& note = QString());
   widgets::JobRunner* measureRunner_ = nullptr;  // measuring an edited allocation

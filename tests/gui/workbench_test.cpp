@@ -21,6 +21,7 @@
 #include "bitscape/widgets/pareto_panel.h"
 #include "bitscape/widgets/pareto_view.h"
 #include "bitscape/widgets/plot_export.h"
+#include "bitscape/widgets/saliency_view.h"
 #include "bitscape/widgets/sensitivity_panel.h"
 #include "main_window.h"
 
@@ -72,6 +73,14 @@ TEST(WorkbenchTest, SearchEditEvaluateAndExportInTheRealWindow) {
   // The sensitivity run is on the heatmap.
   EXPECT_EQ(w.sensitivityPanel()->heatmap()->rows(), 6);
   EXPECT_EQ(w.sensitivityPanel()->metric(), "KL at 3 bits");
+
+  // A module's saliency maps (the sensitivity run measured OBS).
+  w.showSaliency("model.layers.0.mlp.down_proj");
+  ASSERT_TRUE(waitForJob(w, "saliency"));
+  EXPECT_EQ(w.saliencyView()->module(), "model.layers.0.mlp.down_proj");
+  EXPECT_EQ(w.saliencyView()->metrics(), QStringList({"obs"}));
+  EXPECT_GT(w.saliencyView()->mapRows(), 0);
+  EXPECT_EQ(w.saliencyView()->columnProfile().size(), 768u);  // down_proj's input channels
 
   // A dp search from the window: its points arrive while it runs and are stored in the project.
   bitscape::gui::SearchRequest r;

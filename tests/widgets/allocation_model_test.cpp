@@ -178,3 +178,27 @@ TEST(AllocationMapTest, DraggingOverTheGridPaintsBitsInOneUndoStep) {
   EXPECT_EQ(model.module(5).bits, 4);
   EXPECT_EQ(model.module(12).bits, 4);
 }
+
+TEST(AllocationModelTest, AReferenceShowsWhichModulesDifferAndByHowManyBits) {
+  AllocationModel model;
+  const auto s = shapes();
+  model.setModules(s);
+  model.setReference(model.allocation(), "kept");
+  EXPECT_TRUE(model.differingRows().empty());
+  EXPECT_EQ(model.data(model.index(3, AllocationModel::ReferenceColumn)).toString(), "=");
+  model.setBits(model.rowsOfKind("mlp.up_proj"), 2);
+  ASSERT_TRUE(model.setData(model.index(0, AllocationModel::GroupColumn), 64));
+  EXPECT_EQ(model.differingRows(), std::vector<int>({0, 5, 12}));
+  EXPECT_EQ(model.data(model.index(5, AllocationModel::ReferenceColumn)).toString(), "4");
+  EXPECT_EQ(model.data(model.index(0, AllocationModel::ReferenceColumn)).toString(), "4 g128");
+  EXPECT_TRUE(model.data(model.index(5, AllocationModel::BitsColumn), Qt::BackgroundRole).isValid());
+  EXPECT_FALSE(model.data(model.index(6, AllocationModel::BitsColumn), Qt::BackgroundRole).isValid());
+  EXPECT_NEAR(model.referenceCost().average_bits, 4.25, 1e-12);
+  AllocationEditor editor;
+  editor.model()->setModules(s);
+  editor.model()->setReference(editor.model()->allocation(), "kept");
+  editor.model()->setBits({0}, 8);
+  EXPECT_TRUE(editor.meterText().contains("1 module differs")) << editor.meterText().toStdString();
+  model.clearReference();
+  EXPECT_TRUE(model.differingRows().empty());
+}

@@ -91,7 +91,7 @@ TEST(ModelTreeModelTest, TopLevelRowsAreEmbeddingsBlocksFinalNormAndHead) {
   EXPECT_EQ(model.rowCount(), 5);
   EXPECT_EQ(topLevelNames(model),
             QStringList({"embeddings", "block 0", "block 1", "final norm", "lm_head"}));
-  EXPECT_EQ(model.columnCount(), 6);
+  EXPECT_EQ(model.columnCount(), 7);
 }
 
 TEST(ModelTreeModelTest, HeaderNamesTheColumns) {
@@ -99,7 +99,7 @@ TEST(ModelTreeModelTest, HeaderNamesTheColumns) {
   QStringList headers;
   for (int c = 0; c < model.columnCount(); ++c)
     headers << model.headerData(c, Qt::Horizontal).toString();
-  EXPECT_EQ(headers, QStringList({"Name", "Kind", "Shape", "Dtype", "Parameters", "Share"}));
+  EXPECT_EQ(headers, QStringList({"Name", "Kind", "Shape", "Dtype", "Parameters", "Share", "Bits"}));
 }
 
 TEST(ModelTreeModelTest, BlockChildrenAreItsModulesInOrderWithShortNames) {
@@ -214,4 +214,29 @@ TEST(ModelTreeModelTest, PassesTheQtModelTesterThroughResets) {
   EXPECT_EQ(model.rowCount(), 0);
   model.setSummary(twoBlockModel());
   EXPECT_EQ(model.rowCount(), 5);
+}
+
+TEST(ModelTreeModelTest, BitsOfTheAllocationShowPerModuleAndAsTheBlocksWeightedAverage) {
+  ModelTreeModel model;
+  model.setSummary(twoBlockModel());
+  const QModelIndex block0 = model.index(1, 0);
+  ASSERT_GT(model.rowCount(block0), 1);
+  std::map<std::string, double> bits;
+  double sum = 0, weights = 0;
+  for (int r = 0; r < model.rowCount(block0); ++r) {
+    const QString name = model.data(model.index(r, 0, block0), ModelTreeModel::ModuleNameRole).toString();
+    const qint64 params =
+        model.data(model.index(r, ModelTreeModel::ParametersColumn, block0), ModelTreeModel::RawValueRole).toLongLong();
+    const double b = r == 0 ? 4.0 : 2.0;
+    bits[name.toStdString()] = b;
+    sum += b * double(params);
+    weights += double(params);
+  }
+  model.setModuleBits(bits);
+  EXPECT_EQ(model.data(model.index(0, ModelTreeModel::BitsColumn, block0)).toString(), "4");
+  EXPECT_NEAR(model.data(model.index(1, ModelTreeModel::BitsColumn), ModelTreeModel::RawValueRole).toDouble(),
+              sum / weights, 1e-12);
+  EXPECT_EQ(model.data(model.index(1, ModelTreeModel::BitsColumn, block0), Qt::BackgroundRole).value<QColor>(),
+            ModelTreeModel::bitsColour(2.0));
+  EXPECT_FALSE(model.data(model.index(2, ModelTreeModel::BitsColumn), Qt::BackgroundRole).isValid());  // block 1
 }

@@ -1,5 +1,6 @@
 #include "bitscape/widgets/plot_export.h"
 
+#include <QApplication>
 #include <QFile>
 #include <QImage>
 #include <QTemporaryDir>
@@ -46,4 +47,19 @@ TEST(PlotExportTest, PngAtTheChosenDpiSvgAndPdfAreWritten) {
   EXPECT_TRUE(head(pdf, 5).startsWith("%PDF"));
 
   EXPECT_NE(exportPlot(&view, dir.filePath("front.bmpx")), "");
+}
+
+TEST(PlotExportTest, PlotsFollowAPaletteChange) {
+  bitscape::widgets::ParetoView view;
+  const QPalette before = QApplication::palette();
+  QPalette dark = before;
+  dark.setColor(QPalette::Base, QColor(0x1e, 0x1f, 0x22));
+  dark.setColor(QPalette::Text, QColor(0xe6, 0xe6, 0xe6));
+  QApplication::setPalette(dark);
+  QApplication::processEvents();
+  EXPECT_EQ(view.legend->brush().color(), QColor(0x1e, 0x1f, 0x22));
+  EXPECT_EQ(view.xAxis->tickLabelColor(), QColor(0xe6, 0xe6, 0xe6));
+  QApplication::setPalette(before);
+  QApplication::processEvents();
+  EXPECT_EQ(view.legend->brush().color(), before.color(QPalette::Base));
 }

@@ -69,3 +69,14 @@ TEST(SensitivityPanelTest, TheHeatmapShowsTheChosenMeasureOfEveryModule) {
   ASSERT_EQ(selected.count(), 1);
   EXPECT_EQ(selected.at(0).at(0).toString(), "model.layers.1.self_attn.v_proj");
 }
+
+TEST(SensitivityPanelTest, SaliencyTotalsAreAMeasureToo) {
+  SensitivityPanel panel;
+  std::map<std::string, std::map<std::string, double>> totals;
+  for (const auto& c : curves(2)) totals[c.module]["obs"] = 1.0 + double(moduleCell(c.module).second);
+  panel.setCurves("run1", curves(2), totals);
+  ASSERT_TRUE(panel.metrics().contains("saliency total (obs)"));
+  panel.setMetric("saliency total (obs)");
+  EXPECT_DOUBLE_EQ(panel.heatmap()->drawnValue(1, 6), 7.0);
+  EXPECT_DOUBLE_EQ(panel.heatmap()->drawnValue(0, 0), 1.0);
+}

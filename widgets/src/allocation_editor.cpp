@@ -7,6 +7,7 @@
 #include <QHeaderView>
 #include <QItemSelectionModel>
 #include <QLabel>
+#include <QMenu>
 #include <QPushButton>
 #include <QSpinBox>
 #include <QStyledItemDelegate>
@@ -85,6 +86,7 @@ AllocationEditor::AllocationEditor(QWidget* parent) : QWidget(parent) {
   QFont f = meter_->font();
   f.setBold(true);
   meter_->setFont(f);
+  meter_->setWordWrap(true);
 
   bulkBits_ = new QSpinBox;
   bulkBits_->setObjectName(QStringLiteral("bulkBits"));
@@ -140,8 +142,21 @@ AllocationEditor::AllocationEditor(QWidget* parent) : QWidget(parent) {
   bulk->addSpacing(12);
   bulk->addWidget(undo);
   bulk->addWidget(redo);
+  // Side-by-side comparison with a reference allocation.
+  auto* compare = new QToolButton;
+  compare->setObjectName(QStringLiteral("compare"));
+  compare->setText(tr("Compare"));
+  compare->setPopupMode(QToolButton::InstantPopup);
+  auto* compareMenu = new QMenu(compare);
+  compareMenu->addAction(tr("Keep this allocation as the reference"), this, [this] {
+    model_->setReference(model_->allocation(), tr("kept"));
+  });
+  compareMenu->addAction(tr("Compare with a file\u2026"), this, [this] { Q_EMIT compareWithFileRequested(); });
+  compareMenu->addAction(tr("Clear the reference"), this, [this] { model_->clearReference(); });
+  compare->setMenu(compareMenu);
   auto* top = new QHBoxLayout;
   top->addWidget(meter_, 1);
+  top->addWidget(compare);
   top->addWidget(evaluate_);
   auto* layout = new QVBoxLayout(this);
   layout->setContentsMargins(0, 0, 0, 0);
@@ -150,6 +165,15 @@ AllocationEditor::AllocationEditor(QWidget* parent) : QWidget(parent) {
   layout->addWidget(table_, 1);
 
   connect(model_, &AllocationModel::totalsChanged, this, &AllocationEditor::updateMeter);
+  connect(model_, &AllocationModel::referenceChanged, this, [this] {
+    const AllocationCost& c = model_->cost();
+    updateMeter(c.average_bits, c.average_code_bits, c.total_bytes());
+  });
+  connect(table_->selectionModel(), &QItemSelectionModel::currentRowChanged, this,
+          [this](const QModelIndex& current) {
+            if (current.isValid() && current.row() < int(model_->shapes().size()))
+              Q_EMIT moduleSelected(QString::fromStdString(model_->shapes()[size_t(current.row())].name));
+          });
   updateMeter(0, 0, 0);
 }
 
@@ -160,10 +184,21 @@ void AllocationEditor::updateMeter(double averageBits, double codeBits, qint64 t
     meter_->setText(tr("Open a model to edit its allocation"));
     return;
   }
-  meter_->setText(tr("%1 bits per weight (code %2) \u00b7 %3")
-                      .arg(averageBits, 0, 'f', 3)
-                      .arg(codeBits, 0, 'f', 3)
-                      .arg(formatBytes(totalBytes)));
+  QString text = tr("%1 bits per weight (code %2) \u00b7 %3")
+                     .arg(averageBits, 0, 'f', 3)
+                     .arg(codeBits, 0, 'f', 3)
+                     .arg(formatBytes(totalBytes));
+  if (model_->hasReference())
+  {
+    const size_t n = model_->differingRows().size();
+    text += tr(" \u00b7 vs %1: %2%3 bits, %4 %5")
+                .arg(model_->referenceLabel())
+                .arg(averageBits >= model_->referenceCost().average_bits ? QStringLiteral("+") : QString())
+                .arg(averageBits - model_->referenceCost().average_bits, 0, 'f', 3)
+                .arg(n)
+                .arg(n == 1 ? tr("module differs") : tr("modules differ"));
+  }
+  meter_->setText(text);
 }
 
 std::vector<int> AllocationEditor::selectedRows() const {
@@ -177,6 +212,7 @@ int AllocationEditor::applyBitsToSelection() { return model_->setBits(selectedRo
 void AllocationEditor::selectModule(const QString& module) {
   const int row = model_->rowOf(module);
   if (row < 0) return;
+  table_->setCurrentIndex(model_->index(row, 0));
   table_->selectRow(row);
   table_->scrollTo(model_->index(row, 0));
 }

@@ -1,5 +1,6 @@
 #include "bitscape/widgets/allocation_model.h"
 
+#include <QColor>
 #include <QUndoCommand>
 #include <functional>
 
@@ -60,6 +61,8 @@ void AllocationModel::setModules(const std::vector<ModuleShape>& shapes, int64_t
     if (!check_module_allocation(settings_[i], shapes[i]).empty()) settings_[i].group_size = kPerChannel;
   locked_.clear();
   undo_.clear();
+  reference_.clear();
+  referenceLabel_.clear();
   endResetModel();
   recompute();
 }
@@ -94,6 +97,17 @@ QVariant AllocationModel::data(const QModelIndex& index, int role) const {
   const ModuleShape& s = shapes_[size_t(index.row())];
   const ModuleAllocation& m = settings_[size_t(index.row())];
   const int c = index.column();
+  const bool differs = !reference_.empty() && !(reference_[size_t(index.row())] == m);
+  if (role == Qt::BackgroundRole && differs) return QColor(0xff, 0xd5, 0x4f, 90);
+  if (role == Qt::DisplayRole && c == ReferenceColumn && !reference_.empty()) {
+    const ModuleAllocation& r = reference_[size_t(index.row())];
+    if (!differs) return QStringLiteral("=");
+    QString t = r.bits == kUnquantizedBits ? tr("16") : QString::number(r.bits);
+    if (r.quantized() && r.group_size != m.group_size) t += QStringLiteral(" g") + groupText(r.group_size);
+    if (r.quantized() && r.quantizer != m.quantizer) t += QStringLiteral(" ") + QString::fromStdString(quantizer_name(r.quantizer));
+    if (!r.channels.classes.empty()) t += tr(" + classes");
+    return t;
+  }
   if (role == Qt::CheckStateRole && c == LockColumn)
     return locked_.contains(index.row()) ? Qt::Checked : Qt::Unchecked;
   if (role == Qt::TextAlignmentRole && c != ModuleColumn && c != QuantizerColumn)
@@ -147,6 +161,7 @@ QVariant AllocationModel::headerData(int section, Qt::Orientation orientation, i
     case QuantizerColumn: return tr("Quantizer");
     case LockColumn: return tr("Lock");
     case BytesColumn: return tr("Size");
+    case ReferenceColumn: return referenceLabel_.isEmpty() ? tr("Reference") : tr("vs %1").arg(referenceLabel_);
     default: return {};
   }
 }
@@ -275,6 +290,32 @@ void AllocationModel::applyLock(int row, bool on) {
   else
     locked_.remove(row);
   Q_EMIT dataChanged(index(row, 0), index(row, ColumnCount - 1));
+}
+
+void AllocationModel::setReference(const Allocation& reference, const QString& label) {
+  reference_.clear();
+  for (const ModuleShape& s : shapes_) reference_.push_back(reference.module(s.name));
+  referenceLabel_ = label;
+  referenceCost_ = allocation_cost(reference, shapes_, otherParams_);
+  Q_EMIT headerDataChanged(Qt::Horizontal, ReferenceColumn, ReferenceColumn);
+  if (!shapes_.empty()) Q_EMIT dataChanged(index(0, 0), index(int(shapes_.size()) - 1, ColumnCount - 1));
+  Q_EMIT referenceChanged();
+}
+
+void AllocationModel::clearReference() {
+  reference_.clear();
+  referenceLabel_.clear();
+  referenceCost_ = AllocationCost();
+  Q_EMIT headerDataChanged(Qt::Horizontal, ReferenceColumn, ReferenceColumn);
+  if (!shapes_.empty()) Q_EMIT dataChanged(index(0, 0), index(int(shapes_.size()) - 1, ColumnCount - 1));
+  Q_EMIT referenceChanged();
+}
+
+std::vector<int> AllocationModel::differingRows() const {
+  std::vector<int> rows;
+  for (size_t i = 0; i < reference_.size() && i < settings_.size(); ++i)
+    if (!(reference_[i] == settings_[i])) rows.push_back(int(i));
+  return rows;
 }
 
 void AllocationModel::recompute() {

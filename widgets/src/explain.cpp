@@ -5,7 +5,8 @@
 namespace bitscape::widgets {
 
 QStringList explainedViews() {
-  return {"model", "perplexity", "allocation", "pareto", "sensitivity", "allocation-map", "jobs"};
+  return {"model", "perplexity", "allocation", "pareto", "sensitivity", "allocation-map", "jobs",
+          "saliency"};
 }
 
 QString explainHtml(const QString& view) {
@@ -64,6 +65,17 @@ QString explainHtml(const QString& view) {
         "bit-widths shows their average). Below, the layer-wise bars of AutoMixQ's Figure 5 "
         "with the average as a dashed line. Switch on <i>Paint</i> and drag over cells to set "
         "their bits.</p>");
+  if (view == QLatin1String("saliency"))
+    return QObject::tr(
+        "<h3>Saliency</h3><p>How much each weight of the selected module matters, pooled to the "
+        "screen: OBS's <code>w<sub>ij</sub><sup>2</sup> / [H<sup>&minus;1</sup>]<sub>jj</sub></code> "
+        "(the loss increase of removing one weight, Optimal Brain Surgeon), TAMMP's "
+        "<code>w<sup>2</sup> / [H<sup>&minus;1</sup>]<sub>jj</sub><sup>2</sup></code>, the "
+        "activation-weighted <code>|w| &middot; ||x<sub>j</sub>||</code> of AWQ, "
+        "<code>diag(H) w<sup>2</sup></code>, and the empirical Fisher "
+        "<code>(&part;L/&part;w)<sup>2</sup></code> of SqueezeLLM. The column profile shows why "
+        "a few input channels are worth protecting; marked columns are the channels the "
+        "allocation keeps at other bits.</p>");
   if (view == QLatin1String("jobs"))
     return QObject::tr(
         "<h3>Jobs</h3><p>Everything slow runs on a worker thread: loading, evaluating, "

@@ -1,5 +1,7 @@
 #include "bitscape/widgets/model_tree_model.h"
 
+#include <cmath>
+
 #include <QString>
 
 #include <algorithm>
@@ -208,10 +210,21 @@ QVariant ModelTreeModel::data(const QModelIndex& index, int role) const {
         case DtypeColumn: return n->dtype;
         case ParametersColumn: return hasParams ? formatCount(n->params) : QString();
         case ShareColumn: return hasParams ? formatShare(share) : QString();
+        case BitsColumn: {
+          const double b = bitsOf(n);
+          return std::isfinite(b) ? QString::number(b, 'f', b == std::floor(b) ? 0 : 2) : QString();
+        }
+      }
+      break;
+    case Qt::BackgroundRole:
+      if (column == BitsColumn) {
+        const double b = bitsOf(n);
+        if (std::isfinite(b)) return bitsColour(b);
       }
       break;
     case RawValueRole:
       switch (column) {
+        case BitsColumn: return bitsOf(n);
         case ParametersColumn: return QVariant::fromValue<qint64>(n->params);
         case ShareColumn: return share;
         default: return data(index, Qt::DisplayRole);
@@ -221,7 +234,7 @@ QVariant ModelTreeModel::data(const QModelIndex& index, int role) const {
       if (column == NameColumn && !n->moduleName.isEmpty()) return n->moduleName;
       break;
     case Qt::TextAlignmentRole:
-      if (column == ParametersColumn || column == ShareColumn)
+      if (column == ParametersColumn || column == ShareColumn || column == BitsColumn)
         return QVariant(Qt::AlignRight | Qt::AlignVCenter);
       break;
     default: break;
@@ -241,8 +254,54 @@ QVariant ModelTreeModel::headerData(int section, Qt::Orientation orientation, in
     case DtypeColumn: return tr("Dtype");
     case ParametersColumn: return tr("Parameters");
     case ShareColumn: return tr("Share");
+    case BitsColumn: return tr("Bits");
   }
   return {};
+}
+
+void ModelTreeModel::setModuleBits(const std::map<std::string, double>& bits) {
+  bits_ = bits;
+  if (rowCount() > 0) {
+    Q_EMIT dataChanged(index(0, BitsColumn), index(rowCount() - 1, BitsColumn));
+    for (int r = 0; r < rowCount(); ++r) {
+      const QModelIndex parent = index(r, 0);
+      if (rowCount(parent) > 0)
+        Q_EMIT dataChanged(index(0, BitsColumn, parent), index(rowCount(parent) - 1, BitsColumn, parent));
+    }
+  }
+}
+
+double ModelTreeModel::bitsOf(const Node* n) const {
+  if (!n->moduleName.isEmpty()) {
+    const auto it = bits_.find(n->moduleName.toStdString());
+    return it == bits_.end() ? std::nan("") : it->second;
+  }
+  double sum = 0, weights = 0;  // a block: parameter-weighted average of its modules
+  for (const auto& c : n->children) {
+    const double b = bitsOf(c.get());
+    if (std::isfinite(b)) {
+      sum += b * double(c->params);
+      weights += double(c->params);
+    }
+  }
+  return weights > 0 ? sum / weights : std::nan("");
+}
+
+QColor ModelTreeModel::bitsColour(double bits) {
+  // The allocation map's palette: 2 dark red, 3 orange, 4 yellow, 8 green, 16 grey.
+  const struct { double bits; QColor colour; } stops[] = {
+      {2, QColor(0xd9, 0x6a, 0x6a)}, {3, QColor(0xf0, 0xa0, 0x5a)}, {4, QColor(0xe8, 0xdc, 0x6e)},
+      {8, QColor(0x8c, 0xc8, 0x8c)}, {16, QColor(0xc8, 0xc8, 0xc8)}};
+  if (bits <= stops[0].bits) return stops[0].colour;
+  for (size_t i = 1; i < sizeof stops / sizeof stops[0]; ++i)
+    if (bits <= stops[i].bits) {
+      const double t = (bits - stops[i - 1].bits) / (stops[i].bits - stops[i - 1].bits);
+      const QColor& a = stops[i - 1].colour;
+      const QColor& b = stops[i].colour;
+      return QColor(int(a.red() + t * (b.red() - a.red())), int(a.green() + t * (b.green() - a.green())),
+                    int(a.blue() + t * (b.blue() - a.blue())));
+    }
+  return stops[4].colour;
 }
 
 }  // namespace bitscape::widgets

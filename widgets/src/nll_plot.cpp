@@ -1,6 +1,8 @@
 #include "bitscape/widgets/nll_plot.h"
 
 #include <algorithm>
+
+#include "bitscape/widgets/plot_export.h"
 #include <numeric>
 
 namespace bitscape::widgets {
@@ -37,6 +39,7 @@ NllPlot::NllPlot(QWidget* parent) : QCustomPlot(parent) {
   placeholder_->position->setCoords(0.5, 0.5);
   placeholder_->setColor(palette().color(QPalette::PlaceholderText));
   placeholder_->setText(tr("Per-window NLL appears here after an evaluation"));
+  installExportMenu(this);
   clear();
 }
 

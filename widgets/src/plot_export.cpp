@@ -44,7 +44,53 @@ QString exportWidgetPlot(QWidget* plot, const QString& path, int dpi) {
   return exportPlot(p, path, dpi);
 }
 
+namespace {
+
+void stylePlot(QCustomPlot* plot) {
+  const QPalette& pal = plot->palette();
+  const QColor text = pal.color(QPalette::Text), mid = pal.color(QPalette::Mid);
+  plot->setBackground(pal.brush(QPalette::Base));
+  for (QCPAxisRect* rect : plot->axisRects())
+    for (QCPAxis* axis : rect->axes()) {
+      axis->setLabelColor(text);
+      axis->setTickLabelColor(text);
+      axis->setBasePen(QPen(mid));
+      if (axis->tickPen().style() != Qt::NoPen) axis->setTickPen(QPen(mid));
+      if (axis->subTickPen().style() != Qt::NoPen) axis->setSubTickPen(QPen(mid));
+      if (axis->grid()->visible()) axis->grid()->setPen(QPen(mid.lighter(130), 0, Qt::DotLine));
+    }
+  for (int i = 0; i < plot->plotLayout()->elementCount(); ++i)
+    if (auto* scale = qobject_cast<QCPColorScale*>(plot->plotLayout()->elementAt(i))) {
+      scale->axis()->setLabelColor(text);
+      scale->axis()->setTickLabelColor(text);
+    }
+  if (plot->legend) {
+    plot->legend->setBrush(pal.brush(QPalette::Base));
+    plot->legend->setTextColor(text);
+    plot->legend->setBorderPen(QPen(mid));
+  }
+  plot->replot(QCustomPlot::rpQueuedReplot);
+}
+
+class PaletteFollower : public QObject {
+ public:
+  using QObject::QObject;
+  bool eventFilter(QObject* watched, QEvent* event) override {
+    if (event->type() == QEvent::PaletteChange)
+      if (auto* plot = qobject_cast<QCustomPlot*>(watched)) stylePlot(plot);
+    return false;
+  }
+};
+
+}  // namespace
+
+void followPalette(QCustomPlot* plot) {
+  plot->installEventFilter(new PaletteFollower(plot));
+  stylePlot(plot);
+}
+
 void installExportMenu(QCustomPlot* plot) {
+  followPalette(plot);
   plot->setContextMenuPolicy(Qt::CustomContextMenu);
   QObject::connect(plot, &QWidget::customContextMenuRequested, plot, [plot](const QPoint& pos) {
     QMenu menu(plot);

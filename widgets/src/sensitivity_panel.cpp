@@ -5,6 +5,7 @@
 #include <QHBoxLayout>
 #include <QLabel>
 #include <QVBoxLayout>
+#include <algorithm>
 #include <cmath>
 #include <regex>
 
@@ -19,8 +20,9 @@ const char* const kLeaves[] = {"self_attn.q_proj", "self_attn.k_proj", "self_att
 
 // A metric as offered: which measure, at which bits (-1: none).
 struct MetricKey {
-  QString kind;  // "kl", "delta_ppl", "objective", "hawq", "trace"
+  QString kind;  // "kl", "delta_ppl", "objective", "hawq", "trace", "saliency"
   int bits = -1;
+  QString saliency;  // the saliency metric ("obs", ...) for kind "saliency"
 };
 
 QString metricLabel(const MetricKey& k) {
@@ -28,6 +30,7 @@ QString metricLabel(const MetricKey& k) {
   if (k.kind == "delta_ppl") return SensitivityPanel::tr("perplexity increase at %1 bits").arg(k.bits);
   if (k.kind == "objective") return SensitivityPanel::tr("layer objective at %1 bits").arg(k.bits);
   if (k.kind == "hawq") return SensitivityPanel::tr("HAWQ-v2 measure at %1 bits").arg(k.bits);
+  if (k.kind == "saliency") return SensitivityPanel::tr("saliency total (%1)").arg(k.saliency);
   return SensitivityPanel::tr("Hessian trace (Hutchinson)");
 }
 
@@ -44,7 +47,8 @@ double metricValue(const SensitivityCurve& c, const MetricKey& k) {
   return std::nan("");
 }
 
-std::vector<MetricKey> metricKeys(const std::vector<SensitivityCurve>& curves) {
+std::vector<MetricKey> metricKeys(const std::vector<SensitivityCurve>& curves,
+                                  const std::map<std::string, std::map<std::string, double>>& totals) {
   std::vector<MetricKey> keys;
   if (curves.empty()) return keys;
   const std::vector<int>& bits = curves.front().bits;
@@ -61,6 +65,11 @@ std::vector<MetricKey> metricKeys(const std::vector<SensitivityCurve>& curves) {
       keys.push_back(t);
       break;
     }
+  std::vector<std::string> saliency;
+  for (const auto& [module, byMetric] : totals)
+    for (const auto& [metric, total] : byMetric)
+      if (std::find(saliency.begin(), saliency.end(), metric) == saliency.end()) saliency.push_back(metric);
+  for (const std::string& m : saliency) keys.push_back({"saliency", -1, QString::fromStdString(m)});
   return keys;
 }
 
@@ -102,20 +111,23 @@ SensitivityPanel::SensitivityPanel(QWidget* parent) : QWidget(parent) {
 
 void SensitivityPanel::clear() {
   curves_.clear();
+  totals_.clear();
   metric_->clear();
   heatmap_->clear();
 }
 
-void SensitivityPanel::setCurves(const QString& title, const std::vector<SensitivityCurve>& curves) {
+void SensitivityPanel::setCurves(const QString& title, const std::vector<SensitivityCurve>& curves,
+                                 const std::map<std::string, std::map<std::string, double>>& saliencyTotals) {
   title_ = title;
   curves_ = curves;
+  totals_ = saliencyTotals;
   blocks_ = 0;
   for (const SensitivityCurve& c : curves_) blocks_ = std::max(blocks_, moduleCell(c.module).first + 1);
   const QString previous = metric_->currentText();
   {
     const QSignalBlocker block(metric_);
     metric_->clear();
-    for (const MetricKey& k : metricKeys(curves_)) metric_->addItem(metricLabel(k));
+    for (const MetricKey& k : metricKeys(curves_, totals_)) metric_->addItem(metricLabel(k));
     // Default: the KL at 3 bits (the steadiest measure on small models), else the first.
     int index = metric_->findText(previous);
     if (index < 0) index = metric_->findText(tr("KL at %1 bits").arg(3));
@@ -146,7 +158,7 @@ QString SensitivityPanel::moduleAt(int row, int column) const {
 }
 
 void SensitivityPanel::redraw() {
-  const std::vector<MetricKey> keys = metricKeys(curves_);
+  const std::vector<MetricKey> keys = metricKeys(curves_, totals_);
   const int index = metric_->currentIndex();
   if (curves_.empty() || blocks_ == 0 || index < 0 || index >= int(keys.size())) {
     heatmap_->clear();
@@ -156,7 +168,15 @@ void SensitivityPanel::redraw() {
   std::vector<std::vector<double>> grid(size_t(blocks_), std::vector<double>(7, std::nan("")));
   for (const SensitivityCurve& c : curves_) {
     const auto [r, col] = moduleCell(c.module);
-    if (r >= 0) grid[size_t(r)][size_t(col)] = metricValue(c, key);
+    if (r < 0) continue;
+    if (key.kind == "saliency") {
+      double v = std::nan("");
+      if (const auto m = totals_.find(c.module); m != totals_.end())
+        if (const auto t = m->second.find(key.saliency.toStdString()); t != m->second.end()) v = t->second;
+      grid[size_t(r)][size_t(col)] = v;
+    } else {
+      grid[size_t(r)][size_t(col)] = metricValue(c, key);
+    }
   }
   QStringList rows;
   for (int b = 0; b < blocks_; ++b) rows << QString::number(b);

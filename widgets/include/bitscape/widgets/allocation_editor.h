@@ -34,6 +34,8 @@ class AllocationEditor : public QWidget {
 
  Q_SIGNALS:
   void evaluateRequested(const bitscape::Allocation& allocation);
+  void moduleSelected(const QString& module);  // the current row's module (full HF name)
+  void compareWithFileRequested();             // "Compare with a file..."
 
  private:
   void updateMeter(double averageBits, double codeBits, qint64 totalBytes);

@@ -20,7 +20,8 @@ class AllocationModel : public QAbstractTableModel {
   Q_OBJECT
 
  public:
-  enum Column { ModuleColumn, ShapeColumn, BitsColumn, GroupColumn, QuantizerColumn, LockColumn, BytesColumn, ColumnCount };
+  enum Column { ModuleColumn, ShapeColumn, BitsColumn, GroupColumn, QuantizerColumn, LockColumn, BytesColumn,
+                ReferenceColumn, ColumnCount };
 
   explicit AllocationModel(QObject* parent = nullptr);
 
@@ -48,6 +49,16 @@ class AllocationModel : public QAbstractTableModel {
   std::vector<int> rowsOfKind(const QString& leaf) const;
   int rowOf(const QString& module) const;
 
+  // A second allocation to compare with, side by side: the Reference column shows its setting
+  // where it differs, and differing rows are highlighted.
+  void setReference(const Allocation& reference, const QString& label);
+  void clearReference();
+  bool hasReference() const { return !reference_.empty(); }
+  QString referenceLabel() const { return referenceLabel_; }
+  // Rows whose setting differs from the reference; the reference's cost.
+  std::vector<int> differingRows() const;
+  const AllocationCost& referenceCost() const { return referenceCost_; }
+
   bool locked(int row) const { return locked_.contains(row); }
   const ModuleAllocation& module(int row) const { return settings_.at(size_t(row)); }
   const AllocationCost& cost() const { return cost_; }
@@ -55,6 +66,7 @@ class AllocationModel : public QAbstractTableModel {
 
  Q_SIGNALS:
   void totalsChanged(double averageBits, double codeBits, qint64 totalBytes);
+  void referenceChanged();
 
  private:
   friend class SetModulesCommand;
@@ -70,6 +82,9 @@ class AllocationModel : public QAbstractTableModel {
   QSet<int> locked_;
   int64_t otherParams_ = 0;
   AllocationCost cost_;
+  std::vector<ModuleAllocation> reference_;
+  QString referenceLabel_;
+  AllocationCost referenceCost_;
   QUndoStack undo_;
 };
 

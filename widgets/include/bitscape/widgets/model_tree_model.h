@@ -5,7 +5,11 @@
 
 #include <QAbstractItemModel>
 
+#include <QColor>
+
+#include <map>
 #include <memory>
+#include <string>
 #include <vector>
 
 #include "bitscape/model_info.h"
@@ -17,7 +21,7 @@ class ModelTreeModel : public QAbstractItemModel {
 
  public:
   enum Column { NameColumn, KindColumn, ShapeColumn, DtypeColumn, ParametersColumn, ShareColumn,
-                ColumnCount };
+                BitsColumn, ColumnCount };
   enum Role {
     // The unformatted value of a cell: qint64 parameters, double share (0..1), QString otherwise.
     RawValueRole = Qt::UserRole + 1,
@@ -30,6 +34,10 @@ class ModelTreeModel : public QAbstractItemModel {
 
   void setSummary(const ModelSummary& summary);
   void clear();
+  // The current allocation's code bits per weight of each module (HF name); a block row shows
+  // the parameter-weighted average of its modules. Cells are coloured by bit-width.
+  void setModuleBits(const std::map<std::string, double>& bits);
+  static QColor bitsColour(double bits);
   int64_t totalParameters() const { return total_; }
 
   QModelIndex index(int row, int column, const QModelIndex& parent = {}) const override;
@@ -46,6 +54,8 @@ class ModelTreeModel : public QAbstractItemModel {
   const Node* nodeFor(const QModelIndex& index) const;
   std::unique_ptr<Node> root_;
   int64_t total_ = 0;
+  std::map<std::string, double> bits_;
+  double bitsOf(const Node* n) const;
 };
 
 }  // namespace bitscape::widgets

@@ -18,6 +18,10 @@ QString exportPlot(QCustomPlot* plot, const QString& path, int dpi = 192);
 // with QT_NO_KEYWORDS); an error when it is not one.
 QString exportWidgetPlot(QWidget* plot, const QString& path, int dpi = 192);
 
+// Restyles the plot (background, axes, grid, legend) from its palette now and whenever the
+// palette changes (light/dark switch without a restart).
+void followPalette(QCustomPlot* plot);
+
 // Adds the right-click menu (PNG at 96/192/300 DPI, SVG, PDF) that asks for a file name and
 // reports an error in a message box.
 void installExportMenu(QCustomPlot* plot);

@@ -6,6 +6,7 @@
 #include <QString>
 #include <QStringList>
 #include <QWidget>
+#include <map>
 #include <string>
 #include <vector>
 
@@ -30,7 +31,8 @@ class SensitivityPanel : public QWidget {
   explicit SensitivityPanel(QWidget* parent = nullptr);
 
   // The curves of one run (any order); `title` names the run.
-  void setCurves(const QString& title, const std::vector<SensitivityCurve>& curves);
+  void setCurves(const QString& title, const std::vector<SensitivityCurve>& curves,
+                 const std::map<std::string, std::map<std::string, double>>& saliencyTotals = {});
   void clear();
   // Metrics offered for the current curves, as shown in the chooser ("KL at 3 bits", ...).
   QStringList metrics() const;
@@ -52,6 +54,7 @@ class SensitivityPanel : public QWidget {
   QCheckBox* log_ = nullptr;
   QString title_;
   std::vector<SensitivityCurve> curves_;
+  std::map<std::string, std::map<std::string, double>> totals_;
   int blocks_ = 0;
 };
 

@@ -1,0 +1,276 @@
+#include "bitscape/widgets/saliency_view.h"
+
+#include <qcustomplot.h>
+
+#include <QCheckBox>
+#include <QComboBox>
+#include <QGridLayout>
+#include <QHBoxLayout>
+#include <QLabel>
+#include <QVBoxLayout>
+#include <algorithm>
+#include <cmath>
+
+#include "bitscape/widgets/plot_export.h"
+
+namespace bitscape::widgets {
+namespace {
+
+void styleAxes(QCustomPlot* p) {
+  p->setBackground(p->palette().brush(QPalette::Base));
+  const QColor text = p->palette().color(QPalette::Text);
+  for (QCPAxis* a : {p->xAxis, p->yAxis}) {
+    a->setLabelColor(text);
+    a->setTickLabelColor(text);
+    a->setBasePen(QPen(p->palette().color(QPalette::Mid)));
+    a->grid()->setPen(QPen(p->palette().color(QPalette::Mid).lighter(130), 0, Qt::DotLine));
+  }
+}
+
+QString metricLabel(const QString& m) {
+  if (m == "obs") return SaliencyView::tr("OBS  w\u00b2 / [H\u207b\u00b9]\u1d62\u1d62");
+  if (m == "tammp") return SaliencyView::tr("TAMMP  w\u00b2 / [H\u207b\u00b9]\u1d62\u1d62\u00b2");
+  if (m == "act") return SaliencyView::tr("activation-weighted  |w| \u00b7 \u2016x\u2016");
+  if (m == "diag") return SaliencyView::tr("diag(H) w\u00b2");
+  if (m == "fisher") return SaliencyView::tr("Fisher  (\u2202L/\u2202w)\u00b2");
+  return m;
+}
+
+}  // namespace
+
+SaliencyView::SaliencyView(QWidget* parent) : QWidget(parent) {
+  metric_ = new QComboBox;
+  metric_->setObjectName(QStringLiteral("saliencyMetric"));
+  max_ = new QCheckBox(tr("max pooling"));
+  log_ = new QCheckBox(tr("log scale"));
+  log_->setChecked(true);
+  title_ = new QLabel(tr("Select a module (heatmap, editor or allocation map) of a project with a sensitivity run"));
+  title_->setWordWrap(true);
+
+  map_ = new QCustomPlot;
+  map_->setObjectName(QStringLiteral("saliencyMap"));
+  map_->setMinimumHeight(200);
+  styleAxes(map_);
+  map_->xAxis->setLabel(tr("input channel"));
+  map_->yAxis->setLabel(tr("output channel"));
+  map_->yAxis->setRangeReversed(true);
+  map_->setInteractions(QCP::iRangeDrag | QCP::iRangeZoom);
+  colour_ = new QCPColorMap(map_->xAxis, map_->yAxis);
+  colour_->setInterpolate(false);
+  scale_ = new QCPColorScale(map_);
+  map_->plotLayout()->addElement(0, 1, scale_);
+  colour_->setColorScale(scale_);
+  colour_->setGradient(QCPColorGradient::gpHot);
+  scale_->axis()->setTickLabelColor(palette().color(QPalette::Text));
+  installExportMenu(map_);
+
+  columns_ = new QCustomPlot;
+  columns_->setObjectName(QStringLiteral("saliencyColumns"));
+  styleAxes(columns_);
+  columns_->xAxis->setLabel(tr("input channel"));
+  columns_->yAxis->setLabel(tr("per column"));
+  columns_->addGraph();
+  columns_->graph(0)->setPen(QPen(QColor(0xd4, 0x6a, 0x2a), 1.2));
+  columns_->addGraph();  // protected channels
+  columns_->graph(1)->setLineStyle(QCPGraph::lsImpulse);
+  columns_->graph(1)->setPen(QPen(QColor(0x2a, 0x7f, 0xd4, 140), 1.5));
+  installExportMenu(columns_);
+
+  rows_ = new QCustomPlot;
+  rows_->setObjectName(QStringLiteral("saliencyRows"));
+  styleAxes(rows_);
+  rows_->xAxis->setLabel(tr("output channel"));
+  rows_->yAxis->setLabel(tr("per row"));
+  rows_->addGraph();
+  rows_->graph(0)->setPen(QPen(QColor(0x2c, 0xa0, 0x2c), 1.2));
+  installExportMenu(rows_);
+
+  histogram_ = new QCustomPlot;
+  histogram_->setObjectName(QStringLiteral("saliencyHistogram"));
+  styleAxes(histogram_);
+  histogram_->xAxis->setLabel(tr("log10 saliency per column"));
+  histogram_->yAxis->setLabel(tr("columns"));
+  auto* bars = new QCPBars(histogram_->xAxis, histogram_->yAxis);
+  bars->setPen(Qt::NoPen);
+  bars->setBrush(QColor(0x94, 0x67, 0xbd));
+  installExportMenu(histogram_);
+
+  auto* controls = new QHBoxLayout;
+  controls->addWidget(new QLabel(tr("Map:")));
+  controls->addWidget(metric_, 1);
+  controls->addWidget(max_);
+  controls->addWidget(log_);
+  auto* grid = new QGridLayout;
+  grid->addWidget(columns_, 0, 0);
+  grid->addWidget(rows_, 0, 1);
+  grid->addWidget(histogram_, 1, 0, 1, 2);
+  auto* layout = new QVBoxLayout(this);
+  layout->setContentsMargins(0, 0, 0, 0);
+  layout->addWidget(title_);
+  layout->addLayout(controls);
+  layout->addWidget(map_, 3);
+  layout->addLayout(grid, 3);
+  connect(metric_, &QComboBox::currentIndexChanged, this, [this] { redraw(); });
+  connect(max_, &QCheckBox::toggled, this, [this] { redraw(); });
+  connect(log_, &QCheckBox::toggled, this, [this] { redraw(); });
+  clear();
+}
+
+void SaliencyView::clear() {
+  module_.clear();
+  summaries_.clear();
+  {
+    const QSignalBlocker b(metric_);
+    metric_->clear();
+  }
+  colour_->data()->setSize(1, 1);
+  colour_->data()->fill(std::nan(""));
+  for (QCustomPlot* p : {columns_, rows_}) p->graph(0)->data()->clear();
+  columns_->graph(1)->data()->clear();
+  static_cast<QCPBars*>(histogram_->plottable(0))->data()->clear();
+  for (QCustomPlot* p : {map_, columns_, rows_, histogram_}) p->replot();
+}
+
+void SaliencyView::setModule(const QString& module, const std::map<std::string, SaliencySummary>& byMetric) {
+  const QString previous = metric_->currentData().toString();
+  module_ = module;
+  summaries_ = byMetric;
+  {
+    const QSignalBlocker b(metric_);
+    metric_->clear();
+    for (const auto& [name, s] : summaries_) metric_->addItem(metricLabel(QString::fromStdString(name)), QString::fromStdString(name));
+    const int i = metric_->findData(previous);
+    metric_->setCurrentIndex(i >= 0 ? i : 0);
+  }
+  redraw();
+}
+
+void SaliencyView::setProtectedColumns(const std::vector<int64_t>& columns) {
+  protected_ = columns;
+  redraw();
+}
+
+QStringList SaliencyView::metrics() const {
+  QStringList out;
+  for (int i = 0; i < metric_->count(); ++i) out << metric_->itemData(i).toString();
+  return out;
+}
+
+void SaliencyView::setMetric(const QString& metric) {
+  const int i = metric_->findData(metric);
+  if (i >= 0) metric_->setCurrentIndex(i);
+}
+
+void SaliencyView::setMaxPooling(bool on) { max_->setChecked(on); }
+
+double SaliencyView::mapCell(int row, int column) const { return colour_->data()->cell(column, row); }
+int SaliencyView::mapRows() const { return colour_->data()->valueSize(); }
+int SaliencyView::mapColumns() const { return colour_->data()->keySize(); }
+
+std::vector<double> SaliencyView::columnProfile() const {
+  std::vector<double> v;
+  for (auto it = columns_->graph(0)->data()->constBegin(); it != columns_->graph(0)->data()->constEnd(); ++it)
+    v.push_back(it->value);
+  return v;
+}
+
+std::vector<double> SaliencyView::histogram() const {
+  std::vector<double> v;
+  auto* bars = static_cast<QCPBars*>(histogram_->plottable(0));
+  for (auto it = bars->data()->constBegin(); it != bars->data()->constEnd(); ++it) v.push_back(it->value);
+  return v;
+}
+
+int SaliencyView::protectedMarks() const { return columns_->graph(1)->dataCount(); }
+
+void SaliencyView::redraw() {
+  const auto it = summaries_.find(metric_->currentData().toString().toStdString());
+  if (it == summaries_.end()) {
+    title_->setText(module_.isEmpty() ? tr("Select a module of a project with a sensitivity run")
+                                      : tr("%1: no saliency maps in the project").arg(module_));
+    return;
+  }
+  const SaliencySummary& s = it->second;
+  title_->setText(tr("<b>%1</b>: %2 x %3, total %4 (%5)")
+                      .arg(module_)
+                      .arg(s.rows)
+                      .arg(s.cols)
+                      .arg(s.total, 0, 'g', 4)
+                      .arg(metricLabel(QString::fromStdString(s.metric))));
+  const bool log = log_->isChecked();
+  // The pooled map, drawn over the module's real coordinates.
+  const std::vector<float>& pooled = max_->isChecked() ? s.pooled_max : s.pooled_mean;
+  const int R = int(s.pooled_rows), C = int(s.pooled_cols);
+  if (R > 0 && C > 0 && int(pooled.size()) == R * C) {
+    colour_->data()->setSize(C, R);
+    colour_->data()->setRange(QCPRange(0, double(s.cols - 1)), QCPRange(0, double(s.rows - 1)));
+    double lo = std::numeric_limits<double>::infinity(), hi = -lo;
+    for (int r = 0; r < R; ++r)
+      for (int c = 0; c < C; ++c) {
+        double v = pooled[size_t(r) * size_t(C) + size_t(c)];
+        if (log && !(v > 0)) v = std::nan("");
+        colour_->data()->setCell(c, r, v);
+        if (std::isfinite(v)) {
+          lo = std::min(lo, v);
+          hi = std::max(hi, v);
+        }
+      }
+    if (!std::isfinite(lo)) lo = hi = 1;
+    if (hi <= lo) hi = lo * 10;
+    colour_->setDataScaleType(log ? QCPAxis::stLogarithmic : QCPAxis::stLinear);
+    scale_->axis()->setScaleType(log ? QCPAxis::stLogarithmic : QCPAxis::stLinear);
+    if (log) scale_->axis()->setTicker(QSharedPointer<QCPAxisTickerLog>(new QCPAxisTickerLog));
+    else scale_->axis()->setTicker(QSharedPointer<QCPAxisTicker>(new QCPAxisTicker));
+    colour_->setDataRange(QCPRange(lo, hi));
+    map_->xAxis->setRange(-0.5, double(s.cols) - 0.5);
+    map_->yAxis->setRange(-0.5, double(s.rows) - 0.5);
+  }
+  // Profiles.
+  auto profile = [log](QCustomPlot* p, const std::vector<float>& v) {
+    QVector<double> x, y;
+    for (size_t i = 0; i < v.size(); ++i) {
+      x << double(i);
+      y << double(v[i]);
+    }
+    p->graph(0)->setData(x, y, true);
+    p->yAxis->setScaleType(log ? QCPAxis::stLogarithmic : QCPAxis::stLinear);
+    if (log) p->yAxis->setTicker(QSharedPointer<QCPAxisTickerLog>(new QCPAxisTickerLog));
+    else p->yAxis->setTicker(QSharedPointer<QCPAxisTicker>(new QCPAxisTicker));
+    p->rescaleAxes();
+  };
+  profile(columns_, s.column_sum);
+  profile(rows_, s.row_sum);
+  // Protected input channels as impulses at the column profile's height.
+  QVector<double> px, py;
+  for (int64_t c : protected_)
+    if (c >= 0 && size_t(c) < s.column_sum.size()) {
+      px << double(c);
+      py << double(s.column_sum[size_t(c)]);
+    }
+  columns_->graph(1)->setData(px, py, true);
+  // Histogram of log10 of the per-column saliency, 30 bins.
+  std::vector<double> logs;
+  for (float v : s.column_sum)
+    if (v > 0) logs.push_back(std::log10(double(v)));
+  auto* bars = static_cast<QCPBars*>(histogram_->plottable(0));
+  bars->data()->clear();
+  if (!logs.empty()) {
+    const auto [mn, mx] = std::minmax_element(logs.begin(), logs.end());
+    const int bins = 30;
+    const double lo = *mn, width = std::max(1e-9, (*mx - *mn) / bins);
+    std::vector<double> counts(bins, 0.0);
+    for (double v : logs) counts[size_t(std::min(bins - 1, int((v - lo) / width)))] += 1;
+    QVector<double> x, y;
+    for (int b = 0; b < bins; ++b) {
+      x << lo + (b + 0.5) * width;
+      y << counts[size_t(b)];
+    }
+    bars->setWidth(width * 0.9);
+    bars->setData(x, y, true);
+    histogram_->rescaleAxes();
+    histogram_->yAxis->setRangeLower(0);
+  }
+  for (QCustomPlot* p : {map_, columns_, rows_, histogram_}) p->replot(QCustomPlot::rpQueuedReplot);
+}
+
+}  // namespace bitscape::widgets
