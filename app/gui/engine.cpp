@@ -206,4 +206,15 @@ std::map<std::string, SaliencySummary> Engine::readSaliency(const std::string& p
   return out;
 }
 
+std::optional<std::pair<ProbingRunInfo, StoredProbe>> Engine::readProbe(const std::string& project,
+                                                                        const std::string& module) {
+  const ProjectReader reader = ProjectReader::open(project);
+  const std::vector<std::string> runs = probing_runs(reader);
+  if (runs.empty()) return std::nullopt;
+  ProbingRunInfo info = read_probing_run(reader, runs.back());
+  std::optional<StoredProbe> probe = read_module_probe(reader, runs.back(), module);
+  if (!probe) return std::nullopt;
+  return std::make_pair(std::move(info), std::move(*probe));
+}
+
 }  // namespace bitscape::gui

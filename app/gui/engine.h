@@ -8,6 +8,8 @@
 #include <memory>
 #include <string>
 #include <map>
+#include <optional>
+#include <utility>
 #include <vector>
 
 #include "bitscape/allocation.h"
@@ -108,6 +110,10 @@ class Engine {
   // sensitivity run (else the last run); empty when there are none.
   static std::map<std::string, SaliencySummary> readSaliency(const std::string& project,
                                                               const std::string& module);
+
+  // The module's probe from the project's last multi-source probing run, with the run's info.
+  static std::optional<std::pair<ProbingRunInfo, StoredProbe>> readProbe(const std::string& project,
+                                                                         const std::string& module);
 
   // The allocation behind a stored search point. Throws InputError (e.g. for a baseline).
   static Allocation allocationOfPoint(const std::string& project, const std::string& run, int64_t index);

@@ -48,6 +48,7 @@
 #include "bitscape/widgets/jobs_panel.h"
 #include "bitscape/widgets/allocation_model.h"
 #include "bitscape/widgets/pareto_panel.h"
+#include "bitscape/widgets/probing_view.h"
 #include "bitscape/widgets/saliency_view.h"
 #include "bitscape/widgets/plot_export.h"
 #include "bitscape/widgets/sensitivity_panel.h"
@@ -193,6 +194,12 @@ MainWindow::MainWindow(QWidget* parent)
   addDockWidget(Qt::RightDockWidgetArea, saliencyDock_);
   tabifyDockWidget(sensitivityDock_, saliencyDock_);
   connect(editor_, &widgets::AllocationEditor::moduleSelected, this, &MainWindow::showSaliency);
+  probing_ = new widgets::ProbingView;
+  probingDock_ = new QDockWidget(tr("Probing"), this);
+  probingDock_->setObjectName(QStringLiteral("probingDock"));
+  probingDock_->setWidget(probing_);
+  addDockWidget(Qt::RightDockWidgetArea, probingDock_);
+  tabifyDockWidget(sensitivityDock_, probingDock_);
 
   jobs_ = new widgets::JobsPanel;
   jobs_->watch(runner_, tr("Model"));
@@ -219,7 +226,7 @@ MainWindow::MainWindow(QWidget* parent)
   const std::pair<QDockWidget*, QString> explained[] = {
       {treeDock_, "model"},       {editorDock_, "allocation"}, {paretoDock_, "pareto"},
       {sensitivityDock_, "sensitivity"}, {mapDock_, "allocation-map"}, {jobsDock_, "jobs"},
-      {saliencyDock_, "saliency"}};
+      {saliencyDock_, "saliency"}, {probingDock_, "probing"}};
   for (const auto& [dock, view] : explained)
     connect(dock, &QDockWidget::visibilityChanged, this, [this, view = view](bool visible) {
       if (!visible) return;
@@ -416,6 +423,7 @@ void MainWindow::buildMenus() {
   view->addAction(editorDock_->toggleViewAction());
   view->addAction(mapDock_->toggleViewAction());
   view->addAction(saliencyDock_->toggleViewAction());
+  view->addAction(probingDock_->toggleViewAction());
   view->addAction(jobsDock_->toggleViewAction());
   view->addAction(explainDock_->toggleViewAction());
   view->addAction(demoDock_->toggleViewAction());
@@ -967,7 +975,8 @@ void MainWindow::showView(const QString& view) {
   const std::pair<QDockWidget*, QString> docks[] = {
       {treeDock_, "model"},           {editorDock_, "allocation"}, {paretoDock_, "pareto"},
       {sensitivityDock_, "sensitivity"}, {mapDock_, "allocation-map"}, {jobsDock_, "jobs"},
-      {explainDock_, "explain"}, {demoDock_, "demo"}, {saliencyDock_, "saliency"}};
+      {explainDock_, "explain"}, {demoDock_, "demo"}, {saliencyDock_, "saliency"},
+      {probingDock_, "probing"}};
   for (const auto& [dock, name] : docks)
     if (name == view) {
       dock->show();
@@ -1243,11 +1252,21 @@ void MainWindow::showSaliency(const QString& module) {
   saliencyRunner_->start(
       QStringLiteral("saliency"),
       [project = projectPath_.toStdString(), name = module.toStdString()](ProgressSink&, const CancelToken&) {
-        return Engine::readSaliency(project, name);
+        return std::make_pair(Engine::readSaliency(project, name), Engine::readProbe(project, name));
       },
-      [this, module, marked](std::map<std::string, SaliencySummary> maps) {
-        saliency_->setModule(module, maps);
+      [this, module, marked](std::pair<std::map<std::string, SaliencySummary>,
+                                       std::optional<std::pair<ProbingRunInfo, StoredProbe>>> read) {
+        saliency_->setModule(module, read.first);
         saliency_->setProtectedColumns(marked);
+        if (read.second) {
+          const auto& [info, probe] = *read.second;
+          QStringList sources;
+          for (const std::string& s : info.sources) sources << QFileInfo(QString::fromStdString(s)).fileName();
+          const int64_t columns = probe.column_saliency.empty() ? 0 : int64_t(probe.column_saliency[0].size());
+          probing_->setProbe(module, sources, probe.critical, columns, probe.compactness);
+        } else {
+          probing_->clear();
+        }
         Q_EMIT jobEnded(QStringLiteral("saliency"), true);
       });
 }

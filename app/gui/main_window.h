@@ -34,6 +34,7 @@ class AllocationMap;
 class JobsPanel;
 class DemoPanel;
 class SaliencyView;
+class ProbingView;
 class SensitivityPanel;
 }  // namespace bitscape::widgets
 
@@ -66,6 +67,7 @@ class MainWindow : public QMainWindow {
   widgets::JobsPanel* jobsPanel() const { return jobs_; }
   widgets::DemoPanel* demoPanel() const { return demo_; }
   widgets::SaliencyView* saliencyView() const { return saliency_; }
+  widgets::ProbingView* probingView() const { return probing_; }
   // Shows a module's saliency maps from the open project (read in the background; job
   // "saliency"), with the channels the editor's allocation keeps at other bits marked.
   void showSaliency(const QString& module);
@@ -138,6 +140,8 @@ class MainWindow : public QMainWindow {
   widgets::DemoPanel* demo_ = nullptr;
   widgets::SaliencyView* saliency_ = nullptr;
   QDockWidget* saliencyDock_ = nullptr;
+  widgets::ProbingView* probing_ = nullptr;
+  QDockWidget* probingDock_ = nullptr;
   widgets::JobRunner* saliencyRunner_ = nullptr;
   QDockWidget* demoDock_ = nullptr;
   QString demoDir_;

@@ -21,6 +21,7 @@
 #include "bitscape/widgets/pareto_panel.h"
 #include "bitscape/widgets/pareto_view.h"
 #include "bitscape/widgets/plot_export.h"
+#include "bitscape/widgets/probing_view.h"
 #include "bitscape/widgets/saliency_view.h"
 #include "bitscape/widgets/sensitivity_panel.h"
 #include "main_window.h"
@@ -61,6 +62,9 @@ TEST(WorkbenchTest, SearchEditEvaluateAndExportInTheRealWindow) {
   CliRun s = cli("sensitivity --quiet --project " + p + " --metrics obs --bits 2,3,4 --eval-data " +
                  kValidation + " --eval-windows 2 --seqlen 64 --trace-samples 0");
   ASSERT_EQ(s.code, 0) << s.err;
+  CliRun probe = cli("sensitivity --quiet --project " + p + " --data " + kTrain + " --data " + kValidation +
+                     " --probe-samples 4 --seqlen 64");
+  ASSERT_EQ(probe.code, 0) << probe.err;
 
   MainWindow w;
   w.useDefaultLayout();
@@ -81,6 +85,11 @@ TEST(WorkbenchTest, SearchEditEvaluateAndExportInTheRealWindow) {
   EXPECT_EQ(w.saliencyView()->metrics(), QStringList({"obs"}));
   EXPECT_GT(w.saliencyView()->mapRows(), 0);
   EXPECT_EQ(w.saliencyView()->columnProfile().size(), 768u);  // down_proj's input channels
+  // ... and its multi-source probe: two sources and the columns they agree on.
+  ASSERT_EQ(w.probingView()->sourceCount(), 2);
+  EXPECT_GT(w.probingView()->criticalCount(0), 0);
+  EXPECT_LE(w.probingView()->overlapCount(), w.probingView()->criticalCount(0));
+  EXPECT_EQ(w.probingView()->drawnPoints(2), w.probingView()->overlapCount());
 
   // A dp search from the window: its points arrive while it runs and are stored in the project.
   bitscape::gui::SearchRequest r;

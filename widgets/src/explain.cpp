@@ -6,7 +6,7 @@ namespace bitscape::widgets {
 
 QStringList explainedViews() {
   return {"model", "perplexity", "allocation", "pareto", "sensitivity", "allocation-map", "jobs",
-          "saliency"};
+          "saliency", "probing"};
 }
 
 QString explainHtml(const QString& view) {
@@ -76,6 +76,14 @@ QString explainHtml(const QString& view) {
         "<code>(&part;L/&part;w)<sup>2</sup></code> of SqueezeLLM. The column profile shows why "
         "a few input channels are worth protecting; marked columns are the channels the "
         "allocation keeps at other bits.</p>");
+  if (view == QLatin1String("probing"))
+    return QObject::tr(
+        "<h3>Multi-source probing</h3><p>TAMMP probes the model with several corpora (sources) "
+        "and marks, for each, the input columns whose Hessian saliency "
+        "<code>w<sup>2</sup> / [H<sup>&minus;1</sup>]<sub>jj</sub><sup>2</sup></code> is "
+        "highest. Columns critical for every source are the ones to keep in fp16; the consensus "
+        "Jaccard compactness says how much the sources agree. Its two grouping strategies turn "
+        "the intersection and the union into fp16, 3-bit and 2-bit columns.</p>");
   if (view == QLatin1String("jobs"))
     return QObject::tr(
         "<h3>Jobs</h3><p>Everything slow runs on a worker thread: loading, evaluating, "
