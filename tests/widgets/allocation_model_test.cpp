@@ -202,3 +202,28 @@ TEST(AllocationModelTest, AReferenceShowsWhichModulesDifferAndByHowManyBits) {
   model.clearReference();
   EXPECT_TRUE(model.differingRows().empty());
 }
+
+TEST(AllocationMapTest, ACellWithChannelClassesShowsTheShareOfEach) {
+  bitscape::widgets::AllocationModel model;
+  const auto s = shapes();
+  model.setModules(s);
+  bitscape::ModuleAllocation mixed;
+  mixed.bits = 2;
+  mixed.group_size = 128;
+  bitscape::ChannelClass four;
+  four.bits = 4;
+  four.select = bitscape::ChannelSelect::kIndices;
+  for (int64_t c = 0; c < 64; ++c) four.indices.push_back(c);  // a quarter of 256 input channels
+  mixed.channels.axis = bitscape::ChannelAxis::kIn;
+  mixed.channels.classes = {four};
+  bitscape::Allocation a = bitscape::Allocation::uniform(s, model.module(0));
+  a.modules["model.layers.0.self_attn.q_proj"] = mixed;
+  model.setAllocation(a);
+  bitscape::widgets::AllocationMap map;
+  map.setModel(&model);
+  EXPECT_DOUBLE_EQ(map.grid()->drawnValue(0, 0), 2.5);  // 1/4 at 4 bits, 3/4 at 2
+  const QString text = map.cellText(0, 0);
+  EXPECT_TRUE(text.contains("25.0 % of the input channels at 4 bits")) << text.toStdString();
+  EXPECT_TRUE(text.contains("75.0 % of the input channels at 2 bits")) << text.toStdString();
+  EXPECT_FALSE(map.cellText(0, 1).contains("channels")) << map.cellText(0, 1).toStdString();
+}

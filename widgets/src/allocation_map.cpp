@@ -10,6 +10,7 @@
 #include <QVBoxLayout>
 #include <cmath>
 
+#include "bitscape/cost_model.h"
 #include "bitscape/widgets/allocation_model.h"
 #include "bitscape/widgets/heatmap_view.h"
 #include "bitscape/widgets/plot_export.h"
@@ -90,6 +91,29 @@ AllocationMap::AllocationMap(QWidget* parent) : QWidget(parent) {
                                          "mlp.down_proj"};
     return QStringLiteral("model.layers.%1.%2").arg(row).arg(QLatin1String(leaves[column]));
   };
+  grid_->setCellDetail([this, moduleAt](int row, int column) -> QString {
+    if (!model_) return {};
+    const int r = model_->rowOf(moduleAt(row, column));
+    if (r < 0) return {};
+    const ModuleAllocation& m = model_->module(r);
+    const ModuleShape& shape = model_->shapes()[size_t(r)];
+    QStringList lines;
+    const auto counts = channel_class_counts(m, shape);
+    int64_t total = 0;
+    for (const auto& [bits, n] : counts) total += n;
+    if (counts.size() > 1 && total > 0) {
+      const QString axis = m.channels.axis == ChannelAxis::kIn ? tr("input") : tr("output");
+      for (const auto& [bits, n] : counts)
+        if (n > 0)
+          lines << tr("%1 % of the %2 channels at %3 bits")
+                       .arg(100.0 * double(n) / double(total), 0, 'f', 1)
+                       .arg(axis)
+                       .arg(bits == kUnquantizedBits ? QStringLiteral("16") : QString::number(bits));
+    }
+    if (const int64_t fp16 = activation_outlier_columns(m, shape); fp16 > 0)
+      lines << tr("%1 input channels kept in fp16").arg(fp16);
+    return lines.join('\n');
+  });
   auto paintCell = [this, moduleAt](int row, int column) {
     const int r = model_->rowOf(moduleAt(row, column));
     if (r >= 0) model_->setBits({r}, paintBits_->value());
@@ -119,6 +143,8 @@ void AllocationMap::setPainting(bool on, int bits) {
   paint_->setChecked(on);
   paintBits_->setValue(bits);
 }
+
+QString AllocationMap::cellText(int row, int column) const { return grid_->cellText(row, column); }
 
 void AllocationMap::setModel(AllocationModel* model) {
   model_ = model;

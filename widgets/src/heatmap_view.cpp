@@ -176,8 +176,13 @@ QString HeatmapView::cellText(int row, int column) const {
   const double v = value(row, column);
   const QString rl = row < rowLabels_.size() ? rowLabels_[row] : QString::number(row);
   const QString cl = column < columnLabels_.size() ? columnLabels_[column] : QString::number(column);
-  return tr("block %1, %2\n%3: %4")
-      .arg(rl, cl, measure_, std::isfinite(v) ? QString::number(v, 'g', 6) : tr("none"));
+  QString text = tr("block %1, %2\n%3: %4")
+                     .arg(rl, cl, measure_, std::isfinite(v) ? QString::number(v, 'g', 6) : tr("none"));
+  if (detail_) {
+    const QString extra = detail_(row, column);
+    if (!extra.isEmpty()) text += QStringLiteral("\n") + extra;
+  }
+  return text;
 }
 
 void HeatmapView::setSelectedCell(int row, int column) {

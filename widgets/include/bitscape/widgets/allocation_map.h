@@ -32,6 +32,9 @@ class AllocationMap : public QWidget {
   // Bits of each module kind (q, k, v, o, gate, up, down) per block, as drawn in the bar chart.
   std::vector<std::vector<double>> barValues() const;
   double averageLine() const;
+  // A cell's tooltip: its code bits and, where bits vary inside the module, the share of each
+  // channel class ("50% of the input channels at 4 bits, ...").
+  QString cellText(int row, int column) const;
   // Painting: with it on, clicking or dragging over cells sets those modules to `bits` (one undo
   // step per stroke; locked modules are left alone).
   void setPainting(bool on, int bits);

@@ -8,6 +8,7 @@
 
 #include <QString>
 #include <QStringList>
+#include <functional>
 #include <vector>
 
 namespace bitscape::widgets {
@@ -37,6 +38,8 @@ class HeatmapView : public QCustomPlot {
   // The cell under a pixel, (-1, -1) outside.
   std::pair<int, int> cellAt(const QPointF& pixel) const;
   QString cellText(int row, int column) const;
+  // Extra lines for a cell's tooltip (e.g. the channel classes of a module); none by default.
+  void setCellDetail(std::function<QString(int row, int column)> detail) { detail_ = std::move(detail); }
   void setSelectedCell(int row, int column);
 
  Q_SIGNALS:
@@ -62,6 +65,7 @@ class HeatmapView : public QCustomPlot {
   bool log_ = false, bits_ = false;
   bool dragging_ = false;
   std::pair<int, int> lastCell_{-1, -1};
+  std::function<QString(int, int)> detail_;
 };
 
 }  // namespace bitscape::widgets
