@@ -68,6 +68,16 @@ QString stageText(const QString& stage) {
   return stage;
 }
 
+// Adds OK (labelled `ok` when given) and Cancel to a form dialog and runs it; true on OK.
+bool runFormDialog(QDialog& dialog, QFormLayout* form, const QString& ok = QString()) {
+  auto* buttons = new QDialogButtonBox(QDialogButtonBox::Ok | QDialogButtonBox::Cancel);
+  if (!ok.isEmpty()) buttons->button(QDialogButtonBox::Ok)->setText(ok);
+  form->addRow(buttons);
+  QObject::connect(buttons, &QDialogButtonBox::accepted, &dialog, &QDialog::accept);
+  QObject::connect(buttons, &QDialogButtonBox::rejected, &dialog, &QDialog::reject);
+  return dialog.exec() == QDialog::Accepted;
+}
+
 QGroupBox* group(const QString& title, QWidget* content) {
   auto* box = new QGroupBox(title);
   auto* layout = new QVBoxLayout(box);
@@ -222,19 +232,6 @@ MainWindow::MainWindow(QWidget* parent)
   tabifyDockWidget(treeDock_, explainDock_);
   treeDock_->raise();
   sensitivityDock_->raise();
-  // The explain panel follows the view that was last brought to the front.
-  const std::pair<QDockWidget*, QString> explained[] = {
-      {treeDock_, "model"},       {editorDock_, "allocation"}, {paretoDock_, "pareto"},
-      {sensitivityDock_, "sensitivity"}, {mapDock_, "allocation-map"}, {jobsDock_, "jobs"},
-      {saliencyDock_, "saliency"}, {probingDock_, "probing"}};
-  for (const auto& [dock, view] : explained)
-    connect(dock, &QDockWidget::visibilityChanged, this, [this, view = view](bool visible) {
-      if (!visible) return;
-      explainedView_ = view;
-      explain_->setHtml(widgets::explainHtml(view));
-    });
-  explain_->setHtml(widgets::explainHtml("model"));
-
   demo_ = new widgets::DemoPanel;
   demoDock_ = new QDockWidget(tr("Guided demo"), this);
   demoDock_->setObjectName(QStringLiteral("demoDock"));
@@ -243,6 +240,22 @@ MainWindow::MainWindow(QWidget* parent)
   tabifyDockWidget(treeDock_, demoDock_);
   treeDock_->raise();
   connect(demo_, &widgets::DemoPanel::runStep, this, &MainWindow::runDemoStep);
+
+  // Every view by name (showView, screenshots, the explain panel).
+  views_ = {{treeDock_, "model"},         {editorDock_, "allocation"},     {paretoDock_, "pareto"},
+            {sensitivityDock_, "sensitivity"}, {mapDock_, "allocation-map"}, {jobsDock_, "jobs"},
+            {saliencyDock_, "saliency"},  {probingDock_, "probing"},       {explainDock_, "explain"},
+            {demoDock_, "demo"}};
+  // The explain panel follows the view that was last brought to the front.
+  const QStringList explained = widgets::explainedViews();
+  for (const auto& [dock, view] : views_)
+    if (explained.contains(view))
+      connect(dock, &QDockWidget::visibilityChanged, this, [this, view = view](bool visible) {
+        if (!visible) return;
+        explainedView_ = view;
+        explain_->setHtml(widgets::explainHtml(view));
+      });
+  explain_->setHtml(widgets::explainHtml("model"));
   connect(this, &MainWindow::jobEnded, this, [this](const QString& what, bool ok) {
     if (demoStep_ < 0 || what != demoWaitsFor_) return;
     if (!ok) {
@@ -741,12 +754,7 @@ void MainWindow::chooseSearch() {
   form->addRow(tr("to:"), hi);
   form->addRow(tr("Seed:"), seed);
   form->addRow(tr("Evaluation windows:"), windows);
-  auto* buttons = new QDialogButtonBox(QDialogButtonBox::Ok | QDialogButtonBox::Cancel);
-  buttons->button(QDialogButtonBox::Ok)->setText(tr("Search"));
-  form->addRow(buttons);
-  connect(buttons, &QDialogButtonBox::accepted, &dialog, &QDialog::accept);
-  connect(buttons, &QDialogButtonBox::rejected, &dialog, &QDialog::reject);
-  if (dialog.exec() != QDialog::Accepted) return;
+  if (!runFormDialog(dialog, form, tr("Search"))) return;
   SearchRequest r;
   r.project = projectPath_.toStdString();
   r.method = method->currentData().toString().toStdString();
@@ -895,16 +903,11 @@ QStringList MainWindow::saveScreenshots(const QString& dir) {
     if (w->grab().save(path)) written << path;
   };
   save(this, QStringLiteral("workbench"));
-  const std::pair<QDockWidget*, QString> views[] = {{treeDock_, QStringLiteral("model")},
-                                                    {editorDock_, QStringLiteral("allocation")},
-                                                    {paretoDock_, QStringLiteral("pareto")},
-                                                    {sensitivityDock_, QStringLiteral("sensitivity")},
-                                                    {mapDock_, QStringLiteral("allocation-map")},
-                                                    {saliencyDock_, QStringLiteral("saliency")}};
-  for (const auto& [dock, name] : views) {
+  for (const char* name : {"model", "allocation", "pareto", "sensitivity", "allocation-map", "saliency"}) {
+    QDockWidget* dock = dockOf(QLatin1String(name));
     dock->raise();
     QApplication::processEvents();
-    save(dock->widget(), name);
+    save(dock->widget(), QLatin1String(name));
   }
   treeDock_->raise();
   sensitivityDock_->raise();
@@ -971,17 +974,17 @@ void MainWindow::applyPalette(bool dark) {
   }
 }
 
+QDockWidget* MainWindow::dockOf(const QString& view) const {
+  for (const auto& [dock, name] : views_)
+    if (name == view) return dock;
+  return nullptr;
+}
+
 void MainWindow::showView(const QString& view) {
-  const std::pair<QDockWidget*, QString> docks[] = {
-      {treeDock_, "model"},           {editorDock_, "allocation"}, {paretoDock_, "pareto"},
-      {sensitivityDock_, "sensitivity"}, {mapDock_, "allocation-map"}, {jobsDock_, "jobs"},
-      {explainDock_, "explain"}, {demoDock_, "demo"}, {saliencyDock_, "saliency"},
-      {probingDock_, "probing"}};
-  for (const auto& [dock, name] : docks)
-    if (name == view) {
-      dock->show();
-      dock->raise();
-    }
+  if (QDockWidget* dock = dockOf(view)) {
+    dock->show();
+    dock->raise();
+  }
 }
 
 namespace {
@@ -1020,12 +1023,7 @@ void MainWindow::chooseCalibration() {
   form->addRow(tr("Corpus:"), dataRow);
   form->addRow(tr("Windows:"), samples);
   form->addRow(tr("Window length:"), seqlen);
-  auto* buttons = new QDialogButtonBox(QDialogButtonBox::Ok | QDialogButtonBox::Cancel);
-  buttons->button(QDialogButtonBox::Ok)->setText(tr("Calibrate\u2026"));
-  form->addRow(buttons);
-  connect(buttons, &QDialogButtonBox::accepted, &dialog, &QDialog::accept);
-  connect(buttons, &QDialogButtonBox::rejected, &dialog, &QDialog::reject);
-  if (dialog.exec() != QDialog::Accepted) return;
+  if (!runFormDialog(dialog, form, tr("Calibrate\u2026"))) return;
   const QString out = QFileDialog::getSaveFileName(this, tr("Save the project as"),
                                                    QStringLiteral("model.bsproj.h5"),
                                                    tr("Bitscape projects (*.bsproj.h5)"));
@@ -1074,12 +1072,7 @@ void MainWindow::chooseSensitivity() {
   form->addRow(tr("Bits:"), bits);
   form->addRow(tr("Evaluation windows:"), windows);
   form->addRow(tr("Hutchinson samples (HAWQ):"), traces);
-  auto* buttons = new QDialogButtonBox(QDialogButtonBox::Ok | QDialogButtonBox::Cancel);
-  buttons->button(QDialogButtonBox::Ok)->setText(tr("Run"));
-  form->addRow(buttons);
-  connect(buttons, &QDialogButtonBox::accepted, &dialog, &QDialog::accept);
-  connect(buttons, &QDialogButtonBox::rejected, &dialog, &QDialog::reject);
-  if (dialog.exec() != QDialog::Accepted) return;
+  if (!runFormDialog(dialog, form, tr("Run"))) return;
   SensitivityRequest r;
   r.project = projectPath_.toStdString();
   r.bits.clear();
@@ -1310,11 +1303,7 @@ void MainWindow::showSettings() {
   form->addRow(tr("Search evaluation windows:"), windows);
   form->addRow(tr("Search budgets from:"), lo);
   form->addRow(tr("to:"), hi);
-  auto* buttons = new QDialogButtonBox(QDialogButtonBox::Ok | QDialogButtonBox::Cancel);
-  form->addRow(buttons);
-  connect(buttons, &QDialogButtonBox::accepted, &dialog, &QDialog::accept);
-  connect(buttons, &QDialogButtonBox::rejected, &dialog, &QDialog::reject);
-  if (dialog.exec() != QDialog::Accepted) return;
+  if (!runFormDialog(dialog, form)) return;
   widgets::PerplexityRequest r = panel_->request();
   r.device = device->currentData().toString();
   r.threads = threads->value();

@@ -10,6 +10,7 @@
 #include <optional>
 #include <string>
 #include <utility>
+#include <vector>
 
 #include "bitscape/doctor.h"
 #include "engine.h"
@@ -136,6 +137,8 @@ class MainWindow : public QMainWindow {
   widgets::JobRunner* searchRunner_ = nullptr;  // a search on the project
   QString projectPath_;
   QString explainedView_;
+  std::vector<std::pair<QDockWidget*, QString>> views_;  // every dock by view name
+  QDockWidget* dockOf(const QString& view) const;
   widgets::JobRunner* analysisRunner_ = nullptr;  // calibration, sensitivity
   widgets::DemoPanel* demo_ = nullptr;
   widgets::SaliencyView* saliency_ = nullptr;

@@ -33,18 +33,10 @@ AllocationMap::AllocationMap(QWidget* parent) : QWidget(parent) {
   bars_ = new QCustomPlot;
   bars_->setObjectName(QStringLiteral("allocationBars"));
   bars_->setMinimumHeight(180);
-  bars_->setBackground(palette().brush(QPalette::Base));
-  const QColor text = palette().color(QPalette::Text);
-  for (QCPAxis* axis : {bars_->xAxis, bars_->yAxis}) {
-    axis->setLabelColor(text);
-    axis->setTickLabelColor(text);
-    axis->setBasePen(QPen(palette().color(QPalette::Mid)));
-  }
+  const QColor text = palette().color(QPalette::Text);  // the rest follows the palette
   bars_->xAxis->setLabel(tr("block"));
   bars_->yAxis->setLabel(tr("bits per weight"));
   bars_->legend->setVisible(true);
-  bars_->legend->setBrush(palette().brush(QPalette::Base));
-  bars_->legend->setTextColor(text);
   // The legend in one row above the bars.
   bars_->legend->setFillOrder(QCPLegend::foColumnsFirst);
   bars_->legend->setWrap(7);

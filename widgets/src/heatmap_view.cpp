@@ -31,12 +31,8 @@ HeatmapView::HeatmapView(QWidget* parent) : QCustomPlot(parent) {
   setObjectName("heatmap");
   setMinimumSize(280, 220);
   setMouseTracking(true);
-  setBackground(palette().brush(QPalette::Base));
-  const QColor text = palette().color(QPalette::Text);
+  // Colours follow the palette (installExportMenu below); a grid of cells needs no ticks.
   for (QCPAxis* axis : {xAxis, yAxis}) {
-    axis->setLabelColor(text);
-    axis->setTickLabelColor(text);
-    axis->setBasePen(QPen(palette().color(QPalette::Mid)));
     axis->setTickPen(Qt::NoPen);
     axis->setSubTickPen(Qt::NoPen);
     axis->grid()->setVisible(false);
@@ -50,8 +46,6 @@ HeatmapView::HeatmapView(QWidget* parent) : QCustomPlot(parent) {
   scale_ = new QCPColorScale(this);
   plotLayout()->addElement(0, 1, scale_);
   scale_->setType(QCPAxis::atRight);
-  scale_->axis()->setLabelColor(text);
-  scale_->axis()->setTickLabelColor(text);
   map_->setColorScale(scale_);
   map_->setGradient(viridis());
   QCPMarginGroup* margins = new QCPMarginGroup(this);

@@ -9,17 +9,7 @@ namespace bitscape::widgets {
 
 NllPlot::NllPlot(QWidget* parent) : QCustomPlot(parent) {
   setMinimumHeight(160);
-  setBackground(palette().brush(QPalette::Base));
-  const QColor text = palette().color(QPalette::Text);
-  const QColor grid = palette().color(QPalette::Mid);
-  for (QCPAxis* axis : {xAxis, yAxis}) {
-    axis->setLabelColor(text);
-    axis->setTickLabelColor(text);
-    axis->setBasePen(QPen(grid));
-    axis->setTickPen(QPen(grid));
-    axis->setSubTickPen(QPen(grid));
-    axis->grid()->setPen(QPen(grid.lighter(130), 0, Qt::DotLine));
-  }
+  // Colours from the palette: installExportMenu (followPalette) below.
   xAxis->setLabel(tr("window"));
   yAxis->setLabel(tr("NLL (nats / token)"));
   axisRect()->setMinimumMargins(QMargins(8, 8, 8, 4));

@@ -22,21 +22,10 @@ ParetoView::ParetoView(QWidget* parent) : QCustomPlot(parent) {
   setObjectName("pareto");
   setMinimumSize(320, 220);
   setMouseTracking(true);
-  setBackground(palette().brush(QPalette::Base));
+  // Background, axes, grid and legend follow the palette (installExportMenu below).
   const QColor text = palette().color(QPalette::Text);
-  const QColor grid = palette().color(QPalette::Mid);
-  for (QCPAxis* axis : {xAxis, yAxis}) {
-    axis->setLabelColor(text);
-    axis->setTickLabelColor(text);
-    axis->setBasePen(QPen(grid));
-    axis->setTickPen(QPen(grid));
-    axis->setSubTickPen(QPen(grid));
-    axis->grid()->setPen(QPen(grid.lighter(130), 0, Qt::DotLine));
-  }
   xAxis->setLabel(tr("average bits (with scales and zeros)"));
   legend->setVisible(true);
-  legend->setBrush(palette().brush(QPalette::Base));
-  legend->setTextColor(text);
   axisRect()->insetLayout()->setInsetAlignment(0, Qt::AlignTop | Qt::AlignRight);
   setInteractions(QCP::iRangeDrag | QCP::iRangeZoom);
 

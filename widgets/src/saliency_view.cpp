@@ -16,17 +16,6 @@
 namespace bitscape::widgets {
 namespace {
 
-void styleAxes(QCustomPlot* p) {
-  p->setBackground(p->palette().brush(QPalette::Base));
-  const QColor text = p->palette().color(QPalette::Text);
-  for (QCPAxis* a : {p->xAxis, p->yAxis}) {
-    a->setLabelColor(text);
-    a->setTickLabelColor(text);
-    a->setBasePen(QPen(p->palette().color(QPalette::Mid)));
-    a->grid()->setPen(QPen(p->palette().color(QPalette::Mid).lighter(130), 0, Qt::DotLine));
-  }
-}
-
 QString metricLabel(const QString& m) {
   if (m == "obs") return SaliencyView::tr("OBS  w\u00b2 / [H\u207b\u00b9]\u1d62\u1d62");
   if (m == "tammp") return SaliencyView::tr("TAMMP  w\u00b2 / [H\u207b\u00b9]\u1d62\u1d62\u00b2");
@@ -50,7 +39,6 @@ SaliencyView::SaliencyView(QWidget* parent) : QWidget(parent) {
   map_ = new QCustomPlot;
   map_->setObjectName(QStringLiteral("saliencyMap"));
   map_->setMinimumHeight(200);
-  styleAxes(map_);
   map_->xAxis->setLabel(tr("input channel"));
   map_->yAxis->setLabel(tr("output channel"));
   map_->yAxis->setRangeReversed(true);
@@ -61,12 +49,10 @@ SaliencyView::SaliencyView(QWidget* parent) : QWidget(parent) {
   map_->plotLayout()->addElement(0, 1, scale_);
   colour_->setColorScale(scale_);
   colour_->setGradient(QCPColorGradient::gpHot);
-  scale_->axis()->setTickLabelColor(palette().color(QPalette::Text));
   installExportMenu(map_);
 
   columns_ = new QCustomPlot;
   columns_->setObjectName(QStringLiteral("saliencyColumns"));
-  styleAxes(columns_);
   columns_->xAxis->setLabel(tr("input channel"));
   columns_->yAxis->setLabel(tr("per column"));
   columns_->addGraph();
@@ -78,7 +64,6 @@ SaliencyView::SaliencyView(QWidget* parent) : QWidget(parent) {
 
   rows_ = new QCustomPlot;
   rows_->setObjectName(QStringLiteral("saliencyRows"));
-  styleAxes(rows_);
   rows_->xAxis->setLabel(tr("output channel"));
   rows_->yAxis->setLabel(tr("per row"));
   rows_->addGraph();
@@ -87,7 +72,6 @@ SaliencyView::SaliencyView(QWidget* parent) : QWidget(parent) {
 
   histogram_ = new QCustomPlot;
   histogram_->setObjectName(QStringLiteral("saliencyHistogram"));
-  styleAxes(histogram_);
   histogram_->xAxis->setLabel(tr("log10 saliency per column"));
   histogram_->yAxis->setLabel(tr("columns"));
   auto* bars = new QCPBars(histogram_->xAxis, histogram_->yAxis);

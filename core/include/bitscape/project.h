@@ -21,6 +21,9 @@ namespace bitscape {
 // every function below throws InputError("...: this build of Bitscape has no HDF5 support").
 bool project_support_available();
 
+// The current UTC time as "2026-11-25T23:53:20Z" (the projects' timestamps).
+std::string utc_now();
+
 // --- the calibration schema ----------------------------------------------------------------------
 
 struct ProjectModelInfo {

@@ -1,12 +1,11 @@
 // Helpers shared by the jobs and commands that read a project: the calibration statistics of a
-// module as the quantizers read them (one input group's Hessian read once), run names,
-// timestamps. Tensor-facing header (LibTorch).
+// module as the quantizers read them (one input group's Hessian read once), and run names.
+// Timestamps: utc_now() in project.h. Tensor-facing header (LibTorch).
 #pragma once
 
 #include <ATen/ATen.h>
 
 #include <algorithm>
-#include <ctime>
 #include <string>
 #include <vector>
 
@@ -39,20 +38,12 @@ class ProjectCalibration {
   at::Tensor H_, diag_;
 };
 
-
 // The next free "<prefix>N" among existing names.
 inline std::string next_name(const std::vector<std::string>& existing, const std::string& prefix) {
   for (int i = 1;; ++i) {
     const std::string n = prefix + std::to_string(i);
     if (std::find(existing.begin(), existing.end(), n) == existing.end()) return n;
   }
-}
-
-inline std::string utc_now() {
-  char buf[32];
-  const std::time_t t = std::time(nullptr);
-  std::strftime(buf, sizeof buf, "%Y-%m-%dT%H:%M:%SZ", std::gmtime(&t));
-  return buf;
 }
 
 }  // namespace bitscape

@@ -57,6 +57,15 @@ std::vector<float> HessianData::pack_upper(const float* full, int64_t n) {
   return out;
 }
 
+std::string utc_now() {
+  std::time_t t = std::time(nullptr);
+  std::tm tm{};
+  gmtime_r(&t, &tm);
+  char buf[32];
+  std::strftime(buf, sizeof buf, "%Y-%m-%dT%H:%M:%SZ", &tm);
+  return buf;
+}
+
 #if BITSCAPE_WITH_HDF5
 
 namespace {
@@ -613,15 +622,6 @@ void ensure_string_list(hid_t file_id, const std::string& file, const std::strin
 }
 
 // --- files ---------------------------------------------------------------------------------------
-
-std::string utc_now() {
-  std::time_t t = std::time(nullptr);
-  std::tm tm{};
-  gmtime_r(&t, &tm);
-  char buf[32];
-  std::strftime(buf, sizeof buf, "%Y-%m-%dT%H:%M:%SZ", &tm);
-  return buf;
-}
 
 // Checks the root attributes that make a file a project this Bitscape can read.
 void check_format(hid_t file_id, const std::string& file) {
