@@ -165,7 +165,9 @@ AllocationEditor::AllocationEditor(QWidget* parent) : QWidget(parent) {
   layout->addWidget(table_, 1);
 
   connect(model_, &AllocationModel::totalsChanged, this, &AllocationEditor::updateMeter);
+  table_->setColumnHidden(AllocationModel::ReferenceColumn, true);  // shown with a reference
   connect(model_, &AllocationModel::referenceChanged, this, [this] {
+    table_->setColumnHidden(AllocationModel::ReferenceColumn, !model_->hasReference());
     const AllocationCost& c = model_->cost();
     updateMeter(c.average_bits, c.average_code_bits, c.total_bytes());
   });
