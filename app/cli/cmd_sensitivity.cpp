@@ -90,11 +90,14 @@ nlohmann::json curve_json(const SensitivityCurve& c) {
           {"layer_hessian_trace", scalar(c.layer_hessian_trace)}};
 }
 
-int run_probing_command(const Args& args, Model& model, const std::string& project,
+int run_probing_command(const Args& args, const std::string& project, const std::string& model_dir,
                         ProgressSink& progress, const CancelToken& cancel) {
-  const ProjectReader reader = ProjectReader::open(project);
-  const std::vector<std::string> sources = args.all("data");
-  ProbingOptions o;
+  ProbingJobOptions job;
+  job.project = project;
+  job.model_dir = model_dir;
+  job.run = args.get("run");
+  job.sources = args.all("data");
+  ProbingOptions& o = job.probing;
   if (!parse_saliency_metric(args.get("probe-metric"), &o.metric))
     throw UsageError("unknown --probe-metric '" + args.get("probe-metric") + "'");
   if (o.metric == SaliencyMetric::kFisher)
@@ -102,41 +105,16 @@ int run_probing_command(const Args& args, Model& model, const std::string& proje
   o.critical_fraction = args.get_double("critical");
   o.non_critical_fraction = args.get_double("non-critical");
   o.consensus = static_cast<int>(args.get_int("consensus"));
-  const int64_t samples = args.get_int("probe-samples");
-  const int64_t seqlen = default_seqlen(model, args.get_int("seqlen"));
-  std::vector<at::Tensor> windows;
-  for (size_t k = 0; k < sources.size(); ++k)
-    windows.push_back(draw_calibration_windows(tokenize_eval_corpus(model.dir(), sources[k]),
-                                               samples, seqlen, static_cast<uint64_t>(args.get_int("seed")), sources[k])
-                          .ids);
-  const std::vector<std::string> runs = probing_runs(reader);
-  const std::string run = args.has("run") ? args.get("run") : next_name(runs, "probe");
-  if (std::find(runs.begin(), runs.end(), run) != runs.end())
-    throw InputError(project, "already has a probing run '" + run + "' (choose another --run)");
-  ProjectWriter writer = ProjectWriter::update(project);
-  ProbingRunInfo info;
-  info.name = run;
-  info.created = utc_now();
-  info.sources = sources;
-  info.metric = saliency_metric_name(o.metric);
-  info.critical_fraction = o.critical_fraction;
-  info.non_critical_fraction = o.non_critical_fraction;
-  info.consensus = o.consensus > 0 ? o.consensus : static_cast<int>((sources.size() + 1) / 2);
-  info.samples = samples;
-  info.seqlen = seqlen;
-  write_probing_run(writer, info);
-  std::vector<ModuleProbing> probes;
-  run_probing(model, windows, o,
-              [&](const ModuleProbing& p) {
-                StoredProbe s{p.module, p.column_saliency, p.critical, p.non_critical,
-                              p.compactness, p.groups_strategy1, p.groups_strategy2};
-                write_module_probe(writer, run, s);
-                probes.push_back(p);
-              },
-              progress, cancel);
-  writer.commit();
+  job.samples = args.get_int("probe-samples");
+  job.seqlen = args.get_int("seqlen");
+  job.seed = static_cast<uint64_t>(args.get_int("seed"));
+  const ProbingJobResult result = run_probing_job(job, progress, cancel);
+  const std::string& run = result.run;
+  const std::vector<std::string>& sources = job.sources;
+  const std::vector<ModuleProbing>& probes = result.probes;
+  const int64_t samples = result.info.samples, seqlen = result.info.seqlen;
   if (args.has("tammp-out")) {
-    const std::vector<ModuleShape> shapes = module_shapes(model);
+    const std::vector<ModuleShape>& shapes = result.shapes;
     for (int strategy : {1, 2})
       tammp_allocation(probes, strategy, shapes)
           .save(args.get("tammp-out") + ".strategy" + std::to_string(strategy) + ".alloc.json",
@@ -193,15 +171,7 @@ int run_sensitivity_command(const Args& args) {
   const CancelToken& cancel = interrupt_token();
   const std::string model_dir =
       args.has("model") ? args.get("model") : ProjectReader::open(project).model().path;
-  if (!args.all("data").empty()) {
-    const ProjectReader reader = ProjectReader::open(project);
-    const ProjectModelInfo model_info = reader.model();
-    progress.stage("load", 0);
-    Model model = Model::load(model_dir);
-    if (!model_info.fingerprint.empty() && project_model_info(model).fingerprint != model_info.fingerprint)
-      throw InputError(project, "was made for another model than '" + model_dir + "'");
-    return run_probing_command(args, model, project, progress, cancel);
-  }
+  if (!args.all("data").empty()) return run_probing_command(args, project, model_dir, progress, cancel);
   SensitivityJobOptions job;
   job.project = project;
   job.model_dir = model_dir;

@@ -11,6 +11,9 @@
 #include "bitscape/model.h"
 #include "bitscape/perplexity.h"
 #include "bitscape/project.h"
+#include "bitscape/quantizer.h"
+#include "bitscape/safetensors.h"
+#include "bitscape/calibration.h"
 #include "bitscape/search_job.h"
 #include "bitscape/sensitivity_job.h"
 #include "bitscape/runtime.h"
@@ -132,6 +135,7 @@ ProjectContents Engine::readProject(const std::string& path, ProgressSink& progr
     c.sensitivity_runs.push_back(std::move(s));
     progress.advance(++done);
   }
+  c.probing_runs = probing_runs(reader);
   return c;
 }
 
@@ -215,6 +219,79 @@ std::optional<std::pair<ProbingRunInfo, StoredProbe>> Engine::readProbe(const st
   std::optional<StoredProbe> probe = read_module_probe(reader, runs.back(), module);
   if (!probe) return std::nullopt;
   return std::make_pair(std::move(info), std::move(*probe));
+}
+
+std::string Engine::probe(const ProbingRequest& request, ProgressSink& progress,
+                          const CancelToken& cancel) {
+  ProbingJobOptions o;
+  o.project = request.project;
+  o.sources = request.sources;
+  if (!parse_saliency_metric(request.metric, &o.probing.metric))
+    throw InputError("", "unknown saliency metric '" + request.metric + "'");
+  o.probing.critical_fraction = request.critical;
+  o.probing.non_critical_fraction = request.non_critical;
+  o.probing.consensus = request.consensus;
+  o.samples = request.samples;
+  o.seqlen = request.seqlen;
+  return run_probing_job(o, progress, cancel).run;
+}
+
+Allocation Engine::tammpAllocation(const std::string& project, int strategy) {
+  const ProjectReader reader = ProjectReader::open(project);
+  const std::vector<std::string> runs = probing_runs(reader);
+  if (runs.empty()) throw InputError(project, "has no probing run (Project > Run multi-source probing)");
+  if (!reader.has_calibration()) throw InputError(project, "has no calibration");
+  std::vector<ModuleShape> shapes;
+  std::vector<ModuleProbing> probes;
+  for (const std::string& m : reader.calibrated_modules()) {
+    const ModuleStatistics s = reader.module_statistics(m);
+    shapes.push_back({m, s.out_features, s.in_features});
+    if (std::optional<StoredProbe> p = read_module_probe(reader, runs.back(), m))
+      probes.push_back({p->module, std::move(p->column_saliency), std::move(p->critical),
+                        std::move(p->non_critical), p->compactness, std::move(p->groups_strategy1),
+                        std::move(p->groups_strategy2)});
+  }
+  Allocation a = tammp_allocation(probes, strategy, shapes);
+  a.name = "TAMMP strategy " + std::to_string(strategy) + " (" + runs.back() + ")";
+  return a;
+}
+
+ChannelMarks Engine::channelMarks(const std::string& project, const std::string& module,
+                                  const ModuleAllocation& setting) {
+  ChannelMarks marks;
+  marks.axis = setting.channels.axis;
+  if (setting.channels.empty() && setting.outliers.activation_fraction <= 0.0) return marks;
+  const ProjectReader reader = ProjectReader::open(project);
+  const ModuleStatistics stats = reader.module_statistics(module);
+  // The weight only matters for a class chosen by weight norm; otherwise a zero-filled stand-in
+  // of the right shape keeps the model's files out of it.
+  bool by_weight = false;
+  for (const ChannelClass& c : setting.channels.classes)
+    by_weight |= c.select != ChannelSelect::kIndices && c.by == ChannelStatistic::kWeight;
+  at::Tensor W;
+  if (by_weight) {
+    W = Checkpoint::open_dir(reader.model().path).tensor(module + ".weight").to(at::kFloat);
+  } else {
+    W = at::zeros({stats.out_features, stats.in_features}, at::kFloat);
+  }
+  const ChannelResolution r = resolve_channels(W, setting, module_calibration(stats, at::Tensor()), module);
+  marks.fp16_columns = r.fp16_columns;
+  if (!r.has_classes) return marks;
+  // class_bits is by position: along the input axis, the non-fp16 columns in original order.
+  std::vector<int64_t> original;
+  if (r.axis == ChannelAxis::kIn) {
+    std::vector<char> is16(size_t(stats.in_features), 0);
+    for (int64_t c : r.fp16_columns) is16[size_t(c)] = 1;
+    for (int64_t c = 0; c < stats.in_features; ++c)
+      if (!is16[size_t(c)]) original.push_back(c);
+  } else {
+    for (int64_t c = 0; c < stats.out_features; ++c) original.push_back(c);
+  }
+  for (size_t p = 0; p < r.class_bits.size() && p < original.size(); ++p) {
+    if (int(r.class_bits[p]) > setting.bits) marks.raised.push_back(original[p]);
+    else if (int(r.class_bits[p]) < setting.bits) marks.lowered.push_back(original[p]);
+  }
+  return marks;
 }
 
 }  // namespace bitscape::gui

@@ -47,6 +47,7 @@ struct ProjectContents {
     std::map<std::string, std::map<std::string, double>> saliency_totals;
   };
   std::vector<Sensitivity> sensitivity_runs;
+  std::vector<std::string> probing_runs;  // names, oldest first
 };
 
 // A new project: the model calibrated on a corpus (Project > New project).
@@ -72,6 +73,28 @@ struct SearchRequest {
   double budget_lo = 2.25, budget_hi = 4.25;
   uint64_t seed = 0;
   int64_t eval_windows = 16;
+};
+
+// TAMMP's multi-source probing on the open project (Project > Run multi-source probing).
+struct ProbingRequest {
+  std::string project;
+  std::vector<std::string> sources;  // one corpus per source, at least 2
+  std::string metric = "tammp";      // obs, tammp, act, diag
+  double critical = 0.01, non_critical = 0.5;
+  int consensus = 0;                 // 0 = half the sources
+  int64_t samples = 32;              // windows per source
+  int64_t seqlen = 0;                // 0 = the model's context (at most 2048)
+};
+
+// The channels one module's allocation keeps at other bits, resolved as the quantizer resolves
+// them (explicit indices, or a share of the channels by activation or weight norm from the
+// project's calibration statistics), by original channel index along `axis`.
+struct ChannelMarks {
+  ChannelAxis axis = ChannelAxis::kIn;
+  std::vector<int64_t> raised;   // more bits than the module's (fp16 classes included)
+  std::vector<int64_t> lowered;  // fewer bits
+  std::vector<int64_t> fp16_columns;  // activation outliers: whole input columns kept in fp16
+  bool empty() const { return raised.empty() && lowered.empty() && fp16_columns.empty(); }
 };
 
 class Engine {
@@ -114,6 +137,17 @@ class Engine {
   // The module's probe from the project's last multi-source probing run, with the run's info.
   static std::optional<std::pair<ProbingRunInfo, StoredProbe>> readProbe(const std::string& project,
                                                                          const std::string& module);
+
+  // Runs multi-source probing and stores it in the project; returns the run's name.
+  static std::string probe(const ProbingRequest& request, ProgressSink& progress,
+                           const CancelToken& cancel);
+  // TAMMP's allocation (strategy 1 or 2: critical columns fp16, sub-critical 3 bits, the rest
+  // 2 bits, RTN g128) from the project's last probing run. Throws InputError without one.
+  static Allocation tammpAllocation(const std::string& project, int strategy);
+  // The channels `setting` (the allocation of `module`) keeps at other bits. Reads the module's
+  // statistics from the project and, for a class by weight norm, its weight from the model.
+  static ChannelMarks channelMarks(const std::string& project, const std::string& module,
+                                   const ModuleAllocation& setting);
 
   // The allocation behind a stored search point. Throws InputError (e.g. for a baseline).
   static Allocation allocationOfPoint(const std::string& project, const std::string& run, int64_t index);

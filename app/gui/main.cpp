@@ -139,7 +139,8 @@ int main(int argc, char** argv) {
                    [&](const QString& what, bool ok) {
                      if (shotPath.isEmpty()) return;
                      if (autoDemo && what != QLatin1String("open")) return;  // the demo counts itself
-                     if (what == QLatin1String("saliency")) return;  // follows the project
+                     // The saliency view's reads follow the project and the allocation.
+                     if (what == QLatin1String("saliency") || what == QLatin1String("marks")) return;
                      --pending;
                      if (what == QLatin1String("open") && !ok && autoEvaluate) --pending;
                      if (what == QLatin1String("project") && !ok && autoSearch) --pending;

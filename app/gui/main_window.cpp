@@ -1,6 +1,7 @@
 #include "main_window.h"
 
 #include <cmath>
+#include <tuple>
 
 #include <QAction>
 #include <QApplication>
@@ -18,11 +19,13 @@
 #include <QDoubleSpinBox>
 #include <QFormLayout>
 #include <QGroupBox>
+#include <QHBoxLayout>
 #include <QProgressBar>
 #include <QPushButton>
 #include <QSpinBox>
 #include <QHeaderView>
 #include <QLabel>
+#include <QListWidget>
 #include <QMenuBar>
 #include <QMessageBox>
 #include <QScrollArea>
@@ -98,6 +101,7 @@ MainWindow::MainWindow(QWidget* parent)
       measureRunner_(new widgets::JobRunner(this)) {
   analysisRunner_ = new widgets::JobRunner(this);
   saliencyRunner_ = new widgets::JobRunner(this);
+  marksRunner_ = new widgets::JobRunner(this);
   setWindowTitle(tr("Bitscape"));
   setObjectName(QStringLiteral("MainWindow"));
 
@@ -210,13 +214,22 @@ MainWindow::MainWindow(QWidget* parent)
   probingDock_->setWidget(probing_);
   addDockWidget(Qt::RightDockWidgetArea, probingDock_);
   tabifyDockWidget(sensitivityDock_, probingDock_);
+  connect(probing_, &widgets::ProbingView::runRequested, this, &MainWindow::chooseProbing);
+  connect(probing_, &widgets::ProbingView::allocationRequested, this, &MainWindow::loadTammpAllocation);
+  // The saliency view's marks follow the editor's allocation (once edits pause for 150 ms).
+  marksTimer_ = new QTimer(this);
+  marksTimer_->setSingleShot(true);
+  marksTimer_->setInterval(150);
+  connect(marksTimer_, &QTimer::timeout, this, &MainWindow::refreshChannelMarks);
+  connect(editor_->model(), &QAbstractItemModel::modelReset, marksTimer_, qOverload<>(&QTimer::start));
+  connect(editor_->model(), &QAbstractItemModel::dataChanged, marksTimer_, qOverload<>(&QTimer::start));
 
   jobs_ = new widgets::JobsPanel;
   jobs_->watch(runner_, tr("Model"));
   jobs_->watch(projectRunner_, tr("Project"));
   jobs_->watch(searchRunner_, tr("Search"));
   jobs_->watch(measureRunner_, tr("Evaluate allocation"));
-  jobs_->watch(analysisRunner_, tr("Calibrate / sensitivity"));
+  jobs_->watch(analysisRunner_, tr("Calibrate / sensitivity / probing"));
   jobsDock_ = new QDockWidget(tr("Jobs"), this);
   jobsDock_->setObjectName(QStringLiteral("jobsDock"));
   jobsDock_->setWidget(jobs_);
@@ -422,6 +435,7 @@ void MainWindow::buildMenus() {
                                                     &MainWindow::chooseCalibration);
   calibrateAction->setShortcut(QKeySequence(Qt::CTRL | Qt::SHIFT | Qt::Key_N));
   projectMenu->addAction(tr("Run &sensitivity analysis\u2026"), this, &MainWindow::chooseSensitivity);
+  projectMenu->addAction(tr("Run multi-source &probing\u2026"), this, &MainWindow::chooseProbing);
 
   QMenu* search = menuBar()->addMenu(tr("&Search"));
   searchAction_ = search->addAction(tr("&Run search\u2026"), this, &MainWindow::chooseSearch);
@@ -663,8 +677,12 @@ void MainWindow::rememberRecent(const QString& dir) {
 void MainWindow::fillRecentMenu() {
   recentMenu_->clear();
   const QStringList recent = QSettings().value(QStringLiteral("recent/models")).toStringList();
-  for (const QString& dir : recent)
-    recentMenu_->addAction(dir, this, [this, dir] { openModel(dir); });
+  // Model directories and project files (*.bsproj.h5), most recent first.
+  for (const QString& path : recent)
+    recentMenu_->addAction(path, this, [this, path] {
+      if (QFileInfo(path).isFile()) openProject(path);
+      else openModel(path);
+    });
   recentMenu_->setEnabled(!recent.isEmpty());
 }
 
@@ -717,6 +735,8 @@ void MainWindow::openProject(const QString& path) {
             8000);
         projectPath_ = path;
         searchAction_->setEnabled(true);
+        probing_->setHasRun(!contents.probing_runs.empty());
+        rememberRecent(QFileInfo(path).absoluteFilePath());
         Q_EMIT projectOpened(path);
         Q_EMIT jobEnded(QStringLiteral("project"), true);
       });
@@ -903,7 +923,7 @@ QStringList MainWindow::saveScreenshots(const QString& dir) {
     if (w->grab().save(path)) written << path;
   };
   save(this, QStringLiteral("workbench"));
-  for (const char* name : {"model", "allocation", "pareto", "sensitivity", "allocation-map", "saliency"}) {
+  for (const char* name : {"model", "allocation", "pareto", "sensitivity", "allocation-map", "saliency", "probing"}) {
     QDockWidget* dock = dockOf(QLatin1String(name));
     dock->raise();
     QApplication::processEvents();
@@ -1233,26 +1253,46 @@ QStringList MainWindow::exportFigures(const QString& dir) {
 
 void MainWindow::showSaliency(const QString& module) {
   if (projectPath_.isEmpty() || module == saliency_->module()) return;
-  // The input channels the editor's allocation keeps at other bits (index classes).
-  std::vector<int64_t> marked;
-  const int row = editor_->model()->rowOf(module);
-  if (row >= 0) {
-    const ModuleAllocation& m = editor_->model()->module(row);
-    if (m.channels.axis == ChannelAxis::kIn)
-      for (const ChannelClass& c : m.channels.classes)
-        marked.insert(marked.end(), c.indices.begin(), c.indices.end());
-  }
+  readSaliency(module);
+}
+
+namespace {
+
+// The editor's setting of a module, if the editor has it.
+std::optional<ModuleAllocation> settingOf(widgets::AllocationModel* model, const QString& module) {
+  const int row = model->rowOf(module);
+  if (row < 0) return std::nullopt;
+  return model->module(row);
+}
+
+}  // namespace
+
+void MainWindow::readSaliency(const QString& module) {
+  if (projectPath_.isEmpty() || module.isEmpty()) return;
+  const std::optional<ModuleAllocation> setting = settingOf(editor_->model(), module);
   saliencyRunner_->start(
       QStringLiteral("saliency"),
-      [project = projectPath_.toStdString(), name = module.toStdString()](ProgressSink&, const CancelToken&) {
-        return std::make_pair(Engine::readSaliency(project, name), Engine::readProbe(project, name));
+      [project = projectPath_.toStdString(), name = module.toStdString(), setting](ProgressSink&, const CancelToken&) {
+        ChannelMarks marks;
+        std::string marksError;
+        if (setting) {
+          try {
+            marks = Engine::channelMarks(project, name, *setting);
+          } catch (const std::exception& e) {
+            marksError = e.what();  // e.g. the model moved: the maps still show
+          }
+        }
+        return std::make_tuple(Engine::readSaliency(project, name), Engine::readProbe(project, name), marks, marksError);
       },
-      [this, module, marked](std::pair<std::map<std::string, SaliencySummary>,
-                                       std::optional<std::pair<ProbingRunInfo, StoredProbe>>> read) {
-        saliency_->setModule(module, read.first);
-        saliency_->setProtectedColumns(marked);
-        if (read.second) {
-          const auto& [info, probe] = *read.second;
+      [this, module](std::tuple<std::map<std::string, SaliencySummary>,
+                                std::optional<std::pair<ProbingRunInfo, StoredProbe>>, ChannelMarks, std::string> read) {
+        auto& [maps, probeRead, marks, marksError] = read;
+        saliency_->setModule(module, maps);
+        saliency_->setChannelMarks(marks.axis, marks.raised, marks.lowered, marks.fp16_columns);
+        if (!marksError.empty())
+          statusBar()->showMessage(tr("Channel marks: %1").arg(QString::fromStdString(marksError)), 10000);
+        if (probeRead) {
+          const auto& [info, probe] = *probeRead;
           QStringList sources;
           for (const std::string& s : info.sources) sources << QFileInfo(QString::fromStdString(s)).fileName();
           const int64_t columns = probe.column_saliency.empty() ? 0 : int64_t(probe.column_saliency[0].size());
@@ -1262,6 +1302,124 @@ void MainWindow::showSaliency(const QString& module) {
         }
         Q_EMIT jobEnded(QStringLiteral("saliency"), true);
       });
+}
+
+void MainWindow::refreshChannelMarks() {
+  const QString module = saliency_->module();
+  if (projectPath_.isEmpty() || module.isEmpty()) return;
+  const std::optional<ModuleAllocation> setting = settingOf(editor_->model(), module);
+  if (!setting) return saliency_->clearChannelMarks();
+  marksRunner_->start(
+      QStringLiteral("marks"),
+      [project = projectPath_.toStdString(), name = module.toStdString(), setting](ProgressSink&, const CancelToken&) {
+        return Engine::channelMarks(project, name, *setting);
+      },
+      [this, module](ChannelMarks marks) {
+        if (saliency_->module() != module) return;  // another module was selected meanwhile
+        saliency_->setChannelMarks(marks.axis, marks.raised, marks.lowered, marks.fp16_columns);
+        Q_EMIT jobEnded(QStringLiteral("marks"), true);
+      });
+}
+
+void MainWindow::chooseProbing() {
+  if (projectPath_.isEmpty()) {
+    showError(tr("No project"), tr("Open or create a calibrated project first."));
+    return;
+  }
+  QDialog dialog(this);
+  dialog.setWindowTitle(tr("Multi-source probing (TAMMP)"));
+  auto* sources = new QListWidget;
+  sources->setObjectName(QStringLiteral("probingSources"));
+  // The corpora beside the model by default (the sample model's train/validation/test).
+  for (const char* name : {"train.txt", "validation.txt", "test.txt"}) {
+    const QString path = besideModel(modelDir_, QLatin1String(name));
+    if (!path.isEmpty()) sources->addItem(path);
+  }
+  auto* add = new QPushButton(tr("Add\u2026"));
+  auto* remove = new QPushButton(tr("Remove"));
+  connect(add, &QPushButton::clicked, &dialog, [&dialog, sources] {
+    for (const QString& f : QFileDialog::getOpenFileNames(&dialog, tr("Add corpora"), QString(),
+                                                          tr("Text or JSONL (*.txt *.jsonl *.json);;All files (*)")))
+      sources->addItem(f);
+  });
+  connect(remove, &QPushButton::clicked, &dialog, [sources] { qDeleteAll(sources->selectedItems()); });
+  auto* sourceButtons = new QHBoxLayout;
+  sourceButtons->addWidget(add);
+  sourceButtons->addWidget(remove);
+  sourceButtons->addStretch(1);
+  auto* sourceBox = new QVBoxLayout;
+  sourceBox->addWidget(sources);
+  sourceBox->addLayout(sourceButtons);
+  auto* metric = new QComboBox;
+  metric->addItem(tr("TAMMP  w\u00b2 / [H\u207b\u00b9]\u1d62\u1d62\u00b2"), "tammp");
+  metric->addItem(tr("OBS  w\u00b2 / [H\u207b\u00b9]\u1d62\u1d62"), "obs");
+  metric->addItem(tr("activation-weighted  |w| \u00b7 \u2016x\u2016"), "act");
+  metric->addItem(tr("diag(H) w\u00b2"), "diag");
+  auto* samples = new QSpinBox;
+  samples->setRange(1, 4096);
+  samples->setValue(32);
+  auto* critical = new QDoubleSpinBox;
+  critical->setRange(0.1, 50.0);
+  critical->setDecimals(1);
+  critical->setValue(1.0);
+  critical->setSuffix(tr(" % of columns"));
+  auto* nonCritical = new QDoubleSpinBox;
+  nonCritical->setRange(0.0, 90.0);
+  nonCritical->setDecimals(1);
+  nonCritical->setValue(50.0);
+  nonCritical->setSuffix(tr(" % of columns"));
+  auto* form = new QFormLayout(&dialog);
+  form->addRow(tr("Sources (one corpus each):"), sourceBox);
+  form->addRow(tr("Saliency:"), metric);
+  form->addRow(tr("Windows per source:"), samples);
+  form->addRow(tr("Critical share per source:"), critical);
+  form->addRow(tr("Non-critical share per source:"), nonCritical);
+  if (!runFormDialog(dialog, form, tr("Run"))) return;
+  ProbingRequest r;
+  r.project = projectPath_.toStdString();
+  for (int i = 0; i < sources->count(); ++i) r.sources.push_back(sources->item(i)->text().toStdString());
+  r.metric = metric->currentData().toString().toStdString();
+  r.samples = samples->value();
+  r.critical = critical->value() / 100.0;
+  r.non_critical = nonCritical->value() / 100.0;
+  runProbing(r);
+}
+
+void MainWindow::runProbing(const ProbingRequest& request) {
+  runningAnalysis_ = QStringLiteral("probing");
+  statusBar()->showMessage(tr("Multi-source probing\u2026"));
+  jobsDock_->raise();
+  analysisRunner_->start(
+      QStringLiteral("probing"),
+      [request](ProgressSink& progress, const CancelToken& cancel) {
+        return Engine::probe(request, progress, cancel);
+      },
+      [this](std::string run) {
+        statusBar()->showMessage(tr("Probing run %1 stored").arg(QString::fromStdString(run)), 10000);
+        probing_->setHasRun(true);
+        probingDock_->raise();
+        readSaliency(saliency_->module());
+        Q_EMIT jobEnded(QStringLiteral("probing"), true);
+      });
+}
+
+void MainWindow::loadTammpAllocation(int strategy) {
+  if (projectPath_.isEmpty()) return;
+  if (editor_->model()->rowCount() == 0) {
+    showError(tr("No model open"), tr("Open the project's model to edit its allocations."));
+    return;
+  }
+  try {
+    const Allocation a = Engine::tammpAllocation(projectPath_.toStdString(), strategy);
+    editor_->model()->setAllocation(a, tr("Load %1").arg(QString::fromStdString(a.name)));
+    editorDock_->raise();
+    statusBar()->showMessage(tr("%1: %2 bits on average")
+                                 .arg(QString::fromStdString(a.name))
+                                 .arg(editor_->model()->cost().average_bits, 0, 'f', 3),
+                             10000);
+  } catch (const std::exception& e) {
+    showError(tr("Could not derive TAMMP's allocation"), QString::fromStdString(e.what()));
+  }
 }
 
 void MainWindow::showSettings() {

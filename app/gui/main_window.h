@@ -22,6 +22,7 @@ class QMenu;
 class QProgressBar;
 class QPushButton;
 class QTextBrowser;
+class QTimer;
 class QTreeView;
 
 namespace bitscape::widgets {
@@ -76,6 +77,11 @@ class MainWindow : public QMainWindow {
   // "project"); runs a sensitivity analysis on the open project, then reloads it.
   void calibrate(const CalibrateRequest& request);
   void runSensitivity(const SensitivityRequest& request);
+  // Runs TAMMP's multi-source probing on the open project (job "probing"), then shows the
+  // selected module's probe.
+  void runProbing(const ProbingRequest& request);
+  // Loads TAMMP's allocation (strategy 1 or 2) of the project's last probing run into the editor.
+  void loadTammpAllocation(int strategy);
   // The guided demo's step `step` (0-5); `demoDir` holds its project and figures.
   void runDemoStep(int step);
   void setDemoDir(const QString& dir) { demoDir_ = dir; }
@@ -89,7 +95,8 @@ class MainWindow : public QMainWindow {
   bool loadAllocationFile(const QString& path);
   bool saveAllocationFile(const QString& path);
   // Saves the whole window and each view (its dock raised) as PNG files in `dir`: workbench,
-  // model, allocation, pareto, sensitivity, allocation-map. Returns the files written.
+  // model, allocation, pareto, sensitivity, allocation-map, saliency, probing. Returns the files
+  // written.
   QStringList saveScreenshots(const QString& dir);
   // Light or dark palette (View > Dark palette), kept in the settings.
   void setDarkPalette(bool dark);
@@ -154,6 +161,13 @@ class MainWindow : public QMainWindow {
   void chooseCalibration();
   void showSettings();
   void chooseSensitivity();
+  void chooseProbing();
+  // Reads the saliency and probe of `module` (job "saliency") / recomputes the marks of the
+  // shown module from the editor's allocation (job "marks").
+  void readSaliency(const QString& module);
+  void refreshChannelMarks();
+  widgets::JobRunner* marksRunner_ = nullptr;
+  QTimer* marksTimer_ = nullptr;
   void finishDemoStep(bool ok, const QString& note = QString());
   widgets::JobRunner* measureRunner_ = nullptr;  // measuring an edited allocation
   widgets::AllocationEditor* editor_ = nullptr;

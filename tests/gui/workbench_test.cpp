@@ -5,6 +5,7 @@
 #include <QApplication>
 #include <QSignalSpy>
 #include <QTest>
+#include <algorithm>
 #include <cmath>
 #include <filesystem>
 
@@ -13,6 +14,8 @@
 #include "app/cli_util.h"
 #include <QElapsedTimer>
 
+#include "bitscape/project.h"
+#include "bitscape/sensitivity_store.h"
 #include "bitscape/widgets/allocation_editor.h"
 #include "bitscape/widgets/allocation_model.h"
 #include "bitscape/widgets/demo_panel.h"
@@ -62,9 +65,6 @@ TEST(WorkbenchTest, SearchEditEvaluateAndExportInTheRealWindow) {
   CliRun s = cli("sensitivity --quiet --project " + p + " --metrics obs --bits 2,3,4 --eval-data " +
                  kValidation + " --eval-windows 2 --seqlen 64 --trace-samples 0");
   ASSERT_EQ(s.code, 0) << s.err;
-  CliRun probe = cli("sensitivity --quiet --project " + p + " --data " + kTrain + " --data " + kValidation +
-                     " --probe-samples 4 --seqlen 64");
-  ASSERT_EQ(probe.code, 0) << probe.err;
 
   MainWindow w;
   w.useDefaultLayout();
@@ -85,11 +85,71 @@ TEST(WorkbenchTest, SearchEditEvaluateAndExportInTheRealWindow) {
   EXPECT_EQ(w.saliencyView()->metrics(), QStringList({"obs"}));
   EXPECT_GT(w.saliencyView()->mapRows(), 0);
   EXPECT_EQ(w.saliencyView()->columnProfile().size(), 768u);  // down_proj's input channels
-  // ... and its multi-source probe: two sources and the columns they agree on.
+  EXPECT_EQ(w.probingView()->sourceCount(), 0);  // no probing run yet
+
+  // Multi-source probing from the window (Project > Run multi-source probing): the run is stored
+  // and the shown module's probe appears: two sources and the columns they agree on.
+  bitscape::gui::ProbingRequest pr;
+  pr.project = p;
+  pr.sources = {kTrain, kValidation};
+  pr.samples = 4;
+  pr.seqlen = 64;
+  w.runProbing(pr);
+  ASSERT_TRUE(waitForJob(w, "probing"));
+  ASSERT_TRUE(waitForJob(w, "saliency"));
   ASSERT_EQ(w.probingView()->sourceCount(), 2);
   EXPECT_GT(w.probingView()->criticalCount(0), 0);
   EXPECT_LE(w.probingView()->overlapCount(), w.probingView()->criticalCount(0));
   EXPECT_EQ(w.probingView()->drawnPoints(2), w.probingView()->overlapCount());
+  {
+    const bitscape::ProjectReader reader = bitscape::ProjectReader::open(p);
+    EXPECT_EQ(bitscape::probing_runs(reader), std::vector<std::string>({"probe1"}));
+  }
+
+  // TAMMP's strategy 1 into the editor: the columns critical for both sources in fp16, those
+  // critical for one at 3 bits, the rest at 2 bits; the saliency view marks the protected ones.
+  auto* editorModel = w.allocationEditor()->model();
+  w.loadTammpAllocation(1);
+  const bitscape::ModuleAllocation tammp =
+      editorModel->module(editorModel->rowOf("model.layers.0.mlp.down_proj"));
+  EXPECT_EQ(tammp.bits, 2);
+  int64_t fp16 = 0, sub = 0;
+  for (const bitscape::ChannelClass& c : tammp.channels.classes)
+    (c.bits == bitscape::kUnquantizedBits ? fp16 : sub) += int64_t(c.indices.size());
+  EXPECT_EQ(fp16, w.probingView()->overlapCount());
+  EXPECT_EQ(fp16 + sub, w.probingView()->unionCount());
+  ASSERT_TRUE(waitForJob(w, "marks"));
+  EXPECT_EQ(w.saliencyView()->protectedMarks(), w.probingView()->unionCount());
+  EXPECT_EQ(w.saliencyView()->loweredMarks(), 0);
+
+  // A class chosen by a statistic: the top 5 % of input channels by activation norm at 8 bits.
+  // The marks are those channels, found here from the project's statistics.
+  {
+    bitscape::Allocation a = editorModel->allocation();
+    bitscape::ModuleAllocation& m = a.modules["model.layers.0.mlp.down_proj"];
+    m = bitscape::ModuleAllocation{};
+    m.bits = 3;
+    m.channels.axis = bitscape::ChannelAxis::kIn;
+    bitscape::ChannelClass top;
+    top.bits = 8;
+    top.select = bitscape::ChannelSelect::kTop;
+    top.by = bitscape::ChannelStatistic::kActivation;
+    top.fraction = 0.05;
+    m.channels.classes = {top};
+    editorModel->setAllocation(a, "top 5 %");
+    ASSERT_TRUE(waitForJob(w, "marks"));
+    const std::vector<float> act =
+        bitscape::ProjectReader::open(p).module_statistics("model.layers.0.mlp.down_proj").act_l2;
+    ASSERT_EQ(act.size(), 768u);
+    std::vector<int64_t> order(act.size());
+    for (size_t i = 0; i < order.size(); ++i) order[i] = int64_t(i);
+    std::stable_sort(order.begin(), order.end(), [&](int64_t x, int64_t y) { return act[size_t(x)] > act[size_t(y)]; });
+    const int64_t k = std::llround(0.05 * 768);
+    std::vector<int64_t> expected(order.begin(), order.begin() + k);
+    std::sort(expected.begin(), expected.end());
+    EXPECT_EQ(w.saliencyView()->protectedMarks(), int(k));
+    EXPECT_EQ(w.saliencyView()->markedChannels(), expected);
+  }
 
   // A dp search from the window: its points arrive while it runs and are stored in the project.
   bitscape::gui::SearchRequest r;
@@ -131,9 +191,10 @@ TEST(WorkbenchTest, SearchEditEvaluateAndExportInTheRealWindow) {
 
   // The jobs dock lists what ran; the explain panel follows the view brought to the front.
   bitscape::widgets::JobsPanel* jobs = w.jobsPanel();
-  ASSERT_EQ(jobs->jobCount(), 4);  // open, project, search, measure
-  for (int j = 0; j < 4; ++j) EXPECT_EQ(jobs->text(j, 4), "finished") << j;
-  EXPECT_EQ(jobs->text(2, 0), "Search");
+  ASSERT_EQ(jobs->jobCount(), 5);  // open, project, probing, search, measure
+  for (int j = 0; j < 5; ++j) EXPECT_EQ(jobs->text(j, 4), "finished") << j;
+  EXPECT_EQ(jobs->text(2, 0), "Calibrate / sensitivity / probing");
+  EXPECT_EQ(jobs->text(3, 0), "Search");
   w.showView("allocation-map");
   QApplication::processEvents();
   EXPECT_EQ(w.explainedView(), "allocation-map");

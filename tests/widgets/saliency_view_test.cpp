@@ -50,6 +50,25 @@ TEST(SaliencyViewTest, TheMapProfilesAndHistogramShowTheChosenMetric) {
   double columns = 0;
   for (double c : view.histogram()) columns += c;
   EXPECT_DOUBLE_EQ(columns, 16.0);
-  view.setProtectedColumns({1, 5, 99});
+  view.setChannelMarks(bitscape::ChannelAxis::kIn, {1, 5, 99}, {}, {});
   EXPECT_EQ(view.protectedMarks(), 2);  // 99 is outside the module
+  EXPECT_EQ(view.mapMarkLines(), 2);
+}
+
+TEST(SaliencyViewTest, MarksFollowTheAxisOfTheChannelClasses) {
+  SaliencyView view;
+  view.resize(600, 700);
+  view.setModule("model.layers.0.mlp.down_proj", {{"obs", summary("obs", 1.0f)}});
+  // Output channels (AutoMixQ's classes): rows 2 and 7 raised, row 3 lowered, one fp16 column.
+  view.setChannelMarks(bitscape::ChannelAxis::kOut, {2, 7, 8}, {3}, {4});
+  EXPECT_EQ(view.protectedMarks(), 3);  // rows 2 and 7 on the row profile, column 4 on the column one
+  EXPECT_EQ(view.loweredMarks(), 1);
+  EXPECT_EQ(view.mapMarkLines(), 3);    // two horizontal lines (row 8 is outside), one vertical
+  // Switching the metric keeps the marks; clearing them removes every one.
+  view.setMaxPooling(true);
+  EXPECT_EQ(view.protectedMarks(), 3);
+  view.clearChannelMarks();
+  EXPECT_EQ(view.protectedMarks(), 0);
+  EXPECT_EQ(view.loweredMarks(), 0);
+  EXPECT_EQ(view.mapMarkLines(), 0);
 }

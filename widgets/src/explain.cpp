@@ -74,8 +74,11 @@ QString explainHtml(const QString& view) {
         "activation-weighted <code>|w| &middot; ||x<sub>j</sub>||</code> of AWQ, "
         "<code>diag(H) w<sup>2</sup></code>, and the empirical Fisher "
         "<code>(&part;L/&part;w)<sup>2</sup></code> of SqueezeLLM. The column profile shows why "
-        "a few input channels are worth protecting; marked columns are the channels the "
-        "allocation keeps at other bits.</p>");
+        "a few input channels are worth protecting. Lines over the map mark the channels the "
+        "editor's allocation protects: explicit channel lists, and the channels a class picks "
+        "by activation or weight norm (CMPQ, AutoMixQ: rows for output channels), resolved from "
+        "the project's calibration statistics exactly as the quantizer resolves them; violet "
+        "lines are CMPQ's fp16 outlier columns.</p>");
   if (view == QLatin1String("probing"))
     return QObject::tr(
         "<h3>Multi-source probing</h3><p>TAMMP probes the model with several corpora (sources) "
@@ -83,7 +86,8 @@ QString explainHtml(const QString& view) {
         "<code>w<sup>2</sup> / [H<sup>&minus;1</sup>]<sub>jj</sub><sup>2</sup></code> is "
         "highest. Columns critical for every source are the ones to keep in fp16; the consensus "
         "Jaccard compactness says how much the sources agree. Its two grouping strategies turn "
-        "the intersection and the union into fp16, 3-bit and 2-bit columns.</p>");
+        "the intersection and the union into fp16, 3-bit and 2-bit columns; the buttons load "
+        "either allocation into the editor and <i>Run probing</i> starts a new run.</p>");
   if (view == QLatin1String("jobs"))
     return QObject::tr(
         "<h3>Jobs</h3><p>Everything slow runs on a worker thread: loading, evaluating, "

@@ -2,7 +2,9 @@
 
 #include <qcustomplot.h>
 
+#include <QHBoxLayout>
 #include <QLabel>
+#include <QPushButton>
 #include <QVBoxLayout>
 #include <algorithm>
 #include <set>
@@ -12,7 +14,9 @@
 namespace bitscape::widgets {
 
 ProbingView::ProbingView(QWidget* parent) : QWidget(parent) {
-  title_ = new QLabel(tr("Multi-source probing: run `bitscape-cli sensitivity --data A --data B ...` on the project"));
+  title_ = new QLabel(tr("Multi-source probing (TAMMP): which input columns are critical under each "
+                         "calibration corpus. Run it on the open project (Project \u203a Run "
+                         "multi-source probing) or with `bitscape-cli sensitivity --data A --data B ...`."));
   title_->setWordWrap(true);
   plot_ = new QCustomPlot;
   plot_->setObjectName(QStringLiteral("probing"));
@@ -22,10 +26,35 @@ ProbingView::ProbingView(QWidget* parent) : QWidget(parent) {
   plot_->axisRect()->setRangeDrag(Qt::Horizontal);
   plot_->axisRect()->setRangeZoom(Qt::Horizontal);
   installExportMenu(plot_);
+  run_ = new QPushButton(tr("Run probing\u2026"));
+  run_->setObjectName(QStringLiteral("probingRun"));
+  strategy1_ = new QPushButton(tr("TAMMP strategy 1 \u2192 editor"));
+  strategy1_->setObjectName(QStringLiteral("tammpStrategy1"));
+  strategy1_->setToolTip(tr("Columns critical for every source in fp16, those critical for some source "
+                            "at 3 bits, the rest at 2 bits (RTN, group 128)"));
+  strategy2_ = new QPushButton(tr("TAMMP strategy 2 \u2192 editor"));
+  strategy2_->setObjectName(QStringLiteral("tammpStrategy2"));
+  strategy2_->setToolTip(tr("Columns critical for every source in fp16, those non-critical for some "
+                            "source at 2 bits, the rest at 3 bits (RTN, group 128)"));
+  connect(run_, &QPushButton::clicked, this, &ProbingView::runRequested);
+  connect(strategy1_, &QPushButton::clicked, this, [this] { Q_EMIT allocationRequested(1); });
+  connect(strategy2_, &QPushButton::clicked, this, [this] { Q_EMIT allocationRequested(2); });
+  setHasRun(false);
+  auto* buttons = new QHBoxLayout;
+  buttons->addWidget(run_);
+  buttons->addStretch(1);
+  buttons->addWidget(strategy1_);
+  buttons->addWidget(strategy2_);
   auto* layout = new QVBoxLayout(this);
   layout->setContentsMargins(0, 0, 0, 0);
   layout->addWidget(title_);
+  layout->addLayout(buttons);
   layout->addWidget(plot_, 1);
+}
+
+void ProbingView::setHasRun(bool hasRun) {
+  strategy1_->setEnabled(hasRun);
+  strategy2_->setEnabled(hasRun);
 }
 
 void ProbingView::clear() {

@@ -49,6 +49,12 @@ SaliencyView::SaliencyView(QWidget* parent) : QWidget(parent) {
   map_->plotLayout()->addElement(0, 1, scale_);
   colour_->setColorScale(scale_);
   colour_->setGradient(QCPColorGradient::gpHot);
+  // Lines over the map through the protected channels (raised: cyan; fp16 columns: violet).
+  mapMarks_ = new QCPCurve(map_->xAxis, map_->yAxis);
+  mapMarks_->setPen(QPen(QColor(0x17, 0xbe, 0xcf, 170), 1.0));
+  mapFp16_ = new QCPCurve(map_->xAxis, map_->yAxis);
+  mapFp16_->setPen(QPen(QColor(0xd6, 0x27, 0xd6, 200), 1.0));
+  for (QCPCurve* c : {mapMarks_, mapFp16_}) c->setScatterSkip(0);
   installExportMenu(map_);
 
   columns_ = new QCustomPlot;
@@ -57,9 +63,6 @@ SaliencyView::SaliencyView(QWidget* parent) : QWidget(parent) {
   columns_->yAxis->setLabel(tr("per column"));
   columns_->addGraph();
   columns_->graph(0)->setPen(QPen(QColor(0xd4, 0x6a, 0x2a), 1.2));
-  columns_->addGraph();  // protected channels
-  columns_->graph(1)->setLineStyle(QCPGraph::lsImpulse);
-  columns_->graph(1)->setPen(QPen(QColor(0x2a, 0x7f, 0xd4, 140), 1.5));
   installExportMenu(columns_);
 
   rows_ = new QCustomPlot;
@@ -69,6 +72,17 @@ SaliencyView::SaliencyView(QWidget* parent) : QWidget(parent) {
   rows_->addGraph();
   rows_->graph(0)->setPen(QPen(QColor(0x2c, 0xa0, 0x2c), 1.2));
   installExportMenu(rows_);
+  // On both profiles: graph 1 the protected channels (more bits or fp16), graph 2 the lowered.
+  for (QCustomPlot* p : {columns_, rows_}) {
+    p->addGraph();
+    p->graph(1)->setLineStyle(QCPGraph::lsImpulse);
+    p->graph(1)->setPen(QPen(QColor(0x2a, 0x7f, 0xd4, 160), 1.5));
+    p->graph(1)->setName(tr("kept at more bits / fp16"));
+    p->addGraph();
+    p->graph(2)->setLineStyle(QCPGraph::lsImpulse);
+    p->graph(2)->setPen(QPen(QColor(0x7f, 0x7f, 0x7f, 110), 1.0));
+    p->graph(2)->setName(tr("at fewer bits"));
+  }
 
   histogram_ = new QCustomPlot;
   histogram_->setObjectName(QStringLiteral("saliencyHistogram"));
@@ -109,8 +123,12 @@ void SaliencyView::clear() {
   }
   colour_->data()->setSize(1, 1);
   colour_->data()->fill(std::nan(""));
-  for (QCustomPlot* p : {columns_, rows_}) p->graph(0)->data()->clear();
-  columns_->graph(1)->data()->clear();
+  raised_.clear();
+  lowered_.clear();
+  fp16_.clear();
+  for (QCustomPlot* p : {columns_, rows_})
+    for (int g = 0; g < 3; ++g) p->graph(g)->data()->clear();
+  for (QCPCurve* c : {mapMarks_, mapFp16_}) c->data()->clear();
   static_cast<QCPBars*>(histogram_->plottable(0))->data()->clear();
   for (QCustomPlot* p : {map_, columns_, rows_, histogram_}) p->replot();
 }
@@ -129,8 +147,13 @@ void SaliencyView::setModule(const QString& module, const std::map<std::string, 
   redraw();
 }
 
-void SaliencyView::setProtectedColumns(const std::vector<int64_t>& columns) {
-  protected_ = columns;
+void SaliencyView::setChannelMarks(ChannelAxis axis, const std::vector<int64_t>& raised,
+                                   const std::vector<int64_t>& lowered,
+                                   const std::vector<int64_t>& fp16Columns) {
+  markAxis_ = axis;
+  raised_ = raised;
+  lowered_ = lowered;
+  fp16_ = fp16Columns;
   redraw();
 }
 
@@ -165,7 +188,14 @@ std::vector<double> SaliencyView::histogram() const {
   return v;
 }
 
-int SaliencyView::protectedMarks() const { return columns_->graph(1)->dataCount(); }
+int SaliencyView::protectedMarks() const {
+  return columns_->graph(1)->dataCount() + rows_->graph(1)->dataCount();
+}
+int SaliencyView::loweredMarks() const {
+  return columns_->graph(2)->dataCount() + rows_->graph(2)->dataCount();
+}
+// Each line is three points: its two ends and a NaN gap.
+int SaliencyView::mapMarkLines() const { return (mapMarks_->dataCount() + mapFp16_->dataCount()) / 3; }
 
 void SaliencyView::redraw() {
   const auto it = summaries_.find(metric_->currentData().toString().toStdString());
@@ -224,14 +254,48 @@ void SaliencyView::redraw() {
   };
   profile(columns_, s.column_sum);
   profile(rows_, s.row_sum);
-  // Protected input channels as impulses at the column profile's height.
-  QVector<double> px, py;
-  for (int64_t c : protected_)
-    if (c >= 0 && size_t(c) < s.column_sum.size()) {
-      px << double(c);
-      py << double(s.column_sum[size_t(c)]);
+  // The allocation's channels: impulses at the profile's height, lines across the map.
+  auto marks = [](QCPGraph* g, const std::vector<int64_t>& idx, const std::vector<float>& profile) {
+    QVector<double> x, y;
+    for (int64_t c : idx)
+      if (c >= 0 && size_t(c) < profile.size()) {
+        x << double(c);
+        y << double(profile[size_t(c)]);
+      }
+    g->setData(x, y, true);
+  };
+  const bool in = markAxis_ == ChannelAxis::kIn;
+  std::vector<int64_t> inRaised = fp16_, outRaised;
+  (in ? inRaised : outRaised).insert((in ? inRaised : outRaised).end(), raised_.begin(), raised_.end());
+  marks(columns_->graph(1), inRaised, s.column_sum);
+  marks(rows_->graph(1), outRaised, s.row_sum);
+  marks(columns_->graph(2), in ? lowered_ : std::vector<int64_t>{}, s.column_sum);
+  marks(rows_->graph(2), in ? std::vector<int64_t>{} : lowered_, s.row_sum);
+  auto lines = [&s](QCPCurve* curve, const std::vector<int64_t>& idx, bool vertical) {
+    QVector<double> t, x, y;
+    const double nan = std::nan("");
+    const int64_t n = vertical ? s.cols : s.rows;
+    const double lo = -0.5, hi = double(vertical ? s.rows : s.cols) - 0.5;
+    for (int64_t c : idx) {
+      if (c < 0 || c >= n) continue;
+      for (double e : {lo, hi, nan}) {
+        t << double(t.size());
+        x << (vertical ? (std::isnan(e) ? nan : double(c)) : e);
+        y << (vertical ? e : (std::isnan(e) ? nan : double(c)));
+      }
     }
-  columns_->graph(1)->setData(px, py, true);
+    curve->setData(t, x, y, true);
+  };
+  lines(mapMarks_, raised_, in);
+  lines(mapFp16_, fp16_, true);
+  if (!raised_.empty() || !fp16_.empty() || !lowered_.empty()) {
+    QStringList parts;
+    const QString what = in ? tr("input channels") : tr("output channels");
+    if (!raised_.empty()) parts << tr("%1 %2 at more bits or fp16").arg(raised_.size()).arg(what);
+    if (!fp16_.empty()) parts << tr("%1 fp16 outlier columns").arg(fp16_.size());
+    if (!lowered_.empty()) parts << tr("%1 at fewer bits").arg(lowered_.size());
+    title_->setText(title_->text() + QStringLiteral("<br>") + tr("Allocation: %1 (lines on the map)").arg(parts.join(QStringLiteral(", "))));
+  }
   // Histogram of log10 of the per-column saliency, 30 bins.
   std::vector<double> logs;
   for (float v : s.column_sum)

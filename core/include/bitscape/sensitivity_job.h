@@ -64,4 +64,29 @@ struct SensitivityJobResult {
 SensitivityJobResult run_sensitivity_job(const SensitivityJobOptions& options, ProgressSink& progress,
                                          const CancelToken& cancel);
 
+// TAMMP's multi-source probing (sensitivity.h's run_probing) as a job on a project: one corpus per
+// source, `samples` windows drawn from each, the run stored in the project under a new name.
+// The project is written once at the end (a cancelled run leaves it as it was).
+struct ProbingJobOptions {
+  std::string project;
+  std::string model_dir;             // "" = the project's
+  std::string run;                   // "" = probe1, probe2, ...
+  std::vector<std::string> sources;  // corpora (text or JSONL), at least 2
+  ProbingOptions probing;            // metric (not fisher), critical/non-critical shares, consensus
+  int64_t samples = 32;              // windows per source
+  int64_t seqlen = 0;                // 0 = min(2048, the model's context)
+  uint64_t seed = 0;
+};
+
+struct ProbingJobResult {
+  std::string run;
+  ProbingRunInfo info;                // as stored
+  std::vector<ModuleProbing> probes;  // execution order
+  std::vector<ModuleShape> shapes;    // the model's quantizable modules (for tammp_allocation)
+};
+
+// Throws InputError (bad options, another model, a taken run name), Cancelled.
+ProbingJobResult run_probing_job(const ProbingJobOptions& options, ProgressSink& progress,
+                                 const CancelToken& cancel);
+
 }  // namespace bitscape

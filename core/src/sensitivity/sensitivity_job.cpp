@@ -218,4 +218,67 @@ SensitivityJobResult run_sensitivity_job(const SensitivityJobOptions& options, P
   return result;
 }
 
+ProbingJobResult run_probing_job(const ProbingJobOptions& options, ProgressSink& progress,
+                                 const CancelToken& cancel) {
+  const std::string& project = options.project;
+  if (!project_support_available())
+    throw InputError(project, "this build of Bitscape has no HDF5 support (install libhdf5-dev and rebuild)");
+  const ProbingOptions& o = options.probing;
+  if (options.sources.size() < 2)
+    throw InputError(project, "multi-source probing needs at least two corpora (one per source)");
+  if (o.metric == SaliencyMetric::kFisher)
+    throw InputError(project, "the fisher saliency is not available for probing (it needs gradients)");
+  if (!(o.critical_fraction > 0.0 && o.critical_fraction < 1.0) ||
+      !(o.non_critical_fraction >= 0.0 && o.non_critical_fraction < 1.0) ||
+      o.critical_fraction + o.non_critical_fraction > 1.0)
+    throw InputError(project, "probing: the critical share must be in (0, 1) and the critical and "
+                              "non-critical shares may add up to at most 1");
+  if (o.consensus < 0 || o.consensus > static_cast<int>(options.sources.size()))
+    throw InputError(project, "probing: the consensus must be between 1 and the number of sources (0 = half)");
+  if (options.samples < 1) throw InputError(project, "probing: at least one window per source");
+  const ProjectReader reader = ProjectReader::open(project);
+  const ProjectModelInfo model_info = reader.model();
+  const std::vector<std::string> runs = probing_runs(reader);
+  ProbingJobResult result;
+  result.run = options.run.empty() ? next_name(runs, "probe") : options.run;
+  if (std::find(runs.begin(), runs.end(), result.run) != runs.end())
+    throw InputError(project, "already has a probing run '" + result.run + "' (choose another name)");
+  const std::string model_dir = options.model_dir.empty() ? model_info.path : options.model_dir;
+  progress.stage("load", 0);
+  Model model = Model::load(model_dir);
+  if (!model_info.fingerprint.empty() && project_model_info(model).fingerprint != model_info.fingerprint)
+    throw InputError(project, "was made for another model than '" + model_dir + "'");
+  const int64_t seqlen = default_seqlen(model, options.seqlen);
+  std::vector<at::Tensor> windows;
+  for (const std::string& source : options.sources) {
+    cancel.throw_if_cancelled();
+    windows.push_back(draw_calibration_windows(tokenize_eval_corpus(model.dir(), source),
+                                               options.samples, seqlen, options.seed, source)
+                          .ids);
+  }
+  ProbingRunInfo& info = result.info;
+  info.name = result.run;
+  info.created = utc_now();
+  info.sources = options.sources;
+  info.metric = saliency_metric_name(o.metric);
+  info.critical_fraction = o.critical_fraction;
+  info.non_critical_fraction = o.non_critical_fraction;
+  info.consensus = o.consensus > 0 ? o.consensus : static_cast<int>((options.sources.size() + 1) / 2);
+  info.samples = options.samples;
+  info.seqlen = seqlen;
+  ProjectWriter writer = ProjectWriter::update(project);
+  write_probing_run(writer, info);
+  run_probing(model, windows, o,
+              [&](const ModuleProbing& p) {
+                write_module_probe(writer, result.run,
+                                   StoredProbe{p.module, p.column_saliency, p.critical, p.non_critical,
+                                               p.compactness, p.groups_strategy1, p.groups_strategy2});
+                result.probes.push_back(p);
+              },
+              progress, cancel);
+  writer.commit();
+  result.shapes = module_shapes(model);
+  return result;
+}
+
 }  // namespace bitscape

@@ -1,6 +1,7 @@
 // TAMMP's multi-source probing for one module: the critical input columns each source (corpus)
 // found, one row per source, and the columns they agree on (the intersection row), with the
-// consensus-Jaccard compactness of the run. Zoom and pan along the columns.
+// consensus-Jaccard compactness of the run. Zoom and pan along the columns. Its buttons start a
+// probing run and load TAMMP's allocations (strategy 1 or 2) into the editor.
 #pragma once
 
 #include <QString>
@@ -11,6 +12,7 @@
 
 class QCustomPlot;
 class QLabel;
+class QPushButton;
 
 namespace bitscape::widgets {
 
@@ -32,8 +34,17 @@ class ProbingView : public QWidget {
   // Points drawn in a row (a source, or the overlap row at index sourceCount()).
   int drawnPoints(int row) const;
   QCustomPlot* plot() const { return plot_; }
+  // Whether the TAMMP buttons are enabled (there is a probing run to derive allocations from).
+  void setHasRun(bool hasRun);
+
+ Q_SIGNALS:
+  void runRequested();                 // "Run probing..."
+  void allocationRequested(int strategy);  // "Strategy 1/2 -> editor"
 
  private:
+  QPushButton* run_ = nullptr;
+  QPushButton* strategy1_ = nullptr;
+  QPushButton* strategy2_ = nullptr;
   QLabel* title_ = nullptr;
   QCustomPlot* plot_ = nullptr;
   std::vector<std::vector<int64_t>> critical_;

@@ -1,7 +1,9 @@
 // The saliency view: one module's saliency map as a colour map (pooled to display resolution,
 // mean or max pooling; zoom and pan; linear or log colour scale), its per-input-channel and
 // per-output-channel profiles, a histogram of the per-channel saliency (log10 bins), and an
-// overlay of the input channels an allocation keeps at other bits (index classes).
+// overlay of the channels an allocation keeps at other bits: lines over the map and marks on the
+// profile of their axis (input channels on the column profile, output channels on the row
+// profile) for the channels raised above the module's bits, kept in fp16, or lowered.
 #pragma once
 
 #include <QString>
@@ -10,6 +12,7 @@
 #include <string>
 #include <vector>
 
+#include "bitscape/allocation.h"
 #include "bitscape/sensitivity_result.h"
 
 class QCheckBox;
@@ -17,6 +20,7 @@ class QComboBox;
 class QCustomPlot;
 class QCPColorMap;
 class QCPColorScale;
+class QCPCurve;
 class QLabel;
 
 namespace bitscape::widgets {
@@ -29,8 +33,12 @@ class SaliencyView : public QWidget {
 
   // The summaries of one module by metric name ("obs", "tammp", "act", "diag", "fisher").
   void setModule(const QString& module, const std::map<std::string, SaliencySummary>& byMetric);
-  // Input channels to mark on the column profile (e.g. the allocation's protected channels).
-  void setProtectedColumns(const std::vector<int64_t>& columns);
+  // The channels the allocation of the shown module keeps at other bits, by original index along
+  // `axis` (kIn: input channels = columns; kOut: output channels = rows); fp16 outlier columns
+  // are input channels whatever the axis.
+  void setChannelMarks(ChannelAxis axis, const std::vector<int64_t>& raised,
+                       const std::vector<int64_t>& lowered, const std::vector<int64_t>& fp16Columns);
+  void clearChannelMarks() { setChannelMarks(ChannelAxis::kIn, {}, {}, {}); }
   void clear();
 
   QString module() const { return module_; }
@@ -44,7 +52,12 @@ class SaliencyView : public QWidget {
   int mapColumns() const;
   std::vector<double> columnProfile() const;
   std::vector<double> histogram() const;
+  // Marks drawn: protected (raised or fp16) channels on the profiles, lowered ones, and the
+  // lines over the map (one per protected channel).
   int protectedMarks() const;
+  int loweredMarks() const;
+  int mapMarkLines() const;
+  const std::vector<int64_t>& markedChannels() const { return raised_; }  // raised, along the axis
   QCustomPlot* mapPlot() const { return map_; }
 
  private:
@@ -62,7 +75,10 @@ class SaliencyView : public QWidget {
   QCustomPlot* histogram_ = nullptr;
   QString module_;
   std::map<std::string, SaliencySummary> summaries_;
-  std::vector<int64_t> protected_;
+  ChannelAxis markAxis_ = ChannelAxis::kIn;
+  std::vector<int64_t> raised_, lowered_, fp16_;
+  QCPCurve* mapMarks_ = nullptr;
+  QCPCurve* mapFp16_ = nullptr;
 };
 
 }  // namespace bitscape::widgets
