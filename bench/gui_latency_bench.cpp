@@ -2,7 +2,9 @@
 // (calibrate, sensitivity, dp search with live points, edit, evaluate, figures) runs on the
 // sample model while a 2 ms timer on the GUI thread records the gaps between its ticks. A gap
 // is the longest the event loop was blocked (plus the timer period). Issue 7's bar: no GUI-thread
-// operation over 50 ms on the sample model.
+// operation over 50 ms on the sample model. Then, on the demo's project, each kind of job is
+// started from the window and cancelled from the jobs dock after 2 s (as a user clicks its
+// cancel button); the time from the click to the job's end is its cancel latency (bar: 1 s).
 //
 // usage: QT_QPA_PLATFORM=offscreen bitscape_bench_gui_latency --model sample_data/model
 //            [--work DIR] [--json FILE]
@@ -13,10 +15,13 @@
 #include <algorithm>
 #include <cstdio>
 #include <fstream>
+#include <functional>
 #include <map>
 #include <string>
 #include <vector>
 
+#include "bitscape/widgets/jobs_panel.h"
+#include "bitscape/widgets/perplexity_panel.h"
 #include "main_window.h"
 
 int main(int argc, char** argv) {
@@ -45,7 +50,69 @@ int main(int argc, char** argv) {
     worstPerStep[step] = std::max(worstPerStep[step], gap);
   });
   bool failed = false;
+  // Cancel latencies, after the demo: each job started, cancelled 2 s later from the jobs dock.
+  const QString work = QString::fromStdString(a["--work"]);
+  const QString project = work + QStringLiteral("/demo.bsproj.h5");
+  const QString sample = QString::fromStdString(a["--model"]) + QStringLiteral("/..");
+  struct CancelCase {
+    QString job;  // the jobEnded name
+    std::function<void()> start;
+  };
+  std::vector<CancelCase> cases = {
+      {"calibrate", [&] {
+         bitscape::gui::CalibrateRequest r;
+         r.model_dir = a["--model"];
+         r.data = (sample + "/train.txt").toStdString();
+         r.out = (work + "/cancelled.bsproj.h5").toStdString();
+         w.calibrate(r);
+       }},
+      {"sensitivity", [&] {
+         bitscape::gui::SensitivityRequest r;
+         r.project = project.toStdString();
+         w.runSensitivity(r);
+       }},
+      {"probing", [&] {
+         bitscape::gui::ProbingRequest r;
+         r.project = project.toStdString();
+         for (const char* f : {"/train.txt", "/validation.txt", "/test.txt"}) r.sources.push_back((sample + f).toStdString());
+         w.runProbing(r);
+       }},
+      {"search", [&] {
+         bitscape::gui::SearchRequest r;
+         r.project = project.toStdString();
+         r.method = "amq";
+         w.startSearch(r);
+       }},
+      {"evaluate", [&] {
+         bitscape::widgets::PerplexityRequest r = w.perplexityPanel()->request();
+         r.dataPath = sample + "/test.txt";
+         w.perplexityPanel()->setRequest(r);
+         w.evaluate();
+       }},
+  };
+  std::map<std::string, double> cancelMs;
+  size_t current = 0;
+  QElapsedTimer cancelClock;
+  std::function<void()> nextCase = [&] {
+    if (current == cases.size()) { app.quit(); return; }
+    step = 6;
+    cases[current].start();
+    QTimer::singleShot(2000, [&, started = current] {
+      if (current != started) return;  // it ended already
+      bitscape::widgets::JobsPanel* jobs = w.jobsPanel();
+      cancelClock.start();
+      jobs->cancel(jobs->jobCount() - 1);  // the newest job: the one just started
+    });
+  };
   QObject::connect(&w, &bitscape::gui::MainWindow::jobEnded, [&](const QString& what, bool ok) {
+    if (step == 6 && current < cases.size() && what == cases[current].job) {
+      cancelMs[what.toStdString()] = cancelClock.isValid() ? double(cancelClock.nsecsElapsed()) / 1e6 : -1;
+      if (ok) cancelMs[what.toStdString()] = -1;  // it finished before the cancel
+      cancelClock.invalidate();
+      ++current;
+      QTimer::singleShot(500, [&] { nextCase(); });
+      return;
+    }
     if (what == QLatin1String("open")) {
       if (!ok) { failed = true; app.quit(); return; }
       step = 0;
@@ -58,7 +125,7 @@ int main(int argc, char** argv) {
       step = s + 1;
       QTimer::singleShot(0, [&w, s] { w.runDemoStep(s + 1); });
     } else {
-      app.quit();
+      QTimer::singleShot(500, [&] { nextCase(); });
     }
   });
   probe.start(2);
@@ -72,7 +139,7 @@ int main(int argc, char** argv) {
   std::sort(sorted.begin(), sorted.end());
   const double worst = sorted.empty() ? 0 : sorted.back();
   const double p99 = sorted.empty() ? 0 : sorted[size_t(0.99 * double(sorted.size() - 1))];
-  const char* names[] = {"open", "calibrate", "sensitivity", "search", "edit", "evaluate", "figures"};
+  const char* names[] = {"open", "calibrate", "sensitivity", "search", "edit", "evaluate", "figures", "cancelling"};
   std::printf("ticks %zu, worst gap %.1f ms, 99th percentile %.1f ms\n", gaps.size(), worst, p99);
   std::string json = "{\"ticks\": " + std::to_string(gaps.size()) + ", \"worst_ms\": " + std::to_string(worst) +
                      ", \"p99_ms\": " + std::to_string(p99) + ", \"worst_ms_per_step\": {";
@@ -80,6 +147,13 @@ int main(int argc, char** argv) {
   for (const auto& [s, g] : worstPerStep) {
     std::printf("  %-12s worst %.1f ms\n", names[s + 1], g);
     json += std::string(first ? "" : ", ") + "\"" + names[s + 1] + "\": " + std::to_string(g);
+    first = false;
+  }
+  json += "}, \"cancel_ms\": {";
+  first = true;
+  for (const auto& [job, ms] : cancelMs) {
+    std::printf("  cancel %-12s %.0f ms\n", job.c_str(), ms);
+    json += std::string(first ? "" : ", ") + "\"" + job + "\": " + std::to_string(ms);
     first = false;
   }
   json += "}}\n";

@@ -1,7 +1,9 @@
 // LibTorch side of the GUI: no Qt headers here (Qt's keywords break LibTorch's headers).
 #include "engine.h"
 
+#include <cstdlib>
 #include <filesystem>
+#include <nlohmann/json.hpp>
 #include <mutex>
 #include <optional>
 #include <system_error>
@@ -31,6 +33,17 @@ std::string fileStamp(const std::string& path) {
   const auto time = std::filesystem::last_write_time(path, ec);
   if (ec) return {};
   return std::to_string(size) + "@" + std::to_string(time.time_since_epoch().count());
+}
+
+// The calibrated modules' shapes, from the project alone.
+std::vector<ModuleShape> projectShapes(const ProjectReader& reader) {
+  if (!reader.has_calibration()) throw InputError(reader.path(), "has no calibration");
+  std::vector<ModuleShape> shapes;
+  for (const std::string& m : reader.calibrated_modules()) {
+    const ModuleStatistics s = reader.module_statistics(m);
+    shapes.push_back({m, s.out_features, s.in_features});
+  }
+  return shapes;
 }
 
 }  // namespace
@@ -136,6 +149,7 @@ ProjectContents Engine::readProject(const std::string& path, ProgressSink& progr
     progress.advance(++done);
   }
   c.probing_runs = probing_runs(reader);
+  for (const std::string& e : edit_records(reader)) c.edits.push_back(read_edit(reader, e));
   return c;
 }
 
@@ -158,12 +172,43 @@ Allocation Engine::allocationOfPoint(const std::string& project, const std::stri
   return allocation_of_point(project, run, index);
 }
 
-SearchPoint Engine::measureAllocation(const std::string& project, const Allocation& allocation,
-                                      ProgressSink& progress, const CancelToken& cancel) {
+MeasuredEdit Engine::measureAllocation(const std::string& project, const Allocation& allocation,
+                                       ProgressSink& progress, const CancelToken& cancel) {
   MeasureAllocationOptions o;
   o.project = project;
   o.allocation = allocation;
-  return measure_allocation_job(o, progress, cancel);
+  MeasuredEdit m;
+  m.point = measure_allocation_job(o, progress, cancel);
+  m.point.method = "edited";
+  EditRecord e;
+  {
+    const ProjectReader reader = ProjectReader::open(project);
+    e.name = next_edit_name(reader);
+    e.allocation_json = allocation.to_json(projectShapes(reader)).dump(1);
+  }
+  e.created = utc_now();
+  e.label = allocation.name;
+  m.point.index = int64_t(std::atoi(e.name.c_str() + 4));
+  e.point = m.point;
+  ProjectWriter w = ProjectWriter::update(project);
+  write_edit(w, e);
+  w.commit();
+  m.name = e.name;
+  return m;
+}
+
+Allocation Engine::allocationOfEdit(const std::string& project, const std::string& name) {
+  const ProjectReader reader = ProjectReader::open(project);
+  const EditRecord e = read_edit(reader, name);
+  nlohmann::json j;
+  try {
+    j = nlohmann::json::parse(e.allocation_json);
+  } catch (const nlohmann::json::exception& ex) {
+    throw InputError(project, "edited allocation '" + name + "' is not valid JSON: " + ex.what());
+  }
+  Allocation a = Allocation::from_json(j, projectShapes(reader), project + ":/edits/" + name);
+  if (a.name.empty()) a.name = e.label.empty() ? name : e.label;
+  return a;
 }
 
 std::string Engine::calibrate(const CalibrateRequest& request, ProgressSink& progress,
@@ -240,12 +285,10 @@ Allocation Engine::tammpAllocation(const std::string& project, int strategy) {
   const ProjectReader reader = ProjectReader::open(project);
   const std::vector<std::string> runs = probing_runs(reader);
   if (runs.empty()) throw InputError(project, "has no probing run (Project > Run multi-source probing)");
-  if (!reader.has_calibration()) throw InputError(project, "has no calibration");
-  std::vector<ModuleShape> shapes;
+  const std::vector<ModuleShape> shapes = projectShapes(reader);
   std::vector<ModuleProbing> probes;
-  for (const std::string& m : reader.calibrated_modules()) {
-    const ModuleStatistics s = reader.module_statistics(m);
-    shapes.push_back({m, s.out_features, s.in_features});
+  for (const ModuleShape& shape : shapes) {
+    const std::string& m = shape.name;
     if (std::optional<StoredProbe> p = read_module_probe(reader, runs.back(), m))
       probes.push_back({p->module, std::move(p->column_saliency), std::move(p->critical),
                         std::move(p->non_critical), p->compactness, std::move(p->groups_strategy1),

@@ -48,6 +48,13 @@ struct ProjectContents {
   };
   std::vector<Sensitivity> sensitivity_runs;
   std::vector<std::string> probing_runs;  // names, oldest first
+  std::vector<EditRecord> edits;          // allocations measured from the editor, oldest first
+};
+
+// An edited allocation measured and stored in the project.
+struct MeasuredEdit {
+  SearchPoint point;
+  std::string name;  // its record in the project (/edits/<name>)
 };
 
 // A new project: the model calibrated on a corpus (Project > New project).
@@ -152,9 +159,12 @@ class Engine {
   // The allocation behind a stored search point. Throws InputError (e.g. for a baseline).
   static Allocation allocationOfPoint(const std::string& project, const std::string& run, int64_t index);
   // Measures an allocation as a search candidate (KL, JSD, top-1, perplexity against the
-  // unquantized model on the search's default windows), quantized with its own quantizers.
-  static SearchPoint measureAllocation(const std::string& project, const Allocation& allocation,
-                                       ProgressSink& progress, const CancelToken& cancel);
+  // unquantized model on the search's default windows), quantized with its own quantizers, and
+  // stores it with its point in the project (nothing measured is lost).
+  static MeasuredEdit measureAllocation(const std::string& project, const Allocation& allocation,
+                                        ProgressSink& progress, const CancelToken& cancel);
+  // The allocation of a stored edit, for the model's modules. Throws InputError.
+  static Allocation allocationOfEdit(const std::string& project, const std::string& name);
 
   static DoctorReport doctor();
 

@@ -1,6 +1,7 @@
 #include "main_window.h"
 
 #include <cmath>
+#include <cstdio>
 #include <tuple>
 
 #include <QAction>
@@ -11,6 +12,7 @@
 #include <QDragEnterEvent>
 #include <QDropEvent>
 #include <QMimeData>
+#include <QFile>
 #include <QFileDialog>
 #include <QFileInfo>
 #include <QComboBox>
@@ -37,6 +39,7 @@
 #include <QTextBrowser>
 #include <QTimer>
 #include <QTreeView>
+#include <QUndoStack>
 #include <QVBoxLayout>
 
 #include "bitscape/widgets/about_text.h"
@@ -222,6 +225,9 @@ MainWindow::MainWindow(QWidget* parent)
   marksTimer_->setInterval(150);
   connect(marksTimer_, &QTimer::timeout, this, &MainWindow::refreshChannelMarks);
   connect(editor_->model(), &QAbstractItemModel::modelReset, marksTimer_, qOverload<>(&QTimer::start));
+  // The title's "*" while the editor holds edits not saved to a file or measured into the project.
+  connect(editor_->model()->undoStack(), &QUndoStack::cleanChanged, this,
+          [this](bool clean) { setWindowModified(!clean); });
   connect(editor_->model(), &QAbstractItemModel::dataChanged, marksTimer_, qOverload<>(&QTimer::start));
 
   jobs_ = new widgets::JobsPanel;
@@ -486,7 +492,60 @@ void MainWindow::useDefaultLayout() {
   });
 }
 
+namespace {
+
+// Where the editor's unsaved allocation is kept when the window closes.
+QString autosaveFile() {
+  return QDir(QStandardPaths::writableLocation(QStandardPaths::AppDataLocation))
+      .filePath(QStringLiteral("unsaved.alloc.json"));
+}
+
+}  // namespace
+
+void MainWindow::keepUnsavedAllocation() {
+  QSettings settings;
+  auto* model = editor_->model();
+  if (model->rowCount() == 0 || modelDir_.isEmpty()) return;
+  const QString dir = QFileInfo(modelDir_).absoluteFilePath();
+  if (model->undoStack()->isClean()) {
+    // Nothing unsaved: an earlier autosave of this model is stale.
+    if (settings.value(QStringLiteral("autosave/model")).toString() == dir) {
+      QFile::remove(autosaveFile());
+      settings.remove(QStringLiteral("autosave"));
+    }
+    return;
+  }
+  try {
+    QDir().mkpath(QFileInfo(autosaveFile()).path());
+    Allocation a = model->allocation();
+    a.name = "unsaved edits";
+    a.model = dir.toStdString();
+    a.save(autosaveFile().toStdString(), model->shapes());
+    settings.setValue(QStringLiteral("autosave/model"), dir);
+  } catch (const std::exception& e) {
+    std::fprintf(stderr, "bitscape: could not keep the edited allocation: %s\n", e.what());
+  }
+}
+
+void MainWindow::restoreUnsavedAllocation(const QString& dir) {
+  QSettings settings;
+  if (settings.value(QStringLiteral("autosave/model")).toString() != QFileInfo(dir).absoluteFilePath() ||
+      !QFileInfo::exists(autosaveFile()))
+    return;
+  auto* model = editor_->model();
+  try {
+    model->setAllocation(Allocation::load(autosaveFile().toStdString(), model->shapes()),
+                         tr("Restore the unsaved allocation"));
+    statusBar()->showMessage(tr("Restored the allocation you were editing when Bitscape last closed "
+                                "(Undo brings back the default)."),
+                             15000);
+  } catch (const std::exception& e) {
+    statusBar()->showMessage(tr("Could not restore the unsaved allocation: %1").arg(QString::fromStdString(e.what())), 15000);
+  }
+}
+
 void MainWindow::closeEvent(QCloseEvent* event) {
+  keepUnsavedAllocation();
   QSettings settings;
   settings.setValue(QStringLiteral("window/geometry"), saveGeometry());
   settings.setValue(QStringLiteral("window/state"), saveState());
@@ -592,7 +651,8 @@ void MainWindow::setModel(const QString& dir, const ModelSummary& summary) {
                       .arg(name, QString::fromStdString(summary.config.architecture),
                            widgets::formatCountShort(summary.total_params)));
   path_->setText(dir);
-  setWindowTitle(tr("%1 \u2014 Bitscape").arg(name));
+  setWindowTitle(tr("%1[*] \u2014 Bitscape").arg(name));
+  restoreUnsavedAllocation(dir);
   panel_->showMessage(tr("Model ready: %1 modules in %2 blocks.")
                           .arg(summary.modules.size())
                           .arg(summary.config.num_hidden_layers));
@@ -703,12 +763,15 @@ void MainWindow::openProject(const QString& path) {
         pareto_->clear();
         paretoRunNames_.clear();
         editedRun_ = -1;
+        editNames_.clear();
         for (const SearchRunRecord& run : contents.search_runs) {
           const int id = pareto_->addRun(QString::fromStdString(run.name + " (" + run.method + ")"));
           paretoRunNames_.resize(size_t(id) + 1);
           paretoRunNames_[size_t(id)] = QString::fromStdString(run.name);
           for (const SearchPoint& p : run.points) pareto_->addPoint(id, p);
         }
+        // The edited allocations measured earlier (stored in the project as they were measured).
+        for (const EditRecord& e : contents.edits) addEditedPoint(e.point, QString::fromStdString(e.name));
         sensitivity_->clear();
         saliency_->clear();
         // The last complete sensitivity run (else the last one).
@@ -869,22 +932,34 @@ void MainWindow::startSearch(const SearchRequest& request) {
 void MainWindow::loadPoint(int run, int index) {
   const QString summary = pareto_->summary(run, index);
   statusBar()->showMessage(QString(summary).replace('\n', QStringLiteral("; ")), 15000);
-  if (run < 0 || size_t(run) >= paretoRunNames_.size() || paretoRunNames_[size_t(run)].isEmpty() ||
-      projectPath_.isEmpty())
-    return;  // a baseline, an edited point or a search still running: nothing stored to load
+  const bool edited = run >= 0 && run == editedRun_ && index >= 0 && size_t(index) < editNames_.size();
+  if (!edited && (run < 0 || size_t(run) >= paretoRunNames_.size() || paretoRunNames_[size_t(run)].isEmpty() ||
+                  projectPath_.isEmpty()))
+    return;  // a baseline or a search still running: nothing stored to load
   if (editor_->model()->rowCount() == 0) {
     showError(tr("No model open"), tr("Open the project's model to edit its allocations."));
     return;
   }
   try {
-    const Allocation a = Engine::allocationOfPoint(projectPath_.toStdString(),
-                                                   paretoRunNames_[size_t(run)].toStdString(),
-                                                   pareto_->point(run, index).index);
+    const Allocation a =
+        edited ? Engine::allocationOfEdit(projectPath_.toStdString(), editNames_[size_t(index)].toStdString())
+               : Engine::allocationOfPoint(projectPath_.toStdString(), paretoRunNames_[size_t(run)].toStdString(),
+                                           pareto_->point(run, index).index);
     editor_->model()->setAllocation(a, tr("Load %1").arg(QString::fromStdString(a.name)));
+    editor_->model()->undoStack()->setClean();  // stored in the project
     editorDock_->raise();
   } catch (const std::exception& e) {
     statusBar()->showMessage(QString::fromStdString(e.what()), 10000);
   }
+}
+
+void MainWindow::addEditedPoint(const SearchPoint& point, const QString& name) {
+  if (editedRun_ < 0) {
+    editedRun_ = pareto_->addRun(tr("edited allocations"));
+    paretoRunNames_.resize(size_t(editedRun_) + 1);
+  }
+  pareto_->addPoint(editedRun_, point);
+  editNames_.push_back(name);
 }
 
 void MainWindow::evaluateAllocation(const Allocation& allocation) {
@@ -893,17 +968,18 @@ void MainWindow::evaluateAllocation(const Allocation& allocation) {
     return;
   }
   statusBar()->showMessage(tr("Measuring the edited allocation\u2026"));
+  // Measured allocations are stored in the project: the editor is clean once it is, unless it
+  // changed meanwhile.
+  const int undoIndex = editor_->model()->undoStack()->index();
   measureRunner_->start(
       QStringLiteral("measure"),
       [project = projectPath_.toStdString(), allocation](ProgressSink& progress, const CancelToken& cancel) {
         return Engine::measureAllocation(project, allocation, progress, cancel);
       },
-      [this](SearchPoint p) {
-        if (editedRun_ < 0) {
-          editedRun_ = pareto_->addRun(tr("edited allocations"));
-          paretoRunNames_.resize(size_t(editedRun_) + 1);
-        }
-        pareto_->addPoint(editedRun_, p);
+      [this, undoIndex](MeasuredEdit m) {
+        const SearchPoint& p = m.point;
+        addEditedPoint(p, QString::fromStdString(m.name));
+        if (editor_->model()->undoStack()->index() == undoIndex) editor_->model()->undoStack()->setClean();
         statusBar()->showMessage(tr("Edited allocation: %1 bits, KL %2, perplexity %3 (%4 s)")
                                      .arg(p.average_bits, 0, 'f', 3)
                                      .arg(p.kl, 0, 'g', 4)
@@ -942,6 +1018,7 @@ bool MainWindow::loadAllocationFile(const QString& path) {
   try {
     const Allocation a = Allocation::load(path.toStdString(), editor_->model()->shapes());
     editor_->model()->setAllocation(a, tr("Load %1").arg(QFileInfo(path).fileName()));
+    editor_->model()->undoStack()->setClean();  // as in the file
     editorDock_->raise();
     statusBar()->showMessage(tr("Loaded %1").arg(path), 8000);
     return true;
@@ -957,6 +1034,7 @@ bool MainWindow::saveAllocationFile(const QString& path) {
     a.name = QFileInfo(path).completeBaseName().toStdString();
     a.model = modelDir_.toStdString();
     a.save(path.toStdString(), editor_->model()->shapes());
+    editor_->model()->undoStack()->setClean();
     statusBar()->showMessage(tr("Saved %1").arg(path), 8000);
     return true;
   } catch (const std::exception& e) {
@@ -1412,6 +1490,7 @@ void MainWindow::loadTammpAllocation(int strategy) {
   try {
     const Allocation a = Engine::tammpAllocation(projectPath_.toStdString(), strategy);
     editor_->model()->setAllocation(a, tr("Load %1").arg(QString::fromStdString(a.name)));
+    editor_->model()->undoStack()->setClean();  // derived from the project
     editorDock_->raise();
     statusBar()->showMessage(tr("%1: %2 bits on average")
                                  .arg(QString::fromStdString(a.name))

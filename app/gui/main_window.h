@@ -136,6 +136,10 @@ class MainWindow : public QMainWindow {
   void setDoctor(const DoctorReport& report);
   void setModel(const QString& dir, const ModelSummary& summary);
   void saveEvaluationSettings() const;
+  // The editor's allocation, when it has edits not saved to a file or the project, is kept on
+  // close (in the application's data folder) and restored when the same model opens next.
+  void keepUnsavedAllocation();
+  void restoreUnsavedAllocation(const QString& dir);
 
   std::shared_ptr<Engine> engine_;
   widgets::JobRunner* runner_ = nullptr;        // open model, evaluate
@@ -180,6 +184,8 @@ class MainWindow : public QMainWindow {
   QDockWidget* explainDock_ = nullptr;
   std::vector<QString> paretoRunNames_;  // stored run name per Pareto run id ("" = not stored)
   int editedRun_ = -1;                   // the Pareto run of measured edited allocations
+  std::vector<QString> editNames_;       // their records in the project, by point index
+  void addEditedPoint(const SearchPoint& point, const QString& name);
   int liveRun_ = -1;  // the Pareto view's run of the running search
   QAction* searchAction_ = nullptr;
   QProgressBar* searchProgress_ = nullptr;

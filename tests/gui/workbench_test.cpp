@@ -4,6 +4,8 @@
 // joins the Pareto view) and exports each plot to PNG, SVG and PDF.
 #include <QApplication>
 #include <QSignalSpy>
+#include <QStandardPaths>
+#include <QUndoStack>
 #include <QTest>
 #include <algorithm>
 #include <cmath>
@@ -188,11 +190,26 @@ TEST(WorkbenchTest, SearchEditEvaluateAndExportInTheRealWindow) {
   EXPECT_NEAR(edited.average_bits, model->cost().average_bits, 1e-9);
   EXPECT_TRUE(std::isfinite(edited.kl) && edited.kl > 0);
   EXPECT_TRUE(std::isfinite(edited.ppl));
+  // The measured allocation is stored in the project with its point: after reopening, the point
+  // is back and a click on it loads the allocation that was measured.
+  const bitscape::Allocation measured = model->allocation();
+  const double measuredKl = edited.kl;
+  model->setBits(model->rowsOfKind("mlp.up_proj"), 8);
+  ASSERT_FALSE(model->allocation().module("model.layers.0.mlp.up_proj") ==
+               measured.module("model.layers.0.mlp.up_proj"));
+  w.openProject(QString::fromStdString(p));
+  ASSERT_TRUE(waitForJob(w, "project"));
+  ASSERT_EQ(pareto->runCount(), 2);  // the dp search and the edited allocations
+  ASSERT_EQ(pareto->pointCount(1), 1);
+  EXPECT_DOUBLE_EQ(pareto->point(1, 0).kl, measuredKl);
+  w.loadPoint(1, 0);
+  for (const bitscape::ModuleShape& shape : model->shapes())
+    EXPECT_TRUE(model->allocation().module(shape.name) == measured.module(shape.name)) << shape.name;
 
   // The jobs dock lists what ran; the explain panel follows the view brought to the front.
   bitscape::widgets::JobsPanel* jobs = w.jobsPanel();
-  ASSERT_EQ(jobs->jobCount(), 5);  // open, project, probing, search, measure
-  for (int j = 0; j < 5; ++j) EXPECT_EQ(jobs->text(j, 4), "finished") << j;
+  ASSERT_EQ(jobs->jobCount(), 6);  // open, project, probing, search, measure, project
+  for (int j = 0; j < 6; ++j) EXPECT_EQ(jobs->text(j, 4), "finished") << j;
   EXPECT_EQ(jobs->text(2, 0), "Calibrate / sensitivity / probing");
   EXPECT_EQ(jobs->text(3, 0), "Search");
   w.showView("allocation-map");
@@ -245,4 +262,51 @@ TEST(WorkbenchTest, TheGuidedDemoRunsEveryStepOnTheSampleModel) {
   for (const auto& f : std::filesystem::directory_iterator(dir + "/figures"))
     if (std::filesystem::file_size(f.path()) > 1000) ++figures;
   EXPECT_EQ(figures, 12);  // 4 plots x PNG, SVG, PDF
+}
+
+TEST(WorkbenchTest, UnsavedEditsAreKeptOnCloseAndRestoredWithTheModel) {
+  QStandardPaths::setTestModeEnabled(true);
+  // A copy of the sample model, so that this test's autosave never meets other tests' windows.
+  const std::string dir = scratch_dir();
+  const std::string modelDir = dir + "/model";
+  std::filesystem::copy(kSample, modelDir);
+  const QString module = "model.layers.3.mlp.down_proj";
+  int defaultBits = 0;
+  {
+    MainWindow w;
+    w.show();
+    w.openModel(QString::fromStdString(modelDir));
+    ASSERT_TRUE(waitForJob(w, "open"));
+    auto* m = w.allocationEditor()->model();
+    defaultBits = m->module(m->rowOf(module)).bits;
+    EXPECT_FALSE(w.isWindowModified());
+    m->setBits(m->rowsOfKind("mlp.down_proj"), defaultBits == 2 ? 3 : 2);
+    EXPECT_TRUE(w.isWindowModified());
+    w.close();
+  }
+  {
+    MainWindow w;
+    w.show();
+    w.openModel(QString::fromStdString(modelDir));
+    ASSERT_TRUE(waitForJob(w, "open"));
+    auto* m = w.allocationEditor()->model();
+    EXPECT_EQ(m->module(m->rowOf(module)).bits, defaultBits == 2 ? 3 : 2);  // restored
+    EXPECT_EQ(m->module(m->rowOf("model.layers.3.mlp.up_proj")).bits, defaultBits);
+    // Undo brings back the default; saving to a file leaves nothing unsaved to keep.
+    m->undoStack()->undo();
+    EXPECT_EQ(m->module(m->rowOf(module)).bits, defaultBits);
+    m->undoStack()->redo();
+    EXPECT_TRUE(w.saveAllocationFile(QString::fromStdString(dir + "/saved.alloc.json")));
+    EXPECT_FALSE(w.isWindowModified());
+    w.close();
+  }
+  {
+    MainWindow w;
+    w.show();
+    w.openModel(QString::fromStdString(modelDir));
+    ASSERT_TRUE(waitForJob(w, "open"));
+    auto* m = w.allocationEditor()->model();
+    EXPECT_EQ(m->module(m->rowOf(module)).bits, defaultBits);  // nothing restored
+    w.close();
+  }
 }

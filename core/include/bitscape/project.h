@@ -114,6 +114,8 @@ class ProjectWriter {
                     const std::vector<int64_t>& shape);
   void write_doubles(const std::string& path, const std::vector<double>& data,
                      const std::vector<int64_t>& shape);
+  // A 1-D dataset of UTF-8 strings of any length (e.g. a JSON document).
+  void write_strings(const std::string& path, const std::vector<std::string>& values);
   void set_attribute(const std::string& object_path, const std::string& name, const std::string& value);
   void set_attribute(const std::string& object_path, const std::string& name, double value);
   void set_attribute(const std::string& object_path, const std::string& name, int64_t value);
@@ -150,6 +152,7 @@ class ProjectReader {
   std::vector<float> read_floats(const std::string& path, std::vector<int64_t>* shape = nullptr) const;
   std::vector<int64_t> read_int64s(const std::string& path, std::vector<int64_t>* shape = nullptr) const;
   std::vector<double> read_doubles(const std::string& path, std::vector<int64_t>* shape = nullptr) const;
+  std::vector<std::string> read_strings(const std::string& path) const;
   std::optional<std::string> string_attribute(const std::string& object_path, const std::string& name) const;
   std::optional<double> number_attribute(const std::string& object_path, const std::string& name) const;
 

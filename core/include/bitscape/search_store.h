@@ -34,4 +34,19 @@ void write_search_run(ProjectWriter& w, const SearchRunRecord& r);
 std::vector<std::string> search_runs(const ProjectReader& r);
 SearchRunRecord read_search_run(const ProjectReader& r, const std::string& run);
 
+// Allocations measured from the workbench's editor (/edits/<name>, names edit0001, edit0002, ...
+// in order): the allocation in its JSON file form and the measured point, so that no measurement
+// is lost when the window closes. Schema in docs/project-format.md.
+struct EditRecord {
+  std::string name;
+  std::string created;
+  std::string label;            // what the user called it (the allocation's name)
+  std::string allocation_json;  // Allocation::to_json
+  SearchPoint point;            // method "edited"
+};
+std::vector<std::string> edit_records(const ProjectReader& r);  // names, oldest first
+std::string next_edit_name(const ProjectReader& r);
+void write_edit(ProjectWriter& w, const EditRecord& e);
+EditRecord read_edit(const ProjectReader& r, const std::string& name);
+
 }  // namespace bitscape

@@ -987,6 +987,13 @@ void ProjectWriter::write_floats(const std::string& path, const std::vector<floa
                 dataset_dims(file, p, data.size(), shape), data.size() >= kCompressFrom);
 }
 
+void ProjectWriter::write_strings(const std::string& path, const std::vector<std::string>& values) {
+  Hdf5Call call;
+  if (!impl_) throw InputError("", "the project writer was moved from");
+  const std::string& file = impl_->path;
+  write_string_dataset(impl_->writable(), file, normalized(file, path), values);
+}
+
 void ProjectWriter::write_doubles(const std::string& path, const std::vector<double>& data,
                                   const std::vector<int64_t>& shape) {
   Hdf5Call call;
@@ -1274,6 +1281,12 @@ std::vector<double> ProjectReader::read_doubles(const std::string& path,
                               false, shape);
 }
 
+std::vector<std::string> ProjectReader::read_strings(const std::string& path) const {
+  Hdf5Call call;
+  const Impl& r = readable(impl_);
+  return read_string_dataset(r.file.get(), r.path, normalized(r.path, path));
+}
+
 std::vector<int64_t> ProjectReader::read_int64s(const std::string& path,
                                                 std::vector<int64_t>* shape) const {
   Hdf5Call call;
@@ -1352,6 +1365,7 @@ void ProjectWriter::write_doubles(const std::string&, const std::vector<double>&
                                   const std::vector<int64_t>&) {
   no_hdf5(path());
 }
+void ProjectWriter::write_strings(const std::string&, const std::vector<std::string>&) { no_hdf5(path()); }
 void ProjectWriter::set_attribute(const std::string&, const std::string&, const std::string&) {
   no_hdf5(path());
 }
@@ -1391,6 +1405,7 @@ std::vector<float> ProjectReader::read_floats(const std::string&, std::vector<in
 std::vector<int64_t> ProjectReader::read_int64s(const std::string&, std::vector<int64_t>*) const {
   no_hdf5(path());
 }
+std::vector<std::string> ProjectReader::read_strings(const std::string&) const { no_hdf5(path()); }
 std::vector<double> ProjectReader::read_doubles(const std::string&, std::vector<int64_t>*) const {
   no_hdf5(path());
 }

@@ -1,7 +1,10 @@
 // Search runs in the project file (search_store.h).
 #include "bitscape/search_store.h"
 
+#include <algorithm>
 #include <cmath>
+#include <cstdio>
+#include <cstdlib>
 #include <sstream>
 
 #include "bitscape/error.h"
@@ -147,6 +150,46 @@ SearchRunRecord read_search_run(const ProjectReader& r, const std::string& run) 
     s.points.push_back(x);
   }
   return s;
+}
+
+std::vector<std::string> edit_records(const ProjectReader& r) {
+  if (!r.exists("/edits")) return {};
+  return r.children("/edits");  // zero-padded names sort in order
+}
+
+std::string next_edit_name(const ProjectReader& r) {
+  const std::vector<std::string> names = edit_records(r);
+  int last = 0;
+  for (const std::string& n : names)
+    if (n.size() > 4 && n.compare(0, 4, "edit") == 0) last = std::max(last, std::atoi(n.c_str() + 4));
+  char buf[32];
+  std::snprintf(buf, sizeof buf, "edit%04d", last + 1);
+  return buf;
+}
+
+void write_edit(ProjectWriter& w, const EditRecord& e) {
+  const std::string p = "/edits/" + e.name;
+  w.remove(p);
+  w.set_attribute(p, "created", e.created);
+  w.set_attribute(p, "label", e.label);
+  w.set_attribute(p, "point", search_point_json(e.point));
+  w.write_strings(p + "/allocation", {e.allocation_json});
+}
+
+EditRecord read_edit(const ProjectReader& r, const std::string& name) {
+  const std::string p = "/edits/" + name;
+  if (!r.exists(p)) throw InputError(r.path(), "has no edited allocation '" + name + "'");
+  EditRecord e;
+  e.name = name;
+  e.created = r.string_attribute(p, "created").value_or("");
+  e.label = r.string_attribute(p, "label").value_or("");
+  const std::optional<std::string> point = r.string_attribute(p, "point");
+  if (!point) throw InputError(r.path(), "edited allocation '" + name + "' has no point");
+  e.point = search_point_from_json(*point);
+  const std::vector<std::string> a = r.read_strings(p + "/allocation");
+  if (a.size() != 1) throw InputError(r.path(), "edited allocation '" + name + "' has no allocation");
+  e.allocation_json = a[0];
+  return e;
 }
 
 }  // namespace bitscape

@@ -647,3 +647,23 @@ TEST(ProjectTest, ReportsWhetherSupportIsBuiltIn) {
   expect_error<InputError>([&] { ProjectWriter::create(path); }, {path, "no HDF5 support"});
   expect_error<InputError>([&] { ProjectReader::open(path); }, {path, "no HDF5 support"});
 }
+
+TEST(ProjectTest, StringDatasetsHoldLongUtf8Text) {
+  REQUIRE_HDF5();
+  std::string path = scratch_dir() + "/p.bsproj.h5";
+  // Longer than an HDF5 attribute may be (64 KiB), with multi-byte characters and newlines.
+  std::string long_text;
+  for (int i = 0; i < 20000; ++i) long_text += "bits \xc3\xa9t\xc3\xa9 " + std::to_string(i) + "\n";
+  ASSERT_GT(long_text.size(), 200000u);
+  {
+    auto w = ProjectWriter::create(path);
+    w.write_strings("/edits/a/allocation", {long_text});
+    w.write_strings("/edits/b/list", {"one", "", "three"});
+    w.write_strings("/edits/b/list", {"replaced"});
+    w.commit();
+  }
+  auto r = ProjectReader::open(path);
+  EXPECT_EQ(r.read_strings("/edits/a/allocation"), std::vector<std::string>{long_text});
+  EXPECT_EQ(r.read_strings("/edits/b/list"), std::vector<std::string>{"replaced"});
+  expect_error<InputError>([&] { r.read_strings("/edits/none"); }, {path, "/edits/none"});
+}
