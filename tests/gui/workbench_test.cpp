@@ -3,6 +3,7 @@
 // points appear live, loads a point into the allocation editor, edits it, measures it (the point
 // joins the Pareto view) and exports each plot to PNG, SVG and PDF.
 #include <QApplication>
+#include <QMenu>
 #include <QSignalSpy>
 #include <QStandardPaths>
 #include <QUndoStack>
@@ -10,6 +11,7 @@
 #include <algorithm>
 #include <cmath>
 #include <filesystem>
+#include <set>
 
 #include <gtest/gtest.h>
 
@@ -220,15 +222,29 @@ TEST(WorkbenchTest, SearchEditEvaluateAndExportInTheRealWindow) {
   QApplication::processEvents();
   EXPECT_EQ(w.explainedView(), "sensitivity");
 
-  // Every plot exports to PNG, SVG and PDF (what its context menu calls).
-  for (QCustomPlot* plot : {static_cast<QCustomPlot*>(pareto),
-                            static_cast<QCustomPlot*>(w.sensitivityPanel()->heatmap())}) {
-    for (const char* ext : {"png", "svg", "pdf"}) {
-      const QString path = QString::fromStdString(dir) + "/" + plot->objectName() + "." + ext;
-      EXPECT_EQ(bitscape::widgets::exportPlot(plot, path, 150), "") << path.toStdString();
-      EXPECT_GT(std::filesystem::file_size(path.toStdString()), 1000u) << path.toStdString();
+  // Every plot of the window exports to PNG, SVG and PDF from its context menu: the menu's
+  // actions are triggered with the file names a user would type.
+  const QList<QCustomPlot*> plots = w.findChildren<QCustomPlot*>();
+  EXPECT_GE(plots.size(), 10);  // Pareto, heatmap, allocation grid and bars, 4 saliency, probing, NLL
+  std::set<std::string> written;
+  for (QCustomPlot* plot : plots) {
+    ASSERT_TRUE(plot->property("bitscapeExportMenu").toBool()) << plot->objectName().toStdString();
+    int n = 0;
+    QMenu* menu = bitscape::widgets::exportMenu(plot, [&](const QString& suggested, const QString&) {
+      const std::string path = dir + "/" + std::to_string(written.size()) + "-" + suggested.toStdString();
+      written.insert(path);
+      ++n;
+      return QString::fromStdString(path);
+    });
+    for (const char* action : {"export-png192", "export-svg", "export-pdf"}) {
+      QAction* a = menu->findChild<QAction*>(action);
+      ASSERT_NE(a, nullptr) << action;
+      a->trigger();
     }
+    delete menu;
+    EXPECT_EQ(n, 3) << plot->objectName().toStdString();
   }
+  for (const std::string& path : written) EXPECT_GT(std::filesystem::file_size(path), 1000u) << path;
 }
 
 TEST(WorkbenchTest, TheGuidedDemoRunsEveryStepOnTheSampleModel) {

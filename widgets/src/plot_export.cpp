@@ -89,34 +89,42 @@ void followPalette(QCustomPlot* plot) {
   stylePlot(plot);
 }
 
+QMenu* exportMenu(QCustomPlot* plot, const AskPath& askPath) {
+  auto* menu = new QMenu(plot);
+  struct Choice {
+    QString label, suffix;
+    int dpi;
+  };
+  const Choice choices[] = {{QObject::tr("Export as PNG (96 DPI)..."), "png", 96},
+                            {QObject::tr("Export as PNG (192 DPI)..."), "png", 192},
+                            {QObject::tr("Export as PNG (300 DPI)..."), "png", 300},
+                            {QObject::tr("Export as SVG..."), "svg", 96},
+                            {QObject::tr("Export as PDF..."), "pdf", 96}};
+  for (const Choice& c : choices) {
+    QAction* a = menu->addAction(c.label);
+    a->setObjectName("export-" + c.suffix + (c.suffix == "png" ? QString::number(c.dpi) : ""));
+    QObject::connect(a, &QAction::triggered, plot, [plot, c, askPath] {
+      const QString name = plot->objectName().isEmpty() ? QStringLiteral("plot") : plot->objectName();
+      const QString path = askPath(name + "." + c.suffix,
+                                   c.suffix.toUpper() + QObject::tr(" files (*.") + c.suffix + ")");
+      if (path.isEmpty()) return;
+      const QString error = exportPlot(plot, path, c.dpi);
+      if (!error.isEmpty()) QMessageBox::warning(plot, QObject::tr("Export failed"), error);
+    });
+  }
+  return menu;
+}
+
 void installExportMenu(QCustomPlot* plot) {
   followPalette(plot);
   plot->setContextMenuPolicy(Qt::CustomContextMenu);
+  plot->setProperty("bitscapeExportMenu", true);
   QObject::connect(plot, &QWidget::customContextMenuRequested, plot, [plot](const QPoint& pos) {
-    QMenu menu(plot);
-    struct Choice {
-      QString label, suffix;
-      int dpi;
-    };
-    const Choice choices[] = {{QObject::tr("Export as PNG (96 DPI)..."), "png", 96},
-                              {QObject::tr("Export as PNG (192 DPI)..."), "png", 192},
-                              {QObject::tr("Export as PNG (300 DPI)..."), "png", 300},
-                              {QObject::tr("Export as SVG..."), "svg", 96},
-                              {QObject::tr("Export as PDF..."), "pdf", 96}};
-    for (const Choice& c : choices) {
-      QAction* a = menu.addAction(c.label);
-      a->setObjectName("export-" + c.suffix + (c.suffix == "png" ? QString::number(c.dpi) : ""));
-      QObject::connect(a, &QAction::triggered, plot, [plot, c] {
-        const QString name = plot->objectName().isEmpty() ? QStringLiteral("plot") : plot->objectName();
-        const QString path = QFileDialog::getSaveFileName(
-            plot, QObject::tr("Export plot"), name + "." + c.suffix,
-            c.suffix.toUpper() + QObject::tr(" files (*.") + c.suffix + ")");
-        if (path.isEmpty()) return;
-        const QString error = exportPlot(plot, path, c.dpi);
-        if (!error.isEmpty()) QMessageBox::warning(plot, QObject::tr("Export failed"), error);
-      });
-    }
-    menu.exec(plot->mapToGlobal(pos));
+    QMenu* menu = exportMenu(plot, [plot](const QString& suggested, const QString& filter) {
+      return QFileDialog::getSaveFileName(plot, QObject::tr("Export plot"), suggested, filter);
+    });
+    menu->exec(plot->mapToGlobal(pos));
+    delete menu;
   });
 }
 

@@ -4,7 +4,10 @@
 
 #include <QString>
 
+#include <functional>
+
 class QCustomPlot;
+class QMenu;
 class QWidget;
 
 namespace bitscape::widgets {
@@ -23,7 +26,14 @@ QString exportWidgetPlot(QWidget* plot, const QString& path, int dpi = 192);
 void followPalette(QCustomPlot* plot);
 
 // Adds the right-click menu (PNG at 96/192/300 DPI, SVG, PDF) that asks for a file name and
-// reports an error in a message box.
+// reports an error in a message box; marks the plot (property "bitscapeExportMenu").
 void installExportMenu(QCustomPlot* plot);
+
+// That menu (owned by the plot): actions "export-png96", "export-png192", "export-png300",
+// "export-svg", "export-pdf"; each asks `askPath(suggested file name, filter)` for the file
+// ("" = cancelled) and writes it. installExportMenu asks with a file dialog; tests answer
+// themselves and trigger the actions.
+using AskPath = std::function<QString(const QString& suggested, const QString& filter)>;
+QMenu* exportMenu(QCustomPlot* plot, const AskPath& askPath);
 
 }  // namespace bitscape::widgets
