@@ -3,6 +3,7 @@
 
 #include <cstdlib>
 #include <filesystem>
+#include <fstream>
 #include <nlohmann/json.hpp>
 #include <mutex>
 #include <optional>
@@ -335,6 +336,46 @@ ChannelMarks Engine::channelMarks(const std::string& project, const std::string&
     else if (int(r.class_bits[p]) < setting.bits) marks.lowered.push_back(original[p]);
   }
   return marks;
+}
+
+void Engine::copyProject(const std::string& from, const std::string& to, ProgressSink& progress,
+                         const CancelToken& cancel) {
+  namespace fs = std::filesystem;
+  std::error_code ec;
+  if (fs::equivalent(from, to, ec)) throw InputError(to, "is the open project itself");
+  ProjectReader::open(from);  // a project, readable
+  std::ifstream in(from, std::ios::binary);
+  if (!in) throw InputError(from, "cannot be read");
+  const uint64_t size = fs::file_size(from);
+  const std::string temp = to + ".part";
+  {
+    std::ofstream out(temp, std::ios::binary | std::ios::trunc);
+    if (!out) throw InputError(to, "cannot be written (" + fs::path(to).parent_path().string() + ")");
+    constexpr size_t kChunk = size_t{16} << 20;
+    std::vector<char> buffer(kChunk);
+    const int64_t chunks = int64_t((size + kChunk - 1) / kChunk);
+    progress.stage("copy project", chunks);
+    for (int64_t done = 0; in; ++done) {
+      if (cancel.cancelled()) {
+        out.close();
+        fs::remove(temp, ec);
+        cancel.throw_if_cancelled();
+      }
+      in.read(buffer.data(), std::streamsize(kChunk));
+      out.write(buffer.data(), in.gcount());
+      if (!out) {
+        out.close();
+        fs::remove(temp, ec);
+        throw InputError(to, "could not be written (disk full?)");
+      }
+      progress.advance(std::min(done + 1, chunks));
+    }
+  }
+  fs::rename(temp, to, ec);
+  if (ec) {
+    fs::remove(temp, ec);
+    throw InputError(to, "could not be written: " + ec.message());
+  }
 }
 
 }  // namespace bitscape::gui

@@ -145,6 +145,10 @@ class Engine {
   static std::optional<std::pair<ProbingRunInfo, StoredProbe>> readProbe(const std::string& project,
                                                                          const std::string& module);
 
+  // Copies a project file to `to` (File > Save project as): in 16 MiB chunks with progress and
+  // cancel, into a temporary file beside `to` renamed over it at the end. Throws InputError.
+  static void copyProject(const std::string& from, const std::string& to, ProgressSink& progress,
+                          const CancelToken& cancel);
   // Runs multi-source probing and stores it in the project; returns the run's name.
   static std::string probe(const ProbingRequest& request, ProgressSink& progress,
                            const CancelToken& cancel);

@@ -189,6 +189,7 @@ MainWindow::MainWindow(QWidget* parent)
 
   map_ = new widgets::AllocationMap;
   map_->setModel(editor_->model());
+  sensitivity_->setAllocationModel(editor_->model());
   auto* mapBox = new QWidget;
   auto* mapLayout = new QVBoxLayout(mapBox);
   mapLayout->setContentsMargins(4, 4, 4, 4);
@@ -300,8 +301,10 @@ MainWindow::MainWindow(QWidget* parent)
   });
   connect(pareto_, &widgets::ParetoPanel::pointClicked, this, &MainWindow::loadPoint);
   connect(projectRunner_, &widgets::JobRunner::failed, this, [this](quint64, const QString& message) {
-    Q_EMIT jobEnded(QStringLiteral("project"), false);
-    showError(tr("Could not open the project"), message);
+    Q_EMIT jobEnded(projectJob_, false);
+    showError(projectJob_ == QLatin1String("save-project") ? tr("Could not save the project")
+                                                           : tr("Could not open the project"),
+              message);
   });
   connect(measureRunner_, &widgets::JobRunner::failed, this, [this](quint64, const QString& message) {
     Q_EMIT jobEnded(QStringLiteral("measure"), false);
@@ -310,7 +313,7 @@ MainWindow::MainWindow(QWidget* parent)
   connect(measureRunner_, &widgets::JobRunner::cancelled, this,
           [this](quint64) { Q_EMIT jobEnded(QStringLiteral("measure"), false); });
   connect(projectRunner_, &widgets::JobRunner::cancelled, this,
-          [this](quint64) { Q_EMIT jobEnded(QStringLiteral("project"), false); });
+          [this](quint64) { Q_EMIT jobEnded(projectJob_, false); });
 
   // Centre: what the model is, and its evaluation.
   title_ = new QLabel(tr("No model open"));
@@ -415,6 +418,12 @@ void MainWindow::buildMenus() {
   QAction* openProjectAction =
       file->addAction(tr("Open &project\u2026"), this, &MainWindow::chooseProject);
   openProjectAction->setShortcut(QKeySequence(Qt::CTRL | Qt::SHIFT | Qt::Key_O));
+  saveProjectAction_ = file->addAction(tr("Save project &as\u2026"), this, [this] {
+    const QString path = QFileDialog::getSaveFileName(this, tr("Save project as"), projectPath_,
+                                                      tr("Bitscape projects (*.bsproj.h5)"));
+    if (!path.isEmpty()) saveProjectAs(path);
+  });
+  saveProjectAction_->setEnabled(false);  // needs a project
   file->addAction(tr("Open &allocation\u2026"), this, [this] {
     const QString path = QFileDialog::getOpenFileName(this, tr("Open allocation"), QString(),
                                                       tr("Allocations (*.alloc.json *.json)"));
@@ -752,8 +761,26 @@ void MainWindow::chooseProject() {
   if (!path.isEmpty()) openProject(path);
 }
 
+void MainWindow::saveProjectAs(const QString& path) {
+  if (projectPath_.isEmpty()) return;
+  // The project holds everything computed and measured; the copy becomes the open project.
+  statusBar()->showMessage(tr("Saving the project as %1\u2026").arg(path));
+  projectJob_ = QStringLiteral("save-project");
+  projectRunner_->start(
+      QStringLiteral("save-project"),
+      [from = projectPath_.toStdString(), to = path.toStdString()](ProgressSink& progress, const CancelToken& cancel) {
+        Engine::copyProject(from, to, progress, cancel);
+        return true;
+      },
+      [this, path](bool) {
+        Q_EMIT jobEnded(QStringLiteral("save-project"), true);
+        openProject(path);
+      });
+}
+
 void MainWindow::openProject(const QString& path) {
   statusBar()->showMessage(tr("Reading %1\u2026").arg(path));
+  projectJob_ = QStringLiteral("project");
   projectRunner_->start(
       QStringLiteral("project"),
       [p = path.toStdString()](ProgressSink& progress, const CancelToken& cancel) {
@@ -798,6 +825,7 @@ void MainWindow::openProject(const QString& path) {
             8000);
         projectPath_ = path;
         searchAction_->setEnabled(true);
+        saveProjectAction_->setEnabled(true);
         probing_->setHasRun(!contents.probing_runs.empty());
         rememberRecent(QFileInfo(path).absoluteFilePath());
         Q_EMIT projectOpened(path);

@@ -55,6 +55,8 @@ class MainWindow : public QMainWindow {
   // Reads a project (*.bsproj.h5) in the background and shows its search runs in the Pareto
   // view and its last sensitivity run in the heatmap.
   void openProject(const QString& path);
+  // Copies the open project to `path` in the background (job "save-project"), then opens the copy.
+  void saveProjectAs(const QString& path);
   // Runs a search on the open project in the background; its points appear in the Pareto view
   // as they are measured. Needs an open project.
   void startSearch(const SearchRequest& request);
@@ -144,7 +146,8 @@ class MainWindow : public QMainWindow {
   std::shared_ptr<Engine> engine_;
   widgets::JobRunner* runner_ = nullptr;        // open model, evaluate
   widgets::JobRunner* doctorRunner_ = nullptr;  // the machine report at start
-  widgets::JobRunner* projectRunner_ = nullptr; // reading a project
+  widgets::JobRunner* projectRunner_ = nullptr; // reading a project, saving it as a copy
+  QString projectJob_;                            // "project" or "save-project"
   widgets::JobRunner* searchRunner_ = nullptr;  // a search on the project
   QString projectPath_;
   QString explainedView_;
@@ -188,6 +191,7 @@ class MainWindow : public QMainWindow {
   void addEditedPoint(const SearchPoint& point, const QString& name);
   int liveRun_ = -1;  // the Pareto view's run of the running search
   QAction* searchAction_ = nullptr;
+  QAction* saveProjectAction_ = nullptr;
   QProgressBar* searchProgress_ = nullptr;
   QPushButton* searchCancel_ = nullptr;
   widgets::ParetoPanel* pareto_ = nullptr;

@@ -245,6 +245,16 @@ TEST(WorkbenchTest, SearchEditEvaluateAndExportInTheRealWindow) {
     EXPECT_EQ(n, 3) << plot->objectName().toStdString();
   }
   for (const std::string& path : written) EXPECT_GT(std::filesystem::file_size(path), 1000u) << path;
+
+  // File > Save project as: the copy becomes the open project, with everything it held.
+  const QString copy = QString::fromStdString(dir + "/copy.bsproj.h5");
+  w.saveProjectAs(copy);
+  ASSERT_TRUE(waitForJob(w, "save-project"));
+  ASSERT_TRUE(waitForJob(w, "project"));
+  EXPECT_EQ(w.projectPath(), copy);
+  EXPECT_EQ(pareto->runCount(), 2);
+  EXPECT_EQ(std::filesystem::file_size(copy.toStdString()), std::filesystem::file_size(p));
+  EXPECT_FALSE(std::filesystem::exists(copy.toStdString() + ".part"));
 }
 
 TEST(WorkbenchTest, TheGuidedDemoRunsEveryStepOnTheSampleModel) {

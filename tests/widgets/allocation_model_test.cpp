@@ -10,6 +10,7 @@
 #include "bitscape/widgets/allocation_editor.h"
 #include "bitscape/widgets/allocation_map.h"
 #include "bitscape/widgets/heatmap_view.h"
+#include "bitscape/widgets/sensitivity_panel.h"
 
 using bitscape::ModuleShape;
 using bitscape::widgets::AllocationEditor;
@@ -226,4 +227,47 @@ TEST(AllocationMapTest, ACellWithChannelClassesShowsTheShareOfEach) {
   EXPECT_TRUE(text.contains("25.0 % of the input channels at 4 bits")) << text.toStdString();
   EXPECT_TRUE(text.contains("75.0 % of the input channels at 2 bits")) << text.toStdString();
   EXPECT_FALSE(map.cellText(0, 1).contains("channels")) << map.cellText(0, 1).toStdString();
+}
+
+TEST(SensitivityPanelTest, CellsShowTheAllocationsBitsAndPaintingEditsIt) {
+  bitscape::widgets::AllocationModel model;
+  model.setModules(shapes());
+  // A sensitivity run over the same two blocks.
+  std::vector<bitscape::SensitivityCurve> curves;
+  for (const ModuleShape& s : shapes()) {
+    bitscape::SensitivityCurve c;
+    c.module = s.name;
+    c.bits = {2, 3};
+    c.kl = {0.2, 0.02};
+    curves.push_back(c);
+  }
+  bitscape::widgets::SensitivityPanel panel;
+  panel.resize(600, 500);
+  panel.show();
+  panel.setCurves("run1", curves);
+  panel.setAllocationModel(&model);
+  auto* map = panel.heatmap();
+  EXPECT_EQ(map->cellLabelCount(), 14);  // every module labelled with its bits
+  panel.setPainting(true, 3);
+  map->replot();
+  auto at = [&](int row, int column) {
+    return QPoint(int(map->xAxis->coordToPixel(column)), int(map->yAxis->coordToPixel(row)));
+  };
+  const int steps = model.undoStack()->count();
+  QTest::mousePress(map, Qt::LeftButton, Qt::NoModifier, at(1, 6));
+  QMouseEvent move(QEvent::MouseMove, at(0, 6), map->mapToGlobal(at(0, 6)), Qt::NoButton,
+                   Qt::LeftButton, Qt::NoModifier);
+  QApplication::sendEvent(map, &move);
+  QTest::mouseRelease(map, Qt::LeftButton, Qt::NoModifier, at(0, 6));
+  EXPECT_EQ(model.module(13).bits, 3);  // layers.1 down
+  EXPECT_EQ(model.module(6).bits, 3);   // layers.0 down
+  EXPECT_EQ(model.module(5).bits, 4);
+  EXPECT_EQ(model.undoStack()->count(), steps + 1);
+  EXPECT_EQ(map->cellLabel(1, 6), "3");  // the labels follow the edit
+  EXPECT_EQ(map->cellLabel(1, 5), "4");
+  // Without painting a click only selects.
+  panel.setPainting(false, 2);
+  QTest::mouseClick(map, Qt::LeftButton, Qt::NoModifier, at(0, 0));
+  EXPECT_EQ(model.module(0).bits, 4);
+  EXPECT_EQ(model.undoStack()->count(), steps + 1);
 }

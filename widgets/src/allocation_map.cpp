@@ -9,6 +9,7 @@
 #include <QSplitter>
 #include <QVBoxLayout>
 #include <cmath>
+#include <memory>
 
 #include "bitscape/cost_model.h"
 #include "bitscape/widgets/allocation_model.h"
@@ -106,25 +107,31 @@ AllocationMap::AllocationMap(QWidget* parent) : QWidget(parent) {
       lines << tr("%1 input channels kept in fp16").arg(fp16);
     return lines.join('\n');
   });
-  auto paintCell = [this, moduleAt](int row, int column) {
-    const int r = model_->rowOf(moduleAt(row, column));
-    if (r >= 0) model_->setBits({r}, paintBits_->value());
+  installBitsPainting(grid_, [this] { return model_; }, moduleAt,
+                      [this] { return paint_->isChecked() ? paintBits_->value() : 0; });
+  connect(grid_, &HeatmapView::cellClicked, this,
+          [this, moduleAt](int row, int column) { Q_EMIT moduleSelected(moduleAt(row, column)); });
+}
+
+void installBitsPainting(HeatmapView* view, std::function<AllocationModel*()> model,
+                         std::function<QString(int, int)> moduleAt, std::function<int()> bits) {
+  auto stroke = std::make_shared<int>(0);  // the bits of the stroke in progress, 0 = none
+  auto paintCell = [model, moduleAt, stroke](int row, int column) {
+    const int r = model()->rowOf(moduleAt(row, column));
+    if (r >= 0) model()->setBits({r}, *stroke);
   };
-  connect(grid_, &HeatmapView::cellClicked, this, [this, moduleAt, paintCell](int row, int column) {
-    if (!model_) return;
-    if (paint_->isChecked()) {
-      model_->undoStack()->beginMacro(tr("Paint %1 bits").arg(paintBits_->value()));
-      stroke_ = true;
-      paintCell(row, column);
-    }
-    Q_EMIT moduleSelected(moduleAt(row, column));
+  QObject::connect(view, &HeatmapView::cellClicked, view, [=](int row, int column) {
+    if (!model() || bits() <= 0) return;
+    *stroke = bits();
+    model()->undoStack()->beginMacro(QObject::tr("Paint %1 bits").arg(*stroke));
+    paintCell(row, column);
   });
-  connect(grid_, &HeatmapView::cellDragged, this, [this, paintCell](int row, int column) {
-    if (model_ && stroke_) paintCell(row, column);
+  QObject::connect(view, &HeatmapView::cellDragged, view, [=](int row, int column) {
+    if (model() && *stroke > 0) paintCell(row, column);
   });
-  connect(grid_, &HeatmapView::dragFinished, this, [this] {
-    if (model_ && stroke_) model_->undoStack()->endMacro();
-    stroke_ = false;
+  QObject::connect(view, &HeatmapView::dragFinished, view, [=] {
+    if (model() && *stroke > 0) model()->undoStack()->endMacro();
+    *stroke = 0;
   });
 }
 

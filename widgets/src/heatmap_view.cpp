@@ -42,7 +42,7 @@ HeatmapView::HeatmapView(QWidget* parent) : QCustomPlot(parent) {
   yAxis->setLabel(tr("block"));
   map_ = new QCPColorMap(xAxis, yAxis);
   map_->setInterpolate(false);
-  map_->setTightBoundary(true);
+  map_->setTightBoundary(false);  // cells centred on their block and module ticks
   scale_ = new QCPColorScale(this);
   plotLayout()->addElement(0, 1, scale_);
   scale_->setType(QCPAxis::atRight);
@@ -74,10 +74,61 @@ void HeatmapView::clear() {
   map_->setVisible(false);
   selection_->setVisible(false);
   placeholder_->setVisible(true);
+  for (QCPItemText* t : labelItems_) t->setVisible(false);
   replot();
 }
 
 void HeatmapView::setBitsPalette(bool on) { bits_ = on; }
+
+void HeatmapView::setCellLabels(const std::vector<std::vector<QString>>& labels) {
+  labels_ = labels;
+  placeLabels();
+  replot(QCustomPlot::rpQueuedReplot);
+}
+
+int HeatmapView::cellLabelCount() const {
+  int n = 0;
+  for (const QCPItemText* t : labelItems_) n += t->visible() && !t->text().isEmpty();
+  return n;
+}
+
+QString HeatmapView::cellLabel(int row, int column) const {
+  if (row < 0 || size_t(row) >= labels_.size() || column < 0 || size_t(column) >= labels_[size_t(row)].size())
+    return {};
+  return labels_[size_t(row)][size_t(column)];
+}
+
+void HeatmapView::placeLabels() {
+  size_t used = 0;
+  const int R = rows(), C = columns();
+  for (int r = 0; r < R && size_t(r) < labels_.size(); ++r)
+    for (int c = 0; c < C && size_t(c) < labels_[size_t(r)].size(); ++c) {
+      const QString& text = labels_[size_t(r)][size_t(c)];
+      if (text.isEmpty()) continue;
+      if (used == labelItems_.size()) {
+        auto* item = new QCPItemText(this);
+        item->setClipToAxisRect(true);
+        item->setSelectable(false);
+        labelItems_.push_back(item);
+      }
+      QCPItemText* item = labelItems_[used++];
+      item->position->setCoords(c, r);
+      item->setText(text);
+      // Black on light cells, white on dark ones (relative luminance of the cell's colour).
+      const double v = map_->data()->cell(c, r);
+      QColor colour = Qt::black;
+      if (std::isfinite(v)) {
+        const QRgb rgb = map_->gradient().color(v, map_->dataRange(), log_);
+        const double lum = 0.2126 * qRed(rgb) + 0.7152 * qGreen(rgb) + 0.0722 * qBlue(rgb);
+        colour = lum < 128 ? QColor(Qt::white) : QColor(Qt::black);
+      } else {
+        colour = palette().color(QPalette::Text);
+      }
+      item->setColor(colour);
+      item->setVisible(true);
+    }
+  for (size_t i = used; i < labelItems_.size(); ++i) labelItems_[i]->setVisible(false);
+}
 
 void HeatmapView::setPlaceholder(const QString& text) {
   placeholder_->setText(text);
@@ -151,6 +202,7 @@ void HeatmapView::setData(const QStringList& rowLabels, const QStringList& colum
   map_->setVisible(true);
   placeholder_->setVisible(false);
   selection_->setVisible(false);
+  placeLabels();
   replot();
 }
 

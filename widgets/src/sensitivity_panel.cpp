@@ -4,11 +4,14 @@
 #include <QComboBox>
 #include <QHBoxLayout>
 #include <QLabel>
+#include <QSpinBox>
 #include <QVBoxLayout>
 #include <algorithm>
 #include <cmath>
 #include <regex>
 
+#include "bitscape/widgets/allocation_map.h"
+#include "bitscape/widgets/allocation_model.h"
 #include "bitscape/widgets/heatmap_view.h"
 
 namespace bitscape::widgets {
@@ -93,10 +96,23 @@ SensitivityPanel::SensitivityPanel(QWidget* parent) : QWidget(parent) {
   log_ = new QCheckBox(tr("log scale"));
   log_->setObjectName("logScale");
   log_->setChecked(true);
+  paint_ = new QCheckBox(tr("Paint"));
+  paint_->setObjectName("paint");
+  paint_->setToolTip(tr("Click or drag over cells to set those modules to the chosen bits"));
+  paintBits_ = new QSpinBox;
+  paintBits_->setObjectName("paintBits");
+  paintBits_->setRange(2, 16);
+  paintBits_->setValue(4);
+  paintBits_->setSuffix(tr(" bits"));
   auto* controls = new QHBoxLayout;
   controls->addWidget(new QLabel(tr("Measure:")));
   controls->addWidget(metric_, 1);
   controls->addWidget(log_);
+  controls->addWidget(paint_);
+  controls->addWidget(paintBits_);
+  installBitsPainting(heatmap_, [this] { return model_; },
+                      [this](int r, int c) { return moduleAt(r, c); },
+                      [this] { return paint_->isChecked() ? paintBits_->value() : 0; });
   auto* layout = new QVBoxLayout(this);
   layout->setContentsMargins(0, 0, 0, 0);
   layout->addLayout(controls);
@@ -107,6 +123,31 @@ SensitivityPanel::SensitivityPanel(QWidget* parent) : QWidget(parent) {
     const QString m = moduleAt(r, c);
     if (!m.isEmpty()) Q_EMIT moduleSelected(m);
   });
+}
+
+void SensitivityPanel::setAllocationModel(AllocationModel* model) {
+  model_ = model;
+  connect(model_, &QAbstractItemModel::modelReset, this, [this] { relabel(); });
+  connect(model_, &QAbstractItemModel::dataChanged, this, [this] { relabel(); });
+  relabel();
+}
+
+void SensitivityPanel::setPainting(bool on, int bits) {
+  paint_->setChecked(on);
+  paintBits_->setValue(bits);
+}
+
+void SensitivityPanel::relabel() {
+  std::vector<std::vector<QString>> labels(size_t(heatmap_->rows()), std::vector<QString>(7));
+  if (model_)
+    for (int row = 0; row < model_->rowCount(); ++row) {
+      const auto [block, column] = moduleCell(model_->shapes()[size_t(row)].name);
+      if (block < 0 || size_t(block) >= labels.size()) continue;
+      const ModuleAllocation& m = model_->module(row);
+      labels[size_t(block)][size_t(column)] =
+          QString::number(m.bits) + (m.channels.empty() && m.outliers.empty() ? QString() : QStringLiteral("*"));
+    }
+  heatmap_->setCellLabels(labels);
 }
 
 void SensitivityPanel::clear() {
@@ -182,6 +223,7 @@ void SensitivityPanel::redraw() {
   for (int b = 0; b < blocks_; ++b) rows << QString::number(b);
   heatmap_->setBitsPalette(false);
   heatmap_->setData(rows, moduleColumnLabels(), grid, metricLabel(key), log_->isChecked());
+  relabel();
 }
 
 }  // namespace bitscape::widgets

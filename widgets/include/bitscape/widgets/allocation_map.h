@@ -4,7 +4,9 @@
 // model's average as a line. Follows an AllocationModel: redrawn on every edit.
 #pragma once
 
+#include <QString>
 #include <QWidget>
+#include <functional>
 #include <vector>
 
 class QCustomPlot;
@@ -17,6 +19,12 @@ namespace bitscape::widgets {
 
 class AllocationModel;
 class HeatmapView;
+
+// Painting bits onto a blocks x modules heatmap: while `bits()` is above 0, a click on a cell and
+// a drag over further cells set those modules' bits in `model()` (one undo step per stroke;
+// locked modules are left alone). Used by the allocation map and the sensitivity heatmap.
+void installBitsPainting(HeatmapView* view, std::function<AllocationModel*()> model,
+                         std::function<QString(int row, int column)> moduleAt, std::function<int()> bits);
 
 class AllocationMap : public QWidget {
   Q_OBJECT
@@ -52,7 +60,6 @@ class AllocationMap : public QWidget {
   QCPItemStraightLine* average_ = nullptr;
   QCheckBox* paint_ = nullptr;
   QSpinBox* paintBits_ = nullptr;
-  bool stroke_ = false;
 };
 
 }  // namespace bitscape::widgets

@@ -41,6 +41,12 @@ class HeatmapView : public QCustomPlot {
   // Extra lines for a cell's tooltip (e.g. the channel classes of a module); none by default.
   void setCellDetail(std::function<QString(int row, int column)> detail) { detail_ = std::move(detail); }
   void setSelectedCell(int row, int column);
+  // Text drawn on each cell (labels[row][column], "" = none; e.g. the bits of the allocation on
+  // the sensitivity heatmap), in black or white, whichever reads better on the cell's colour.
+  // Empty = no labels.
+  void setCellLabels(const std::vector<std::vector<QString>>& labels);
+  int cellLabelCount() const;
+  QString cellLabel(int row, int column) const;
 
  Q_SIGNALS:
   void cellClicked(int row, int column);
@@ -66,6 +72,9 @@ class HeatmapView : public QCustomPlot {
   bool dragging_ = false;
   std::pair<int, int> lastCell_{-1, -1};
   std::function<QString(int, int)> detail_;
+  std::vector<std::vector<QString>> labels_;
+  std::vector<QCPItemText*> labelItems_;
+  void placeLabels();
 };
 
 }  // namespace bitscape::widgets

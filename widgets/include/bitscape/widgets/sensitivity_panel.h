@@ -14,9 +14,11 @@
 
 class QCheckBox;
 class QComboBox;
+class QSpinBox;
 
 namespace bitscape::widgets {
 
+class AllocationModel;
 class HeatmapView;
 
 // "model.layers.12.mlp.down_proj" -> {12, 6} (columns q, k, v, o, gate, up, down); {-1, -1}
@@ -42,13 +44,22 @@ class SensitivityPanel : public QWidget {
   QWidget* plotWidget() const;  // the heatmap (a QCustomPlot)
   // The module under a cell, "" when none.
   QString moduleAt(int row, int column) const;
+  // The allocation the cells are labelled with (each module's bits, "*" where channel classes
+  // give some channels other bits) and that painting edits: with "Paint" on, a click or a drag
+  // over cells sets those modules to the chosen bits (one undo step per stroke).
+  void setAllocationModel(AllocationModel* model);
+  void setPainting(bool on, int bits);
 
  Q_SIGNALS:
   void moduleSelected(const QString& module);
 
  private:
   void redraw();
+  void relabel();
 
+  AllocationModel* model_ = nullptr;
+  QCheckBox* paint_ = nullptr;
+  QSpinBox* paintBits_ = nullptr;
   HeatmapView* heatmap_ = nullptr;
   QComboBox* metric_ = nullptr;
   QCheckBox* log_ = nullptr;
