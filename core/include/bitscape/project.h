@@ -163,6 +163,11 @@ class ProjectReader {
   std::unique_ptr<Impl> impl_;
 };
 
+// The runs (child groups) of a group such as /search, oldest first: by their "created" attribute
+// (UTC, second resolution), ties in natural name order (run2 before run10). Empty when the group
+// is absent.
+std::vector<std::string> runs_in_order(const ProjectReader& r, const std::string& group_path);
+
 // Current format version written to the root attribute "format_version".
 constexpr int kProjectFormatVersion = 1;
 

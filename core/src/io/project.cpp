@@ -57,6 +57,32 @@ std::vector<float> HessianData::pack_upper(const float* full, int64_t n) {
   return out;
 }
 
+namespace {
+
+// "run10" -> {"run", 10}; a name without a numeric tail -> {name, -1}.
+std::pair<std::string, long long> name_and_number(const std::string& n) {
+  size_t i = n.size();
+  while (i > 0 && n[i - 1] >= '0' && n[i - 1] <= '9') --i;
+  if (i == n.size() || n.size() - i > 18) return {n, -1};
+  return {n.substr(0, i), std::stoll(n.substr(i))};
+}
+
+}  // namespace
+
+std::vector<std::string> runs_in_order(const ProjectReader& r, const std::string& group_path) {
+  if (!r.exists(group_path)) return {};
+  std::vector<std::string> names = r.children(group_path);
+  std::vector<std::pair<std::string, std::string>> keyed;  // (created, name)
+  for (const std::string& n : names)
+    keyed.emplace_back(r.string_attribute(group_path + "/" + n, "created").value_or(""), n);
+  std::stable_sort(keyed.begin(), keyed.end(), [](const auto& a, const auto& b) {
+    if (a.first != b.first) return a.first < b.first;
+    return name_and_number(a.second) < name_and_number(b.second);
+  });
+  for (size_t i = 0; i < names.size(); ++i) names[i] = keyed[i].second;
+  return names;
+}
+
 std::string utc_now() {
   std::time_t t = std::time(nullptr);
   std::tm tm{};

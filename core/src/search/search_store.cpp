@@ -94,7 +94,7 @@ void write_search_run(ProjectWriter& w, const SearchRunRecord& r) {
 }
 
 std::vector<std::string> search_runs(const ProjectReader& r) {
-  return r.exists("/search") ? r.children("/search") : std::vector<std::string>{};
+  return runs_in_order(r, "/search");
 }
 
 SearchRunRecord read_search_run(const ProjectReader& r, const std::string& run) {

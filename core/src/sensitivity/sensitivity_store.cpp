@@ -121,7 +121,7 @@ void write_proxy_correlations(ProjectWriter& w, const std::string& run,
 }
 
 std::vector<std::string> sensitivity_runs(const ProjectReader& r) {
-  return r.exists("/sensitivity") ? r.children("/sensitivity") : std::vector<std::string>{};
+  return runs_in_order(r, "/sensitivity");
 }
 
 SensitivityRunInfo read_sensitivity_run(const ProjectReader& r, const std::string& run,
@@ -309,7 +309,7 @@ void write_module_probe(ProjectWriter& w, const std::string& run, const StoredPr
 }
 
 std::vector<std::string> probing_runs(const ProjectReader& r) {
-  return r.exists("/probing") ? r.children("/probing") : std::vector<std::string>{};
+  return runs_in_order(r, "/probing");
 }
 
 ProbingRunInfo read_probing_run(const ProjectReader& r, const std::string& run) {

@@ -667,3 +667,21 @@ TEST(ProjectTest, StringDatasetsHoldLongUtf8Text) {
   EXPECT_EQ(r.read_strings("/edits/b/list"), std::vector<std::string>{"replaced"});
   expect_error<InputError>([&] { r.read_strings("/edits/none"); }, {path, "/edits/none"});
 }
+
+TEST(ProjectTest, RunsAreListedOldestFirstThenInNaturalNameOrder) {
+  REQUIRE_HDF5();
+  std::string path = scratch_dir() + "/p.bsproj.h5";
+  {
+    auto w = ProjectWriter::create(path);
+    // Created in the same second: natural order (run2 before run10); "later" was created after.
+    for (const char* run : {"run10", "run2", "run1"})
+      w.set_attribute(std::string("/search/") + run, "created", "2026-11-26T10:00:00Z");
+    w.set_attribute("/search/later", "created", "2026-11-26T10:00:01Z");
+    w.set_attribute("/search/earliest", "created", "2026-11-25T09:00:00Z");
+    w.commit();
+  }
+  auto r = ProjectReader::open(path);
+  EXPECT_EQ(bitscape::runs_in_order(r, "/search"),
+            (std::vector<std::string>{"earliest", "run1", "run2", "run10", "later"}));
+  EXPECT_TRUE(bitscape::runs_in_order(r, "/probing").empty());
+}
