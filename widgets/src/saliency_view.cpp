@@ -250,6 +250,7 @@ void SaliencyView::redraw() {
     p->yAxis->setScaleType(log ? QCPAxis::stLogarithmic : QCPAxis::stLinear);
     if (log) p->yAxis->setTicker(QSharedPointer<QCPAxisTickerLog>(new QCPAxisTickerLog));
     else p->yAxis->setTicker(QSharedPointer<QCPAxisTicker>(new QCPAxisTicker));
+    p->yAxis->ticker()->setTickCount(2);  // the profiles are short: two or three labels that do not overlap
     p->rescaleAxes();
   };
   profile(columns_, s.column_sum);
