@@ -90,6 +90,16 @@ nlohmann::json curve_json(const SensitivityCurve& c) {
           {"layer_hessian_trace", scalar(c.layer_hessian_trace)}};
 }
 
+// Columns in TAMMP's critical (2) and sub-critical (1) groups.
+std::pair<int64_t, int64_t> group_counts(const std::vector<uint8_t>& groups) {
+  int64_t critical = 0, sub = 0;
+  for (uint8_t g : groups) {
+    critical += g == 2;
+    sub += g == 1;
+  }
+  return {critical, sub};
+}
+
 int run_probing_command(const Args& args, const std::string& project, const std::string& model_dir,
                         ProgressSink& progress, const CancelToken& cancel) {
   ProbingJobOptions job;
@@ -124,15 +134,8 @@ int run_probing_command(const Args& args, const std::string& project, const std:
     nlohmann::json j = {{"project", project}, {"run", run}, {"sources", sources}};
     j["modules"] = nlohmann::json::array();
     for (const ModuleProbing& p : probes) {
-      int64_t crit1 = 0, sub1 = 0, crit2 = 0, sub2 = 0;
-      for (uint8_t g : p.groups_strategy1) {
-        crit1 += g == 2;
-        sub1 += g == 1;
-      }
-      for (uint8_t g : p.groups_strategy2) {
-        crit2 += g == 2;
-        sub2 += g == 1;
-      }
+      const auto [crit1, sub1] = group_counts(p.groups_strategy1);
+      const auto [crit2, sub2] = group_counts(p.groups_strategy2);
       j["modules"].push_back({{"module", p.module}, {"compactness", p.compactness},
                               {"strategy1", {{"critical", crit1}, {"sub_critical", sub1}}},
                               {"strategy2", {{"critical", crit2}, {"sub_critical", sub2}}}});
@@ -146,15 +149,8 @@ int run_probing_command(const Args& args, const std::string& project, const std:
   std::printf("%-34s %12s %22s %22s\n", "module", "compactness", "strategy 1 crit/sub",
               "strategy 2 crit/sub");
   for (const ModuleProbing& p : probes) {
-    int64_t c1 = 0, s1 = 0, c2 = 0, s2 = 0;
-    for (uint8_t g : p.groups_strategy1) {
-      c1 += g == 2;
-      s1 += g == 1;
-    }
-    for (uint8_t g : p.groups_strategy2) {
-      c2 += g == 2;
-      s2 += g == 1;
-    }
+    const auto [c1, s1] = group_counts(p.groups_strategy1);
+    const auto [c2, s2] = group_counts(p.groups_strategy2);
     std::printf("%-34s %12.3f %14lld / %-6lld %14lld / %-6lld\n", p.module.c_str(), p.compactness,
                 static_cast<long long>(c1), static_cast<long long>(s1),
                 static_cast<long long>(c2), static_cast<long long>(s2));

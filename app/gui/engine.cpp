@@ -36,17 +36,6 @@ std::string fileStamp(const std::string& path) {
   return std::to_string(size) + "@" + std::to_string(time.time_since_epoch().count());
 }
 
-// The calibrated modules' shapes, from the project alone.
-std::vector<ModuleShape> projectShapes(const ProjectReader& reader) {
-  if (!reader.has_calibration()) throw InputError(reader.path(), "has no calibration");
-  std::vector<ModuleShape> shapes;
-  for (const std::string& m : reader.calibrated_modules()) {
-    const ModuleStatistics s = reader.module_statistics(m);
-    shapes.push_back({m, s.out_features, s.in_features});
-  }
-  return shapes;
-}
-
 }  // namespace
 
 struct Engine::Impl {
@@ -185,7 +174,7 @@ MeasuredEdit Engine::measureAllocation(const std::string& project, const Allocat
   {
     const ProjectReader reader = ProjectReader::open(project);
     e.name = next_edit_name(reader);
-    e.allocation_json = allocation.to_json(projectShapes(reader)).dump(1);
+    e.allocation_json = allocation.to_json(reader.model().modules).dump(1);
   }
   e.created = utc_now();
   e.label = allocation.name;
@@ -207,7 +196,7 @@ Allocation Engine::allocationOfEdit(const std::string& project, const std::strin
   } catch (const nlohmann::json::exception& ex) {
     throw InputError(project, "edited allocation '" + name + "' is not valid JSON: " + ex.what());
   }
-  Allocation a = Allocation::from_json(j, projectShapes(reader), project + ":/edits/" + name);
+  Allocation a = Allocation::from_json(j, reader.model().modules, project + ":/edits/" + name);
   if (a.name.empty()) a.name = e.label.empty() ? name : e.label;
   return a;
 }
@@ -286,7 +275,7 @@ Allocation Engine::tammpAllocation(const std::string& project, int strategy) {
   const ProjectReader reader = ProjectReader::open(project);
   const std::vector<std::string> runs = probing_runs(reader);
   if (runs.empty()) throw InputError(project, "has no probing run (Project > Run multi-source probing)");
-  const std::vector<ModuleShape> shapes = projectShapes(reader);
+  const std::vector<ModuleShape> shapes = reader.model().modules;
   std::vector<ModuleProbing> probes;
   for (const ModuleShape& shape : shapes) {
     const std::string& m = shape.name;
@@ -320,20 +309,9 @@ ChannelMarks Engine::channelMarks(const std::string& project, const std::string&
   }
   const ChannelResolution r = resolve_channels(W, setting, module_calibration(stats, at::Tensor()), module);
   marks.fp16_columns = r.fp16_columns;
-  if (!r.has_classes) return marks;
-  // class_bits is by position: along the input axis, the non-fp16 columns in original order.
-  std::vector<int64_t> original;
-  if (r.axis == ChannelAxis::kIn) {
-    std::vector<char> is16(size_t(stats.in_features), 0);
-    for (int64_t c : r.fp16_columns) is16[size_t(c)] = 1;
-    for (int64_t c = 0; c < stats.in_features; ++c)
-      if (!is16[size_t(c)]) original.push_back(c);
-  } else {
-    for (int64_t c = 0; c < stats.out_features; ++c) original.push_back(c);
-  }
-  for (size_t p = 0; p < r.class_bits.size() && p < original.size(); ++p) {
-    if (int(r.class_bits[p]) > setting.bits) marks.raised.push_back(original[p]);
-    else if (int(r.class_bits[p]) < setting.bits) marks.lowered.push_back(original[p]);
+  for (size_t p = 0; p < r.class_bits.size(); ++p) {
+    if (int(r.class_bits[p]) > setting.bits) marks.raised.push_back(r.class_channels[p]);
+    else if (int(r.class_bits[p]) < setting.bits) marks.lowered.push_back(r.class_channels[p]);
   }
   return marks;
 }

@@ -1,6 +1,7 @@
 #include "main_window.h"
 
 #include <cmath>
+#include <functional>
 #include <cstdio>
 #include <tuple>
 
@@ -126,24 +127,11 @@ MainWindow::MainWindow(QWidget* parent)
   header->setMinimumSectionSize(40);
   tree_->setColumnHidden(widgets::ModelTreeModel::DtypeColumn, true);
   header->moveSection(header->visualIndex(widgets::ModelTreeModel::BitsColumn), 1);  // next to the name
-  treeDock_ = new QDockWidget(tr("Model"), this);
-  treeDock_->setObjectName(QStringLiteral("modelDock"));
-  treeDock_->setWidget(tree_);
-  treeDock_->setFeatures(QDockWidget::DockWidgetMovable | QDockWidget::DockWidgetFloatable |
-                         QDockWidget::DockWidgetClosable);
-  addDockWidget(Qt::LeftDockWidgetArea, treeDock_);
+  treeDock_ = addView(tr("Model"), "modelDock", "model", tree_, Qt::LeftDockWidgetArea, nullptr, false);
 
   // Left, beside the model tree: the allocation editor.
   editor_ = new widgets::AllocationEditor;
-  auto* editorBox = new QWidget;
-  auto* editorLayout = new QVBoxLayout(editorBox);
-  editorLayout->setContentsMargins(4, 4, 4, 4);
-  editorLayout->addWidget(editor_);
-  editorDock_ = new QDockWidget(tr("Allocation"), this);
-  editorDock_->setObjectName(QStringLiteral("allocationDock"));
-  editorDock_->setWidget(editorBox);
-  addDockWidget(Qt::LeftDockWidgetArea, editorDock_);
-  tabifyDockWidget(treeDock_, editorDock_);
+  editorDock_ = addView(tr("Allocation"), "allocationDock", "allocation", editor_, Qt::LeftDockWidgetArea, treeDock_);
   treeDock_->raise();
   connect(editor_, &widgets::AllocationEditor::evaluateRequested, this, &MainWindow::evaluateAllocation);
   connect(editor_, &widgets::AllocationEditor::compareWithFileRequested, this, [this] {
@@ -160,24 +148,11 @@ MainWindow::MainWindow(QWidget* parent)
 
   // Right: the Pareto front of the project's searches and the sensitivity heatmap.
   pareto_ = new widgets::ParetoPanel;
-  auto* paretoBox = new QWidget;
-  auto* paretoLayout = new QVBoxLayout(paretoBox);
-  paretoLayout->setContentsMargins(4, 4, 4, 4);
-  paretoLayout->addWidget(pareto_, 1);
-  paretoDock_ = new QDockWidget(tr("Pareto front"), this);
-  paretoDock_->setObjectName(QStringLiteral("paretoDock"));
-  paretoDock_->setWidget(paretoBox);
-  addDockWidget(Qt::RightDockWidgetArea, paretoDock_);
+  paretoDock_ = addView(tr("Pareto front"), "paretoDock", "pareto", pareto_, Qt::RightDockWidgetArea, nullptr);
 
   sensitivity_ = new widgets::SensitivityPanel;
-  auto* sensitivityBox = new QWidget;
-  auto* sensitivityLayout = new QVBoxLayout(sensitivityBox);
-  sensitivityLayout->setContentsMargins(4, 4, 4, 4);
-  sensitivityLayout->addWidget(sensitivity_);
-  sensitivityDock_ = new QDockWidget(tr("Sensitivity"), this);
-  sensitivityDock_->setObjectName(QStringLiteral("sensitivityDock"));
-  sensitivityDock_->setWidget(sensitivityBox);
-  addDockWidget(Qt::RightDockWidgetArea, sensitivityDock_);
+  sensitivityDock_ = addView(tr("Sensitivity"), "sensitivityDock", "sensitivity", sensitivity_,
+                             Qt::RightDockWidgetArea, nullptr);
   // The model tree's Bits column follows the editor's allocation.
   connect(editor_->model(), &widgets::AllocationModel::totalsChanged, this, [this] {
     std::map<std::string, double> bits;
@@ -190,15 +165,8 @@ MainWindow::MainWindow(QWidget* parent)
   map_ = new widgets::AllocationMap;
   map_->setModel(editor_->model());
   sensitivity_->setAllocationModel(editor_->model());
-  auto* mapBox = new QWidget;
-  auto* mapLayout = new QVBoxLayout(mapBox);
-  mapLayout->setContentsMargins(4, 4, 4, 4);
-  mapLayout->addWidget(map_);
-  mapDock_ = new QDockWidget(tr("Allocation map"), this);
-  mapDock_->setObjectName(QStringLiteral("allocationMapDock"));
-  mapDock_->setWidget(mapBox);
-  addDockWidget(Qt::RightDockWidgetArea, mapDock_);
-  tabifyDockWidget(sensitivityDock_, mapDock_);
+  mapDock_ = addView(tr("Allocation map"), "allocationMapDock", "allocation-map", map_, Qt::RightDockWidgetArea,
+                     sensitivityDock_);
   sensitivityDock_->raise();
   connect(map_, &widgets::AllocationMap::moduleSelected, this, [this](const QString& module) {
     editor_->selectModule(module);
@@ -206,18 +174,12 @@ MainWindow::MainWindow(QWidget* parent)
   });
 
   saliency_ = new widgets::SaliencyView;
-  saliencyDock_ = new QDockWidget(tr("Saliency"), this);
-  saliencyDock_->setObjectName(QStringLiteral("saliencyDock"));
-  saliencyDock_->setWidget(saliency_);
-  addDockWidget(Qt::RightDockWidgetArea, saliencyDock_);
-  tabifyDockWidget(sensitivityDock_, saliencyDock_);
+  saliencyDock_ = addView(tr("Saliency"), "saliencyDock", "saliency", saliency_, Qt::RightDockWidgetArea,
+                          sensitivityDock_, false);
   connect(editor_, &widgets::AllocationEditor::moduleSelected, this, &MainWindow::showSaliency);
   probing_ = new widgets::ProbingView;
-  probingDock_ = new QDockWidget(tr("Probing"), this);
-  probingDock_->setObjectName(QStringLiteral("probingDock"));
-  probingDock_->setWidget(probing_);
-  addDockWidget(Qt::RightDockWidgetArea, probingDock_);
-  tabifyDockWidget(sensitivityDock_, probingDock_);
+  probingDock_ = addView(tr("Probing"), "probingDock", "probing", probing_, Qt::RightDockWidgetArea,
+                         sensitivityDock_, false);
   connect(probing_, &widgets::ProbingView::runRequested, this, &MainWindow::chooseProbing);
   connect(probing_, &widgets::ProbingView::allocationRequested, this, &MainWindow::loadTammpAllocation);
   // The saliency view's marks follow the editor's allocation (once edits pause for 150 ms).
@@ -237,35 +199,18 @@ MainWindow::MainWindow(QWidget* parent)
   jobs_->watch(searchRunner_, tr("Search"));
   jobs_->watch(measureRunner_, tr("Evaluate allocation"));
   jobs_->watch(analysisRunner_, tr("Calibrate / sensitivity / probing"));
-  jobsDock_ = new QDockWidget(tr("Jobs"), this);
-  jobsDock_->setObjectName(QStringLiteral("jobsDock"));
-  jobsDock_->setWidget(jobs_);
-  addDockWidget(Qt::RightDockWidgetArea, jobsDock_);
-  tabifyDockWidget(sensitivityDock_, jobsDock_);
+  jobsDock_ = addView(tr("Jobs"), "jobsDock", "jobs", jobs_, Qt::RightDockWidgetArea, sensitivityDock_, false);
 
   explain_ = new QTextBrowser;
   explain_->setObjectName(QStringLiteral("explain"));
-  explainDock_ = new QDockWidget(tr("Explain"), this);
-  explainDock_->setObjectName(QStringLiteral("explainDock"));
-  explainDock_->setWidget(explain_);
-  addDockWidget(Qt::LeftDockWidgetArea, explainDock_);
-  tabifyDockWidget(treeDock_, explainDock_);
+  explainDock_ = addView(tr("Explain"), "explainDock", "explain", explain_, Qt::LeftDockWidgetArea, treeDock_, false);
   treeDock_->raise();
   sensitivityDock_->raise();
   demo_ = new widgets::DemoPanel;
-  demoDock_ = new QDockWidget(tr("Guided demo"), this);
-  demoDock_->setObjectName(QStringLiteral("demoDock"));
-  demoDock_->setWidget(demo_);
-  addDockWidget(Qt::LeftDockWidgetArea, demoDock_);
-  tabifyDockWidget(treeDock_, demoDock_);
+  demoDock_ = addView(tr("Guided demo"), "demoDock", "demo", demo_, Qt::LeftDockWidgetArea, treeDock_, false);
   treeDock_->raise();
   connect(demo_, &widgets::DemoPanel::runStep, this, &MainWindow::runDemoStep);
 
-  // Every view by name (showView, screenshots, the explain panel).
-  views_ = {{treeDock_, "model"},         {editorDock_, "allocation"},     {paretoDock_, "pareto"},
-            {sensitivityDock_, "sensitivity"}, {mapDock_, "allocation-map"}, {jobsDock_, "jobs"},
-            {saliencyDock_, "saliency"},  {probingDock_, "probing"},       {explainDock_, "explain"},
-            {demoDock_, "demo"}};
   // The explain panel follows the view that was last brought to the front.
   const QStringList explained = widgets::explainedViews();
   for (const auto& [dock, view] : views_)
@@ -410,6 +355,25 @@ MainWindow::MainWindow(QWidget* parent)
 }
 
 MainWindow::~MainWindow() = default;
+
+QDockWidget* MainWindow::addView(const QString& title, const char* objectName, const char* view,
+                                 QWidget* content, Qt::DockWidgetArea area, QDockWidget* tabWith,
+                                 bool margins) {
+  QWidget* widget = content;
+  if (margins) {
+    widget = new QWidget;
+    auto* layout = new QVBoxLayout(widget);
+    layout->setContentsMargins(4, 4, 4, 4);
+    layout->addWidget(content, 1);
+  }
+  auto* dock = new QDockWidget(title, this);
+  dock->setObjectName(QLatin1String(objectName));  // the key of the saved layout
+  dock->setWidget(widget);
+  addDockWidget(area, dock);
+  if (tabWith) tabifyDockWidget(tabWith, dock);
+  views_.emplace_back(dock, QLatin1String(view));
+  return dock;
+}
 
 void MainWindow::buildMenus() {
   QMenu* file = menuBar()->addMenu(tr("&File"));
@@ -1163,16 +1127,22 @@ void MainWindow::chooseCalibration() {
   calibrate(r);
 }
 
-void MainWindow::calibrate(const CalibrateRequest& request) {
-  runningAnalysis_ = QStringLiteral("calibrate");
-  statusBar()->showMessage(tr("Calibrating\u2026"));
+void MainWindow::startAnalysis(const QString& job, const QString& status,
+                               std::function<std::string(ProgressSink&, const CancelToken&)> work,
+                               std::function<void(const std::string&)> done) {
+  runningAnalysis_ = job;
+  statusBar()->showMessage(status);
   jobsDock_->raise();
-  analysisRunner_->start(
-      QStringLiteral("calibrate"),
+  analysisRunner_->start(job, std::move(work), [done = std::move(done)](std::string result) { done(result); });
+}
+
+void MainWindow::calibrate(const CalibrateRequest& request) {
+  startAnalysis(
+      QStringLiteral("calibrate"), tr("Calibrating\u2026"),
       [request](ProgressSink& progress, const CancelToken& cancel) {
         return Engine::calibrate(request, progress, cancel);
       },
-      [this, out = QString::fromStdString(request.out)](std::string summary) {
+      [this, out = QString::fromStdString(request.out)](const std::string& summary) {
         statusBar()->showMessage(tr("Calibrated: %1").arg(QString::fromStdString(summary)), 10000);
         Q_EMIT jobEnded(QStringLiteral("calibrate"), true);
         openProject(out);
@@ -1217,15 +1187,12 @@ void MainWindow::chooseSensitivity() {
 }
 
 void MainWindow::runSensitivity(const SensitivityRequest& request) {
-  runningAnalysis_ = QStringLiteral("sensitivity");
-  statusBar()->showMessage(tr("Sensitivity analysis\u2026"));
-  jobsDock_->raise();
-  analysisRunner_->start(
-      QStringLiteral("sensitivity"),
+  startAnalysis(
+      QStringLiteral("sensitivity"), tr("Sensitivity analysis\u2026"),
       [request](ProgressSink& progress, const CancelToken& cancel) {
         return Engine::sensitivity(request, progress, cancel);
       },
-      [this, project = QString::fromStdString(request.project)](std::string run) {
+      [this, project = QString::fromStdString(request.project)](const std::string& run) {
         statusBar()->showMessage(tr("Sensitivity run %1 stored").arg(QString::fromStdString(run)), 10000);
         Q_EMIT jobEnded(QStringLiteral("sensitivity"), true);
         openProject(project);
@@ -1314,12 +1281,7 @@ void MainWindow::runDemoStep(int step) {
       const QString dir = QDir(demoDir_).filePath(QStringLiteral("figures"));
       QDir().mkpath(dir);
       auto tasks = std::make_shared<std::vector<std::pair<QWidget*, QString>>>();
-      const std::pair<QWidget*, QString> plots[] = {
-          {pareto_->plotWidget(), QStringLiteral("pareto")},
-          {sensitivity_->plotWidget(), QStringLiteral("sensitivity")},
-          {map_->gridWidget(), QStringLiteral("allocation-grid")},
-          {map_->barsWidget(), QStringLiteral("allocation-bars")}};
-      for (const auto& [plot, name] : plots)
+      for (const auto& [plot, name] : figurePlots())
         for (const char* ext : {"png", "svg", "pdf"})
           tasks->emplace_back(plot, QDir(dir).filePath(name + QStringLiteral(".") + QLatin1String(ext)));
       auto written = std::make_shared<int>(0);
@@ -1341,15 +1303,17 @@ void MainWindow::runDemoStep(int step) {
   }
 }
 
+std::vector<std::pair<QWidget*, QString>> MainWindow::figurePlots() const {
+  return {{pareto_->plotWidget(), QStringLiteral("pareto")},
+          {sensitivity_->plotWidget(), QStringLiteral("sensitivity")},
+          {map_->gridWidget(), QStringLiteral("allocation-grid")},
+          {map_->barsWidget(), QStringLiteral("allocation-bars")}};
+}
+
 QStringList MainWindow::exportFigures(const QString& dir) {
   QDir().mkpath(dir);
   QStringList written;
-  const std::pair<QWidget*, QString> plots[] = {
-      {pareto_->plotWidget(), QStringLiteral("pareto")},
-      {sensitivity_->plotWidget(), QStringLiteral("sensitivity")},
-      {map_->gridWidget(), QStringLiteral("allocation-grid")},
-      {map_->barsWidget(), QStringLiteral("allocation-bars")}};
-  for (const auto& [plot, name] : plots)
+  for (const auto& [plot, name] : figurePlots())
     for (const char* ext : {"png", "svg", "pdf"}) {
       const QString path = QDir(dir).filePath(name + QStringLiteral(".") + QLatin1String(ext));
       if (widgets::exportWidgetPlot(plot, path, 192).isEmpty()) written << path;
@@ -1492,15 +1456,12 @@ void MainWindow::chooseProbing() {
 }
 
 void MainWindow::runProbing(const ProbingRequest& request) {
-  runningAnalysis_ = QStringLiteral("probing");
-  statusBar()->showMessage(tr("Multi-source probing\u2026"));
-  jobsDock_->raise();
-  analysisRunner_->start(
-      QStringLiteral("probing"),
+  startAnalysis(
+      QStringLiteral("probing"), tr("Multi-source probing\u2026"),
       [request](ProgressSink& progress, const CancelToken& cancel) {
         return Engine::probe(request, progress, cancel);
       },
-      [this](std::string run) {
+      [this](const std::string& run) {
         statusBar()->showMessage(tr("Probing run %1 stored").arg(QString::fromStdString(run)), 10000);
         probing_->setHasRun(true);
         probingDock_->raise();

@@ -6,6 +6,7 @@
 #include <QString>
 #include <QStringList>
 
+#include <functional>
 #include <memory>
 #include <optional>
 #include <string>
@@ -90,6 +91,8 @@ class MainWindow : public QMainWindow {
   // Exports the Pareto front, the sensitivity heatmap and the allocation map (grid and bars) as
   // PNG, SVG and PDF into `dir`; returns the files written.
   QStringList exportFigures(const QString& dir);
+  // The figures exportFigures and the demo write: each plot with its file name (no extension).
+  std::vector<std::pair<QWidget*, QString>> figurePlots() const;
   // Brings a view's dock to the front: "model", "allocation", "pareto", "sensitivity",
   // "allocation-map", "jobs", "explain".
   void showView(const QString& view);
@@ -152,6 +155,10 @@ class MainWindow : public QMainWindow {
   QString projectPath_;
   QString explainedView_;
   std::vector<std::pair<QDockWidget*, QString>> views_;  // every dock by view name
+  // A view's dock (object name for the saved layout, view name for showView, screenshots and the
+  // explain panel), tabbed with `tabWith` when given; `margins` wraps the content in a 4 px frame.
+  QDockWidget* addView(const QString& title, const char* objectName, const char* view, QWidget* content,
+                       Qt::DockWidgetArea area, QDockWidget* tabWith, bool margins = true);
   QDockWidget* dockOf(const QString& view) const;
   widgets::JobRunner* analysisRunner_ = nullptr;  // calibration, sensitivity
   widgets::DemoPanel* demo_ = nullptr;
@@ -169,6 +176,11 @@ class MainWindow : public QMainWindow {
   void showSettings();
   void chooseSensitivity();
   void chooseProbing();
+  // Starts a calibration, sensitivity or probing job (they share analysisRunner_): `job` names it
+  // in jobEnded, `done` runs with its result on the GUI thread.
+  void startAnalysis(const QString& job, const QString& status,
+                     std::function<std::string(ProgressSink&, const CancelToken&)> work,
+                     std::function<void(const std::string&)> done);
   // Reads the saliency and probe of `module` (job "saliency") / recomputes the marks of the
   // shown module from the editor's allocation (job "marks").
   void readSaliency(const QString& module);

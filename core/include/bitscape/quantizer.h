@@ -97,6 +97,7 @@ struct ChannelResolution {
   std::vector<int64_t> fp16_columns;   // activation outliers, sorted
   std::vector<uint8_t> class_bits;     // per channel along the class axis (axis in: the
                                        // non-fp16 columns, in original order)
+  std::vector<int64_t> class_channels; // the original channel index of each class_bits entry
   ChannelAxis axis = ChannelAxis::kIn;
   bool has_classes = false;
 };

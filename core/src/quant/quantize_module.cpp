@@ -136,6 +136,7 @@ ChannelResolution resolve_channels(const at::Tensor& W_in, const ModuleAllocatio
     for (int64_t j = 0; j < low; ++j)
       bits[static_cast<size_t>(desc[desc.size() - 1 - static_cast<size_t>(j)])] = c.bits;
   }
+  res.class_channels = channel;
   res.class_bits.resize(static_cast<size_t>(n));
   for (int64_t p = 0; p < n; ++p)
     res.class_bits[static_cast<size_t>(p)] =
