@@ -20,6 +20,7 @@ int run_train_lm(const Args& args) {
   const int threads = configure_threads(static_cast<int>(args.get_int("threads")));
   const std::string out = args.get("out");
   const std::string tok_path = args.get("tokenizer");
+  const at::ScalarType compute_dtype = parse_compute_dtype(args.get("dtype"));
   StderrProgress progress(args.flag("quiet"));
 
   progress.stage("tokenize", 0);
@@ -53,7 +54,9 @@ int run_train_lm(const Args& args) {
   if (auto eos = tokenizer.token_to_id("<|end_of_text|>")) c.eos_token_id = *eos;
 
   LoadOptions load;
-  load.device = args.get("device");  // training stays in fp32 (AdamW on bf16 weights loses updates)
+  // The weights stay fp32 (AdamW on bf16 weights loses small updates); --dtype bf16 runs the
+  // forward and backward in bf16 on casts of them (mixed precision).
+  load.device = args.get("device");
   Model model = Model::random(c, static_cast<uint64_t>(args.get_int("seed")), load);
   TrainOptions o;
   o.seqlen = args.get_int("seqlen");
@@ -65,6 +68,7 @@ int run_train_lm(const Args& args) {
   o.seed = static_cast<uint64_t>(args.get_int("seed"));
   o.eval_every = args.get_int("eval-every");
   o.max_seconds = args.get_double("max-minutes") * 60.0;
+  o.compute_dtype = compute_dtype;
   TrainResult r = train_lm(model, train, val, o, progress, interrupt_token());
 
   std::filesystem::create_directories(out);
@@ -80,7 +84,8 @@ int run_train_lm(const Args& args) {
                         {"options",
                          {{"seqlen", o.seqlen}, {"batch", o.batch_size}, {"steps", o.steps},
                           {"warmup", o.warmup_steps}, {"lr", o.lr},
-                          {"weight_decay", o.weight_decay}, {"seed", o.seed}}},
+                          {"weight_decay", o.weight_decay}, {"seed", o.seed},
+                          {"dtype", args.get("dtype")}}},
                         {"train_loss", r.train_loss},
                         {"val_loss", r.val_loss}};
   std::ofstream(out + "/train_log.json") << log.dump(1) << "\n";
@@ -117,6 +122,9 @@ const bool registered = register_command(
       {"eval-every", "N", "validation loss every N steps", "250"},
       {"max-minutes", "M", "stop after M minutes of training (0 = no limit)", "0"},
       {"device", "DEV", "cpu, cuda or cuda:N", "cpu"},
+      {"dtype", "T",
+       "compute dtype: fp32, or bf16/fp16 for mixed precision (weights and AdamW stay fp32)",
+       "fp32"},
       {"threads", "T", "CPU threads (0 = one per core)", "0"},
       {"quiet", "", "no progress on stderr"}},
      run_train_lm});

@@ -8,6 +8,8 @@
 #include <utility>
 #include <vector>
 
+#include <c10/core/ScalarType.h>
+
 #include "bitscape/progress.h"
 
 namespace bitscape {
@@ -28,6 +30,10 @@ struct TrainOptions {
   int64_t eval_every = 200;    // validation loss every N steps (and at the end)
   int64_t eval_windows = 32;   // validation windows of seqlen tokens
   double max_seconds = 0.0;    // stop early after this much training time (0 = no limit)
+  // Mixed precision: kBFloat16 (or kHalf on CUDA) runs the forward and backward in that dtype
+  // on differentiable casts of the fp32 weights, as torch.autocast does; the weights, their
+  // gradients and AdamW's moments stay fp32. kFloat: everything in fp32.
+  at::ScalarType compute_dtype = at::kFloat;
 };
 
 struct TrainResult {
@@ -38,7 +44,7 @@ struct TrainResult {
   double seconds = 0.0;
 };
 
-// Trains `model` in place (on its execution device) on random windows of `train_tokens`; reports validation loss on the
+// Trains `model` (fp32 weights) in place (on its execution device) on random windows of `train_tokens`; reports validation loss on the
 // first eval_windows non-overlapping windows of `val_tokens`. Cancelling stops after the
 // current step and returns what was done so far.
 TrainResult train_lm(Model& model, const std::vector<int32_t>& train_tokens,

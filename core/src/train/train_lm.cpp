@@ -1,5 +1,8 @@
 // Next-token training with AdamW (decoupled weight decay, Loshchilov & Hutter 2019, Alg. 2),
 // linear warmup then cosine decay of the learning rate, and global gradient-norm clipping.
+// Mixed precision follows Micikevicius et al., "Mixed Precision Training" (2018): fp32 master
+// weights, the forward/backward on low-precision copies (bf16 needs no loss scaling; fp16 is
+// given none here either, so it is meant for short runs only), the update in fp32.
 #include "bitscape/train.h"
 
 #include <ATen/ATen.h>
@@ -8,6 +11,7 @@
 #include <chrono>
 #include <cmath>
 #include <cstdio>
+#include <memory>
 #include <random>
 
 #include "bitscape/error.h"
@@ -34,6 +38,21 @@ TrainResult train_lm(Model& model, const std::vector<int32_t>& train_tokens,
                      const std::vector<int32_t>& val_tokens, const TrainOptions& o,
                      ProgressSink& progress, const CancelToken& cancel) {
   const int64_t L = o.seqlen + 1;  // inputs and shifted targets
+  if (model.dtype() != at::kFloat)
+    throw InputError("", "training needs the model's weights in fp32 (the master copy); "
+                         "use TrainOptions::compute_dtype for bf16 compute");
+  const bool mixed = o.compute_dtype != at::kFloat;
+  if (mixed && o.compute_dtype != at::kBFloat16 && o.compute_dtype != at::kHalf)
+    throw InputError("", "training compute dtype must be fp32, bf16 or fp16");
+  // Mixed precision: a model of the same shape in the compute dtype whose weights are replaced
+  // each step by casts of the fp32 weights that autograd differentiates through.
+  std::unique_ptr<Model> shadow;
+  if (mixed) {
+    LoadOptions lo;
+    lo.dtype = o.compute_dtype;
+    lo.device = model.device().str();
+    shadow = std::make_unique<Model>(Model::random(model.config(), 0, lo));
+  }
   if (static_cast<int64_t>(train_tokens.size()) <= L)
     throw InputError("", "training corpus has " + std::to_string(train_tokens.size()) +
                              " tokens, fewer than one window of " + std::to_string(L));
@@ -51,6 +70,7 @@ TrainResult train_lm(Model& model, const std::vector<int32_t>& train_tokens,
   // Parameters, AdamW moments, and whether weight decay applies (2-D weights, not embeddings'
   // norms or biases).
   struct Slot {
+    std::string name;
     at::Tensor p, m, v;
     bool decay;
   };
@@ -59,7 +79,7 @@ TrainResult train_lm(Model& model, const std::vector<int32_t>& train_tokens,
     at::Tensor& p = model.parameter(name);
     p.requires_grad_(true);
     bool decay = p.dim() == 2;
-    slots.push_back({p, at::zeros_like(p), at::zeros_like(p), decay});
+    slots.push_back({name, p, at::zeros_like(p), at::zeros_like(p), decay});
   }
 
   std::mt19937_64 rng(o.seed);
@@ -96,7 +116,9 @@ TrainResult train_lm(Model& model, const std::vector<int32_t>& train_tokens,
       rows.push_back(train.slice(0, start, start + L));
     }
     at::Tensor ids = at::stack(rows).to(model.device());
-    at::Tensor loss = next_token_loss(model.forward(ids), ids);
+    if (shadow)
+      for (auto& s : slots) shadow->parameter(s.name) = s.p.to(o.compute_dtype);
+    at::Tensor loss = next_token_loss((shadow ? *shadow : model).forward(ids), ids);
     loss.backward();
     loss_acc += loss.item<double>();
     ++loss_n;
@@ -143,6 +165,7 @@ TrainResult train_lm(Model& model, const std::vector<int32_t>& train_tokens,
   if (result.val_loss.empty() || result.val_loss.back().first != result.steps_done)
     validate(result.steps_done);
   for (auto& s : slots) s.p.requires_grad_(false);
+  shadow.reset();
   result.seconds = elapsed();
   return result;
 }
