@@ -3,8 +3,8 @@
 measures the sensitivity curves (for dp), runs `bitscape-cli search` with each method (dp, amq,
 automixq, cmpq) on 16 windows of validation.txt with its defaults, and records every point,
 the fronts and the search times. Then, as the papers do, quantizes the AMQ allocations chosen at
-2.5 and 3.0 average bits with GPTQ and evaluates them on test.txt next to uniform GPTQ
-allocations of the same size (2-bit at group 64 and 32). Writes bench/results/search.md and
+3.0 and 3.25 average bits with GPTQ and evaluates them on test.txt next to uniform GPTQ
+allocations of the same size (2-bit at group 32, 3-bit at group 128). Writes bench/results/search.md and
 .json and the plot docs/images/pareto-sample.png (needs matplotlib; optional tooling).
 
 Usage: python3 bench/bench_search.py [--cli build/app/bitscape-cli] [--threads 2]
@@ -68,14 +68,20 @@ def main():
         runs[m] = {"seconds": time.time() - t0, "points": points, "summary": summary}
         print(f"{m}: {len(points)} points in {runs[m]['seconds']:.0f} s", flush=True)
 
-    # AMQ's choices at 2.5 and 3.0 bits, quantized with GPTQ, against uniform GPTQ of that size.
+    # AMQ's choices at 3.0 and 3.25 bits, quantized with GPTQ, against uniform GPTQ of that size
+    # (2-bit g32 and 3-bit g128). Not at 2.5 bits: AMQ's pruning pins the most sensitive
+    # modules at 4 bits, so its front may start above 2.5 bits.
     finals = []
     modules = json.loads(subprocess.run([a.cli, "show", "--json", "--project", project], check=True,
                                         capture_output=True, text=True).stdout)["modules"]
-    for budget, group in (("2.5", 64), ("3.0", 32)):
+    unquantized = evaluate(a.cli, a.threads, [])["ppl"]
+    for budget, bits, group in (("3.0", 2, 32), ("3.25", 3, 128)):
         # The best AMQ point within the budget (by KL), as an allocation quantized with GPTQ.
         cands = [p for p in runs["amq"]["points"]
                  if p["method"] == "amq" and p["average_bits"] <= float(budget) + 1e-9]
+        if not cands:
+            print(f"amq has no point within {budget} bits", flush=True)
+            continue
         best = min(cands, key=lambda p: p["kl"])
         alloc = work / f"amq-{budget}.alloc.json"
         alloc.write_text(json.dumps({"format": "bitscape-allocation", "version": 1,
@@ -84,11 +90,11 @@ def main():
                                                      "quantizer": "gptq"}
                                                  for m, g in zip(modules, best["genes"])}}))
         searched = evaluate(a.cli, a.threads, ["--alloc", str(alloc)])
-        uniform = evaluate(a.cli, a.threads, ["--bits", "2", "--group", str(group), "--method", "gptq"])
+        uniform = evaluate(a.cli, a.threads, ["--bits", str(bits), "--group", str(group), "--method", "gptq"])
         finals.append({"budget": budget, "searched": searched["ppl"],
                        "searched_bits": searched["quantization"]["average_bits"],
                        "uniform": uniform["ppl"], "uniform_bits": uniform["quantization"]["average_bits"],
-                       "uniform_label": f"2-bit g{group}"})
+                       "uniform_label": f"{bits}-bit g{group}"})
         print(finals[-1], flush=True)
 
     cpu = next((l.split(":", 1)[1].strip() for l in open("/proc/cpuinfo") if l.startswith("model name")), "?")
@@ -116,16 +122,16 @@ def main():
         fmt = lambda p: "-" if p is None else f"{p['kl']:.5f} ({p['average_bits']:.3f} b)"
         L.append(f"| {m} | {len(pts)} | {runs[m]['seconds']:.0f} s | {fmt(b25)} | {fmt(b30)} | "
                  f"{fmt(u25)} / {fmt(u30)} |")
-    L += ["", "AMQ's allocations at 2.5 and 3.0 bits, quantized with GPTQ (calibration: 128 x 256 tokens "
+    L += ["", "AMQ's allocations at 3.0 and 3.25 bits, quantized with GPTQ (calibration: 128 x 256 tokens "
           "of train.txt), against uniform GPTQ of the same size; test perplexity on test.txt "
-          "(unquantized: 37.154):", "",
+          f"(unquantized: {unquantized:.3f}):", "",
           "| budget | AMQ + GPTQ | uniform GPTQ |", "|---|---|---|"]
     for f in finals:
         L.append(f"| {f['budget']} bits | {f['searched']:.3f} ({f['searched_bits']:.3f} b) | "
                  f"{f['uniform']:.3f} ({f['uniform_label']}, {f['uniform_bits']:.3f} b) |")
     (ROOT / "bench/results/search.md").write_text("\n".join(L) + "\n")
     (ROOT / "bench/results/search.json").write_text(json.dumps(
-        {"sensitivity_seconds": sensitivity_s, "runs": {m: {"seconds": r["seconds"], "points": r["points"]}
+        {"sensitivity_seconds": sensitivity_s, "unquantized_ppl": unquantized, "runs": {m: {"seconds": r["seconds"], "points": r["points"]}
                                                         for m, r in runs.items()}, "finals": finals}, indent=1) + "\n")
     print("\n".join(L))
     plot(runs)
@@ -159,7 +165,9 @@ def plot(runs):
                label="uniform RTN")
     ax.set_yscale("log")
     ax.set_xlim(2.1, 4.6)
-    ax.set_ylim(1.5e-3, 0.15)
+    shown = [p["kl"] for r in runs.values() for p in r["points"]
+             if p["kl"] is not None and p["kl"] > 0 and 2.1 <= p["average_bits"] <= 4.6]
+    ax.set_ylim(min(shown) / 1.3, max(shown) * 1.3)
     ax.set_xlabel("average bits (with scales, zeros, codebooks)")
     ax.set_ylabel("mean KL to the unquantized model (nats/token)")
     ax.set_title("Sample model: Pareto fronts of the four searches")

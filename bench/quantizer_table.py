@@ -71,7 +71,8 @@ def main():
         f"Machine: {cpu}, {args.threads} threads; Bitscape {commit}; {platform.platform()}.",
         f"Command: `python3 bench/quantizer_table.py --threads {args.threads}`.",
         "",
-        "Test perplexity (sample_data/test.txt, seqlen 256, 186 windows, 47,430 predicted tokens) "
+        f"Test perplexity (sample_data/test.txt, seqlen 256, {results['fp32']['windows']} windows, "
+        f"{results['fp32']['tokens']:,} predicted tokens) "
         "after quantizing every block linear module (42 modules) uniformly, group 128. Bits are "
         "the average with overhead (fp16 scale and zero per group of 128 = +0.25; k-means: a "
         "codebook of 2^b fp16 centroids per row; CMPQ: a codebook per input channel, its fp16 "
