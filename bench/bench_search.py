@@ -39,6 +39,12 @@ def evaluate(cli, threads, extra):
     return json.loads(out)
 
 
+def best_within(points, method, bits):
+    """The point of `method` with the lowest KL among those within `bits` average bits, or None."""
+    c = [p for p in points if p["method"] == method and p["average_bits"] <= bits + 1e-9 and p["kl"] is not None]
+    return min(c, key=lambda p: p["kl"]) if c else None
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--cli", default=str(ROOT / "build/app/bitscape-cli"))
@@ -77,12 +83,10 @@ def main():
     unquantized = evaluate(a.cli, a.threads, [])["ppl"]
     for budget, bits, group in (("3.0", 2, 32), ("3.25", 3, 128)):
         # The best AMQ point within the budget (by KL), as an allocation quantized with GPTQ.
-        cands = [p for p in runs["amq"]["points"]
-                 if p["method"] == "amq" and p["average_bits"] <= float(budget) + 1e-9]
-        if not cands:
+        best = best_within(runs["amq"]["points"], "amq", float(budget))
+        if best is None:
             print(f"amq has no point within {budget} bits", flush=True)
             continue
-        best = min(cands, key=lambda p: p["kl"])
         alloc = work / f"amq-{budget}.alloc.json"
         alloc.write_text(json.dumps({"format": "bitscape-allocation", "version": 1,
                                      "name": f"AMQ at {budget} bits, GPTQ",
@@ -111,13 +115,10 @@ def main():
          "|---|---|---|---|---|---|"]
     for m in METHODS:
         pts = runs[m]["points"]
-        def best(b, method=m):
-            c = [p for p in pts if p["method"] == method and p["average_bits"] <= b + 1e-9 and p["kl"] is not None]
-            return min(c, key=lambda p: p["kl"]) if c else None
         def uni(bits_value):
             c = [p for p in pts if p["method"] == "uniform" and abs(p["average_bits"] - bits_value) < 1e-6]
             return c[0] if c else None
-        b25, b30 = best(2.5), best(3.0)
+        b25, b30 = best_within(pts, m, 2.5), best_within(pts, m, 3.0)
         u25, u30 = uni(2.5), uni(3.0)
         fmt = lambda p: "-" if p is None else f"{p['kl']:.5f} ({p['average_bits']:.3f} b)"
         L.append(f"| {m} | {len(pts)} | {runs[m]['seconds']:.0f} s | {fmt(b25)} | {fmt(b30)} | "
