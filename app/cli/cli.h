@@ -53,7 +53,8 @@ bool register_command(CommandSpec spec);
 const CancelToken& interrupt_token();
 
 // Draws a progress bar on stderr (redrawn in place on a terminal, a line every few seconds
-// otherwise); log lines go to stderr too.
+// otherwise); log lines go to stderr too. `quiet` drops the bar and the log lines except
+// warnings (lines starting "warning:").
 class StderrProgress : public ProgressSink {
  public:
   explicit StderrProgress(bool quiet = false);

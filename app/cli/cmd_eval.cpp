@@ -26,6 +26,8 @@ int run_eval(const Args& args) {
   }
   const int64_t max_windows = args.get_int("max-windows");
   if (seqlen < 2) throw UsageError("--seqlen must be at least 2");
+  const std::string context_note =
+      context_warning(ModelConfig::from_json_file(dir + "/config.json"), seqlen);
   const int threads = configure_threads(static_cast<int>(args.get_int("threads")));
   LoadOptions load;
   load.dtype = parse_compute_dtype(args.get("dtype"));
@@ -33,6 +35,7 @@ int run_eval(const Args& args) {
   load.resident_gib = args.get_double("gpu-memory");
   StderrProgress progress(args.flag("quiet"));
   const CancelToken& cancel = interrupt_token();
+  if (!context_note.empty()) progress.log(context_note);
 
   progress.stage("tokenize", 0);
   std::vector<int32_t> tokens = tokenize_eval_corpus(dir, data);

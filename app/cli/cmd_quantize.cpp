@@ -11,6 +11,7 @@
 #include "bitscape/model.h"
 #include "bitscape/quantize_job.h"
 #include "bitscape/runtime.h"
+#include "bitscape/safe_write.h"
 #include "bitscape/safetensors.h"
 #include "cli.h"
 #include "quant_args.h"
@@ -20,25 +21,6 @@ namespace {
 
 namespace fs = std::filesystem;
 
-void write_text(const fs::path& path, const std::string& text) {
-  std::ofstream out(path, std::ios::binary | std::ios::trunc);
-  out << text;
-  out.flush();
-  if (!out) throw InputError(path.string(), "cannot write");
-}
-
-// Removes a directory tree when the command did not finish (cancel, error).
-struct TempDir {
-  fs::path path;
-  bool keep = false;
-  ~TempDir() {
-    if (!keep && !path.empty()) {
-      std::error_code ec;
-      fs::remove_all(path, ec);
-    }
-  }
-};
-
 int run_quantize(const Args& args) {
   const std::string dir = args.get("model");
   const fs::path out = args.get("out");
@@ -46,8 +28,11 @@ int run_quantize(const Args& args) {
   std::error_code ec;
   if (fs::exists(out) && fs::equivalent(out, dir, ec))
     throw InputError(out.string(), "is the input model directory; choose another --out");
-  if (fs::exists(out) && !(fs::is_directory(out) && fs::is_empty(out)) && !args.flag("force"))
-    throw InputError(out.string(), "already exists (use --force to replace it)");
+  // Decided before any work: --force replaces only an earlier quantize output, never a folder
+  // holding one of the inputs, another folder or a file. Everything is written to a staging
+  // folder beside --out and swapped into place at the end.
+  StagedDirectory staged(out.string(), "quantize_summary.json", args.flag("force"),
+                         {dir, args.get("alloc"), args.get("project"), args.get("calib-data")});
   const int threads = configure_threads(static_cast<int>(args.get_int("threads")));
   StderrProgress progress(args.flag("quiet"));
   const CancelToken& cancel = interrupt_token();
@@ -65,16 +50,12 @@ int run_quantize(const Args& args) {
   const QuantizeReport report = quantize_model(model, alloc, o, progress, cancel);
   cancel.throw_if_cancelled();
 
-  // Everything goes to a temporary directory beside --out, renamed into place at the end.
   progress.stage("write", 0);
-  const fs::path parent = out.has_parent_path() ? out.parent_path() : fs::path(".");
-  fs::create_directories(parent, ec);
-  TempDir tmp{parent / ("." + out.filename().string() + ".tmp-" + std::to_string(::getpid()))};
-  fs::remove_all(tmp.path, ec);
-  model.save(tmp.path.string());
+  const fs::path tmp(staged.path());
+  model.save(tmp.string());
   for (const char* f : {"tokenizer.json", "tokenizer_config.json", "special_tokens_map.json",
                         "generation_config.json"})
-    if (fs::exists(fs::path(dir) / f)) fs::copy_file(fs::path(dir) / f, tmp.path / f);
+    if (fs::exists(fs::path(dir) / f)) fs::copy_file(fs::path(dir) / f, tmp / f);
   std::vector<std::pair<std::string, at::Tensor>> packed;
   std::map<std::string, std::string> metadata;
   for (const auto& [name, p] : report.packed) {
@@ -83,17 +64,16 @@ int run_quantize(const Args& args) {
   }
   metadata["format"] = "bitscape-packed";
   metadata["format_version"] = "1";
-  write_safetensors((tmp.path / "quantized.safetensors").string(), packed, metadata);
-  alloc.save((tmp.path / "allocation.alloc.json").string(), shapes);
+  write_safetensors((tmp / "quantized.safetensors").string(), packed, metadata);
+  alloc.save((tmp / "allocation.alloc.json").string(), shapes);
   nlohmann::json summary = quantize_report_json(report);
   summary["model"] = dir;
   summary["allocation"] = args.has("alloc") ? args.get("alloc") : alloc.name;
   summary["threads"] = threads;
-  write_text(tmp.path / "quantize_summary.json", summary.dump(2) + "\n");
+  write_file_atomically((tmp / "quantize_summary.json").string(), summary.dump(2) + "\n",
+                        "summary");
   cancel.throw_if_cancelled();
-  if (fs::exists(out)) fs::remove_all(out);
-  fs::rename(tmp.path, out);
-  tmp.keep = true;
+  staged.commit();
   progress.stage("done", 0);
 
   if (args.flag("json")) {
@@ -112,7 +92,7 @@ std::vector<OptionSpec> quantize_options() {
   std::vector<OptionSpec> o = {
       {"model", "DIR", "Hugging Face model directory", "", true},
       {"out", "DIR", "output directory (a model that eval loads, plus the packed tensors)", "", true},
-      {"force", "", "replace --out if it exists"}};
+      {"force", "", "replace --out if it is an earlier quantize output"}};
   for (const OptionSpec& s : allocation_options()) o.push_back(s);
   for (const OptionSpec& s : calibration_source_options()) o.push_back(s);
   for (const OptionSpec& s : runtime_options()) o.push_back(s);

@@ -45,8 +45,11 @@ std::vector<double> parse_budgets(const std::string& s) {
   double lo = 0, hi = 0, step = 0;
   char c1 = 0, c2 = 0;
   std::stringstream in(s);
-  if (!(in >> lo >> c1 >> hi >> c2 >> step) || c1 != ':' || c2 != ':' || step <= 0 || hi < lo)
-    throw UsageError("--budgets expects LO:HI:STEP, e.g. 2.25:4.25:0.25");
+  if (!(in >> lo >> c1 >> hi >> c2 >> step) || c1 != ':' || c2 != ':' || step <= 0 || hi < lo ||
+      !std::isfinite(lo) || !std::isfinite(hi) || !std::isfinite(step) || lo <= 0 || hi > 32 ||
+      !in.eof())
+    throw UsageError("--budgets expects LO:HI:STEP with 0 < LO <= HI <= 32, e.g. 2.25:4.25:0.25");
+  if ((hi - lo) / step > 1000) throw UsageError("--budgets: at most 1000 budgets");
   std::vector<double> b;
   for (double x = lo; x <= hi + 1e-9; x += step) b.push_back(std::round(x * 1e6) / 1e6);
   return b;
@@ -75,6 +78,7 @@ int run_search_command(const Args& args) {
     o.budget_hi = o.budgets.back();
   } else if (args.has("budget")) {
     const double b = args.get_double("budget");
+    if (b <= 0 || b > 32) throw UsageError("--budget must be between 0 and 32 bits, got " + args.get("budget"));
     if (o.method == "dp" || o.method == "cmpq") o.budgets = {b};
     o.budget_lo = std::min(o.budget_lo, b);
   }

@@ -9,6 +9,7 @@
 #include "bitscape/corpus.h"
 #include "bitscape/model.h"
 #include "bitscape/runtime.h"
+#include "bitscape/safe_write.h"
 #include "bitscape/tokenizer.h"
 #include "bitscape/train.h"
 #include "cli.h"
@@ -21,6 +22,10 @@ int run_train_lm(const Args& args) {
   const std::string out = args.get("out");
   const std::string tok_path = args.get("tokenizer");
   const at::ScalarType compute_dtype = parse_compute_dtype(args.get("dtype"));
+  // Checked before training: the output folder must be new, empty or an earlier train-lm output
+  // (with --force), and must not hold the corpora. The tokenizer may lie in it (it is copied).
+  StagedDirectory staged(out, "train_log.json", args.flag("force"),
+                         {args.get("data"), args.get("val")});
   StderrProgress progress(args.flag("quiet"));
 
   progress.stage("tokenize", 0);
@@ -71,11 +76,8 @@ int run_train_lm(const Args& args) {
   o.compute_dtype = compute_dtype;
   TrainResult r = train_lm(model, train, val, o, progress, interrupt_token());
 
-  std::filesystem::create_directories(out);
-  model.save(out);
-  if (std::filesystem::absolute(tok_path) != std::filesystem::absolute(out + "/tokenizer.json"))
-    std::filesystem::copy_file(tok_path, out + "/tokenizer.json",
-                               std::filesystem::copy_options::overwrite_existing);
+  model.save(staged.path());
+  std::filesystem::copy_file(tok_path, staged.path() + "/tokenizer.json");
   nlohmann::json log = {{"steps", r.steps_done},
                         {"tokens_seen", r.tokens_seen},
                         {"seconds", r.seconds},
@@ -88,7 +90,8 @@ int run_train_lm(const Args& args) {
                           {"dtype", args.get("dtype")}}},
                         {"train_loss", r.train_loss},
                         {"val_loss", r.val_loss}};
-  std::ofstream(out + "/train_log.json") << log.dump(1) << "\n";
+  write_file_atomically(staged.path() + "/train_log.json", log.dump(1) + "\n", "training log");
+  staged.commit();
   std::printf("trained %lld steps (%lld tokens) in %.1f s", static_cast<long long>(r.steps_done),
               static_cast<long long>(r.tokens_seen), r.seconds);
   if (!r.val_loss.empty())
@@ -102,11 +105,13 @@ const bool registered = register_command(
     {"train-lm",
      "Train a LLaMA-architecture model from scratch on a text corpus.\n"
      "AdamW with warmup and cosine decay; saves a Hugging Face model directory with the\n"
-     "tokenizer and train_log.json. Ctrl-C stops early and saves what was trained.",
+     "tokenizer and train_log.json. Ctrl-C stops early and saves what was trained; the folder\n"
+     "is written whole (an earlier one is replaced only at the end, and only with --force).",
      {{"data", "FILE", "training corpus (text or JSONL)", "", true},
       {"val", "FILE", "validation corpus"},
       {"tokenizer", "FILE", "tokenizer.json to use", "", true},
       {"out", "DIR", "output model directory", "", true},
+      {"force", "", "replace --out if it is an earlier train-lm output"},
       {"hidden", "N", "hidden size", "256"},
       {"intermediate", "N", "MLP intermediate size", "768"},
       {"layers", "N", "decoder blocks", "6"},

@@ -1,6 +1,9 @@
 #include <unistd.h>
 
 #include <chrono>
+#include <cmath>
+#include <signal.h>
+
 #include <csignal>
 #include <cstdio>
 #include <iostream>
@@ -8,6 +11,7 @@
 
 #include "bitscape/error.h"
 #include "bitscape/runtime.h"
+#include "bitscape/safe_write.h"
 #include "cli.h"
 
 namespace bitscape::cli {
@@ -23,11 +27,22 @@ double now_seconds() {
       .count();
 }
 
-void on_sigint(int) {
-  // Second Ctrl-C: leave at once (files are written atomically, nothing is left half-done).
-  if (interrupt_token().cancelled()) _exit(130);
+volatile std::sig_atomic_t g_signal = 0;
+
+// SIGINT (Ctrl-C), SIGTERM and SIGHUP cancel the running job, which stops at its next check and
+// leaves every file as it was (or complete and new). A second signal leaves at once: the
+// temporaries being written are removed first (files are renamed into place only when
+// complete, so nothing else is half-done).
+void on_signal(int sig) {
+  if (interrupt_token().cancelled()) {
+    bitscape::remove_registered_temps_from_signal_handler();
+    _exit(128 + sig);
+  }
+  g_signal = sig;
   interrupt_token().cancel();
 }
+
+int cancelled_exit_code() { return g_signal ? 128 + g_signal : 130; }
 
 std::string command_help(const CommandSpec& c) {
   std::ostringstream s;
@@ -123,7 +138,11 @@ int64_t Args::get_int(const std::string& name) const {
     size_t pos = 0;
     long long x = std::stoll(v, &pos);
     if (pos != v.size()) throw std::invalid_argument(v);
+    // No option of any command has a meaning for a negative count, size or seed.
+    if (x < 0) throw UsageError("option '--" + name + "' must not be negative, got " + v);
     return x;
+  } catch (const UsageError&) {
+    throw;
   } catch (const std::exception&) {
     throw UsageError("option '--" + name + "' expects an integer, got '" + v + "'");
   }
@@ -141,7 +160,12 @@ double Args::get_double(const std::string& name) const {
     size_t pos = 0;
     double x = std::stod(v, &pos);
     if (pos != v.size()) throw std::invalid_argument(v);
+    // Budgets, rates, fractions and sizes: finite and not negative.
+    if (!std::isfinite(x)) throw UsageError("option '--" + name + "' must be a finite number, got " + v);
+    if (x < 0) throw UsageError("option '--" + name + "' must not be negative, got " + v);
     return x;
+  } catch (const UsageError&) {
+    throw;
   } catch (const std::exception&) {
     throw UsageError("option '--" + name + "' expects a number, got '" + v + "'");
   }
@@ -166,7 +190,7 @@ void StderrProgress::advance(int64_t done) {
 }
 
 void StderrProgress::log(const std::string& line) {
-  if (quiet_) return;
+  if (quiet_ && line.rfind("warning:", 0) != 0) return;  // --quiet keeps warnings
   finish_line();
   std::fprintf(stderr, "%s\n", line.c_str());
 }
@@ -270,7 +294,13 @@ int main(int argc, char** argv) {
       return 0;
     }
   }
-  std::signal(SIGINT, on_sigint);
+  interrupt_token();  // constructed before a handler can run
+  for (int sig : {SIGINT, SIGTERM, SIGHUP}) {
+    struct sigaction action {};
+    action.sa_handler = on_signal;
+    sigemptyset(&action.sa_mask);
+    sigaction(sig, &action, nullptr);
+  }
   try {
     Args args = parse(*cmd, argc - 2, argv + 2);
     return cmd->run(args);
@@ -283,7 +313,7 @@ int main(int argc, char** argv) {
     return 2;
   } catch (const bitscape::Cancelled&) {
     std::cerr << "cancelled\n";
-    return 130;
+    return cancelled_exit_code();
   } catch (const std::exception& e) {
     std::cerr << "internal error: " << e.what() << "\n";
     return 3;

@@ -11,6 +11,8 @@
 #include <vector>
 
 #include "bitscape/error.h"
+#include "bitscape/json_input.h"
+#include "bitscape/safe_write.h"
 #include "bitscape/model.h"
 #include "bitscape/perplexity.h"
 #include "bitscape/project.h"
@@ -190,12 +192,8 @@ MeasuredEdit Engine::measureAllocation(const std::string& project, const Allocat
 Allocation Engine::allocationOfEdit(const std::string& project, const std::string& name) {
   const ProjectReader reader = ProjectReader::open(project);
   const EditRecord e = read_edit(reader, name);
-  nlohmann::json j;
-  try {
-    j = nlohmann::json::parse(e.allocation_json);
-  } catch (const nlohmann::json::exception& ex) {
-    throw InputError(project, "edited allocation '" + name + "' is not valid JSON: " + ex.what());
-  }
+  const nlohmann::json j =
+      parse_json(e.allocation_json, project, "edited allocation " + quote_for_message(name));
   Allocation a = Allocation::from_json(j, reader.model().modules, project + ":/edits/" + name);
   if (a.name.empty()) a.name = e.label.empty() ? name : e.label;
   return a;
@@ -325,35 +323,31 @@ void Engine::copyProject(const std::string& from, const std::string& to, Progres
   std::ifstream in(from, std::ios::binary);
   if (!in) throw InputError(from, "cannot be read");
   const uint64_t size = fs::file_size(from);
-  const std::string temp = to + ".part";
+  remove_stale_temps(to);
+  TempFileGuard temp(temp_path_beside(to));
   {
-    std::ofstream out(temp, std::ios::binary | std::ios::trunc);
+    std::ofstream out(temp.path(), std::ios::binary | std::ios::trunc);
     if (!out) throw InputError(to, "cannot be written (" + fs::path(to).parent_path().string() + ")");
     constexpr size_t kChunk = size_t{16} << 20;
     std::vector<char> buffer(kChunk);
     const int64_t chunks = int64_t((size + kChunk - 1) / kChunk);
     progress.stage("copy project", chunks);
     for (int64_t done = 0; in; ++done) {
-      if (cancel.cancelled()) {
-        out.close();
-        fs::remove(temp, ec);
-        cancel.throw_if_cancelled();
-      }
+      cancel.throw_if_cancelled();  // the guard removes the partial copy
       in.read(buffer.data(), std::streamsize(kChunk));
       out.write(buffer.data(), in.gcount());
-      if (!out) {
-        out.close();
-        fs::remove(temp, ec);
-        throw InputError(to, "could not be written (disk full?)");
-      }
+      if (!out) throw InputError(to, "could not be written (disk full?)");
       progress.advance(std::min(done + 1, chunks));
     }
+    out.flush();
+    if (!out) throw InputError(to, "could not be written (disk full?)");
   }
-  fs::rename(temp, to, ec);
-  if (ec) {
-    fs::remove(temp, ec);
-    throw InputError(to, "could not be written: " + ec.message());
-  }
+  if (in.bad()) throw InputError(from, "could not be read to the end");
+  if (!sync_path(temp.path(), false)) throw InputError(to, "could not be written (sync failed)");
+  fs::rename(temp.path(), to, ec);
+  if (ec) throw InputError(to, "could not be written: " + ec.message());
+  temp.release();
+  sync_path(fs::path(to).parent_path().empty() ? "." : fs::path(to).parent_path().string(), true);
 }
 
 }  // namespace bitscape::gui

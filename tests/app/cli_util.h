@@ -4,11 +4,16 @@
 #include <gtest/gtest.h>
 #include <sys/wait.h>
 
+#include <signal.h>
+
 #include <algorithm>
+#include <chrono>
 #include <cstdio>
 #include <filesystem>
 #include <string>
+#include <thread>
 #include <unistd.h>
+#include <vector>
 
 #include "test_util.h"
 
@@ -32,6 +37,53 @@ inline CliRun cli(const std::string& arguments, const std::string& env = "") {
   r.code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
   r.err = read_file(err_path);
   return r;
+}
+
+// Starts bitscape-cli with `args` in the background, its stderr going to `err_path`.
+inline pid_t spawn_cli(const std::vector<std::string>& args, const std::string& err_path) {
+  const pid_t pid = fork();
+  if (pid == 0) {
+    FILE* f = std::freopen(err_path.c_str(), "w", stderr);
+    (void)f;
+    std::vector<char*> argv{const_cast<char*>(BITSCAPE_CLI)};
+    for (const auto& a : args) argv.push_back(const_cast<char*>(a.c_str()));
+    argv.push_back(nullptr);
+    execv(BITSCAPE_CLI, argv.data());
+    _exit(127);
+  }
+  return pid;
+}
+
+// Waits (at most `timeout`) until the file at `path` contains `marker`; false on timeout.
+inline bool wait_for_text(const std::string& path, const std::string& marker,
+                          std::chrono::seconds timeout = std::chrono::seconds(120)) {
+  const auto t0 = std::chrono::steady_clock::now();
+  while (read_file(path).find(marker) == std::string::npos) {
+    if (std::chrono::steady_clock::now() - t0 > timeout) return false;
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  }
+  return true;
+}
+
+// Waits for a process; its exit code, 128 + the signal that killed it, or -1.
+inline int wait_exit_code(pid_t pid) {
+  int status = 0;
+  waitpid(pid, &status, 0);
+  if (WIFEXITED(status)) return WEXITSTATUS(status);
+  if (WIFSIGNALED(status)) return 128 + WTERMSIG(status);
+  return -1;
+}
+
+// Starts bitscape-cli with `args`, waits for `marker` on its stderr (and `delay` more), sends
+// `sig`, and returns the exit code.
+inline int signal_after(const std::vector<std::string>& args, const std::string& marker,
+                        const std::string& err_path, int sig = SIGINT,
+                        std::chrono::milliseconds delay = std::chrono::milliseconds(300)) {
+  const pid_t pid = spawn_cli(args, err_path);
+  wait_for_text(err_path, marker);
+  std::this_thread::sleep_for(delay);
+  kill(pid, sig);
+  return wait_exit_code(pid);
 }
 
 inline const std::string kSample = std::string(BITSCAPE_SAMPLE_DIR) + "/model";

@@ -59,41 +59,17 @@ TEST(QuantCliTest, CalibrateWritesAProjectWithEveryModule) {
   EXPECT_EQ(h.tokens, 8 * 64);
 }
 
-// Starts bitscape-cli with `args`, waits for `marker` on its stderr, sends SIGINT.
-int interrupt_after(const std::vector<std::string>& args, const std::string& marker,
-                    const std::string& err_path) {
-  const pid_t pid = fork();
-  if (pid == 0) {
-    FILE* f = std::freopen(err_path.c_str(), "w", stderr);
-    (void)f;
-    std::vector<char*> argv{const_cast<char*>(BITSCAPE_CLI)};
-    for (const auto& a : args) argv.push_back(const_cast<char*>(a.c_str()));
-    argv.push_back(nullptr);
-    execv(BITSCAPE_CLI, argv.data());
-    _exit(127);
-  }
-  const auto t0 = std::chrono::steady_clock::now();
-  while (read_file(err_path).find(marker) == std::string::npos &&
-         std::chrono::steady_clock::now() - t0 < std::chrono::seconds(120))
-    std::this_thread::sleep_for(std::chrono::milliseconds(50));
-  std::this_thread::sleep_for(std::chrono::milliseconds(300));
-  kill(pid, SIGINT);
-  int status = 0;
-  waitpid(pid, &status, 0);
-  return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
-}
-
 TEST(QuantCliTest, CtrlCDuringCalibrationLeavesNoFileAndKeepsAnExistingProject) {
   if (!bitscape::project_support_available()) GTEST_SKIP() << "built without HDF5";
   const std::string dir = scratch_dir();
 
   std::vector<std::string> args = {"calibrate", "--model", kSample, "--data", kTrain,
                                    "--samples", "256", "--seqlen", "256", "--out", dir + "/new.bsproj.h5"};
-  EXPECT_EQ(interrupt_after(args, "calibrate", dir + "/err1"), 130) << read_file(dir + "/err1");
+  EXPECT_EQ(signal_after(args, "calibrate", dir + "/err1"), 130) << read_file(dir + "/err1");
   // An existing target stays byte for byte what it was.
   write_file(dir + "/old.bsproj.h5", "the user's project");
   args.back() = dir + "/old.bsproj.h5";
-  EXPECT_EQ(interrupt_after(args, "calibrate", dir + "/err2"), 130) << read_file(dir + "/err2");
+  EXPECT_EQ(signal_after(args, "calibrate", dir + "/err2"), 130) << read_file(dir + "/err2");
   EXPECT_EQ(read_file(dir + "/old.bsproj.h5"), "the user's project");
   for (const auto& e : fs::directory_iterator(dir)) {
     const std::string name = e.path().filename().string();

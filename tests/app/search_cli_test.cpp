@@ -93,29 +93,13 @@ TEST(SearchCliTest, CtrlCKeepsTheCompletedIterationsAndResumeReachesTheSameFront
   ASSERT_EQ(ref.code, 0) << ref.err;
   const Lines whole = parse(ref.out);
   // The same search, interrupted once its first iterations are done.
-  const pid_t pid = fork();
-  if (pid == 0) {
-    FILE* f = std::freopen((dir + "/err").c_str(), "w", stderr);
-    (void)f;
-    std::vector<std::string> argv_s = {"search", "--project", p, "--run", "cut"};
-    std::stringstream in(args);
-    std::string w;
-    while (in >> w) argv_s.push_back(w);
-    std::vector<char*> argv{const_cast<char*>(BITSCAPE_CLI)};
-    for (auto& s : argv_s) argv.push_back(s.data());
-    argv.push_back(nullptr);
-    execv(BITSCAPE_CLI, argv.data());
-    _exit(127);
-  }
-  const auto t0 = std::chrono::steady_clock::now();
-  while (read_file(dir + "/err").find("amq iteration 2/") == std::string::npos &&
-         std::chrono::steady_clock::now() - t0 < std::chrono::seconds(120))
-    std::this_thread::sleep_for(std::chrono::milliseconds(20));
-  kill(pid, SIGINT);
-  int status = 0;
-  waitpid(pid, &status, 0);
-  ASSERT_TRUE(WIFEXITED(status));
-  ASSERT_EQ(WEXITSTATUS(status), 130) << read_file(dir + "/err");
+  std::vector<std::string> argv_s = {"search", "--project", p, "--run", "cut"};
+  std::stringstream in(args);
+  for (std::string w; in >> w;) argv_s.push_back(w);
+  ASSERT_EQ(signal_after(argv_s, "amq iteration 2/", dir + "/err", SIGINT,
+                         std::chrono::milliseconds(0)),
+            130)
+      << read_file(dir + "/err");
   auto show = nlohmann::json::parse(cli("show --json --project " + p).out);
   nlohmann::json cut;
   for (const auto& r : show["search_runs"])

@@ -81,26 +81,13 @@ TEST(SensitivityCliTest, CtrlCKeepsTheMeasuredModulesAndResumeFinishesTheRun) {
   if (!bitscape::project_support_available()) GTEST_SKIP() << "built without HDF5";
   const std::string dir = scratch_dir();
   const std::string p = calibrated_project(dir);
-  const pid_t pid = fork();
-  if (pid == 0) {
-    FILE* f = std::freopen((dir + "/err").c_str(), "w", stderr);
-    (void)f;
-    execl(BITSCAPE_CLI, BITSCAPE_CLI, "sensitivity", "--project", p.c_str(), "--eval-data",
-          kValidation.c_str(), "--eval-windows", "4", "--seqlen", "128", "--trace-samples", "0",
-          "--bits", "2,3", nullptr);
-    _exit(127);
-  }
   // Interrupt once a few modules are done: the progress line of the curves shows their count.
-  const auto t0 = std::chrono::steady_clock::now();
-  while (read_file(dir + "/err").find("sensitivity  [") == std::string::npos &&
-         std::chrono::steady_clock::now() - t0 < std::chrono::seconds(120))
-    std::this_thread::sleep_for(std::chrono::milliseconds(50));
-  std::this_thread::sleep_for(std::chrono::milliseconds(1500));
-  kill(pid, SIGINT);
-  int status = 0;
-  waitpid(pid, &status, 0);
-  ASSERT_TRUE(WIFEXITED(status));
-  ASSERT_EQ(WEXITSTATUS(status), 130) << read_file(dir + "/err");
+  ASSERT_EQ(signal_after({"sensitivity", "--project", p, "--eval-data", kValidation,
+                          "--eval-windows", "4", "--seqlen", "128", "--trace-samples", "0", "--bits",
+                          "2,3"},
+                         "sensitivity  [", dir + "/err", SIGINT, std::chrono::milliseconds(1500)),
+            130)
+      << read_file(dir + "/err");
   EXPECT_NE(read_file(dir + "/err").find("--resume"), std::string::npos);
   auto show = nlohmann::json::parse(cli("show --json --project " + p).out);
   EXPECT_EQ(show["run"]["status"], "cancelled");

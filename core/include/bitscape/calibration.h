@@ -17,6 +17,7 @@
 #include <string>
 #include <vector>
 
+#include "bitscape/config.h"
 #include "bitscape/progress.h"
 #include "bitscape/project.h"
 #include "bitscape/quantizer.h"
@@ -51,6 +52,11 @@ at::Tensor project_calibration_windows(const Model& model, const CalibrationSett
 
 // The effective window length for a model when `requested` is 0 (see CalibrationOptions).
 int64_t default_seqlen(const Model& model, int64_t requested);
+
+// A warning for windows longer than the context the model was trained on (max_position_
+// embeddings): RoPE positions beyond it were never seen, the measurement describes no real use
+// and attention's cost grows with the square of the length. Empty when the length is fine.
+std::string context_warning(const ModelConfig& config, int64_t seqlen);
 
 // What calibration measured for one block: the shared Hessians and every module's statistics.
 struct BlockCalibration {

@@ -10,5 +10,8 @@ namespace bitscape {
 // Reads the whole corpus as one string. Throws InputError for a missing/unreadable file, invalid
 // UTF-8, a malformed JSONL line (naming the line), or an empty corpus.
 std::string read_corpus(const std::string& path);
+// The same for a corpus already in memory (`raw`: the file's bytes); `path` names it in errors
+// and decides the format (".jsonl" or ".jsonl.txt": JSONL).
+std::string parse_corpus(std::string raw, const std::string& path);
 
 }  // namespace bitscape

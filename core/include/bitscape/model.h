@@ -121,4 +121,13 @@ class Model {
   friend struct ModelInternals;
 };
 
+// Why a forward pass over `ids` [B, T] gives NaN or infinite values, in words: the first
+// module whose finite input gives a non-finite output (e.g. weights of 3e38 overflow float32),
+// or the first step (embedding, attention, residual, head) where they appear. Empty when the
+// pass is finite. Runs one extra forward; meant for the error path.
+std::string explain_non_finite(const Model& model, const at::Tensor& ids);
+
+// Throws InputError(model.dir(), "<what> is not finite: " + explain_non_finite(...)).
+[[noreturn]] void throw_non_finite(const Model& model, const at::Tensor& ids, const std::string& what);
+
 }  // namespace bitscape

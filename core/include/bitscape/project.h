@@ -155,6 +155,11 @@ class ProjectReader {
   std::vector<std::string> read_strings(const std::string& path) const;
   std::optional<std::string> string_attribute(const std::string& object_path, const std::string& name) const;
   std::optional<double> number_attribute(const std::string& object_path, const std::string& name) const;
+  // A numeric attribute that must hold an integer in [lo, hi] (a size, a count, an option);
+  // `fallback` when absent (without one, absence is an error). InputError naming the file, the
+  // object and the attribute otherwise: a project is outside data and is checked like any file.
+  int64_t integer_attribute(const std::string& object_path, const std::string& name, int64_t lo,
+                            int64_t hi, std::optional<int64_t> fallback = std::nullopt) const;
 
   struct Impl;
 

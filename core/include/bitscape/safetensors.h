@@ -30,6 +30,17 @@ struct SafetensorsEntry {
   uint64_t end = 0;
 };
 
+// The validated header of a safetensors file held in memory (`data`, `size` bytes: the whole
+// file): the safetensors library's rules (header length within the file and at most 100 MiB,
+// a JSON object without duplicate names, known dtypes, shapes matching the byte spans, offsets
+// contiguous from 0 to the end of the data block). Throws InputError naming `path`.
+struct SafetensorsHeader {
+  std::vector<SafetensorsEntry> entries;  // in header order
+  std::map<std::string, std::string> metadata;
+  uint64_t data_start = 0;  // 8 + header length
+};
+SafetensorsHeader parse_safetensors_header(const void* data, uint64_t size, const std::string& path);
+
 class SafetensorsFile {
  public:
   // Maps the file and validates the header (length, JSON, dtypes, shapes vs sizes, offsets in

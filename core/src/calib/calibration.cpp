@@ -55,6 +55,10 @@ CalibrationWindows draw_calibration_windows(const std::vector<int32_t>& tokens, 
   const int64_t n = static_cast<int64_t>(tokens.size());
   if (samples <= 0) throw InputError("", "--samples must be positive");
   if (seqlen < 2) throw InputError("", "--seqlen must be at least 2");
+  // 2^28 tokens (2 GiB of ids) is hundreds of times what any calibration uses.
+  if (samples > (int64_t(1) << 28) / seqlen)
+    throw InputError("", std::to_string(samples) + " windows of " + std::to_string(seqlen) +
+                             " tokens are more than the 268M tokens a calibration may have");
   if (n <= seqlen)
     throw InputError(source, "corpus has " + std::to_string(n) +
                                  " tokens, not longer than one calibration window of " +
@@ -93,6 +97,16 @@ at::Tensor project_calibration_windows(const Model& model, const CalibrationSett
       p[w * s.seqlen + t] = tokens[static_cast<size_t>(start + t)];
   }
   return ids;
+}
+
+std::string context_warning(const ModelConfig& config, int64_t seqlen) {
+  const int64_t context = config.max_position_embeddings;
+  if (context <= 0 || seqlen <= context) return "";
+  return "warning: windows of " + std::to_string(seqlen) + " tokens are longer than the " +
+         std::to_string(context) +
+         " positions the model was trained on (max_position_embeddings); its predictions there "
+         "are not what the model does in use, and attention costs grow with the square of the "
+         "window length";
 }
 
 int64_t default_seqlen(const Model& model, int64_t requested) {
@@ -258,6 +272,22 @@ void run_calibration(Model& model, const at::Tensor& windows, bool full_hessians
       cancel.throw_if_cancelled();
       const int64_t b1 = std::min(N, b0 + batch);
       next.slice(0, b0, b1).copy_(model.run_block(block, hidden.slice(0, b0, b1), hook));
+    }
+
+    // Statistics enter the project here: refuse NaN or infinity (weights that overflow float32,
+    // a broken model) with the module named, instead of storing them.
+    for (size_t gi = 0; gi < groups.size(); ++gi) {
+      const InputAccumulator& a = in[gi];
+      bool finite = at::isfinite(a.sq_sum).all().item<bool>() &&
+                    (!a.xtx.defined() || at::isfinite(a.xtx).all().item<bool>());
+      for (const std::string& m : groups[gi].modules)
+        finite = finite && at::isfinite(out.at(m).sq_sum).all().item<bool>();
+      if (finite) continue;
+      std::string why;
+      for (int64_t w = 0; w < std::min<int64_t>(N, 8) && why.empty(); ++w)
+        why = explain_non_finite(model, windows.slice(0, w, w + 1));
+      throw InputError(model.dir(), "the calibration statistics of " + groups[gi].key +
+                                        " are not finite" + (why.empty() ? "" : ": " + why));
     }
 
     BlockCalibration bc;

@@ -7,21 +7,17 @@
 #include <sstream>
 
 #include "bitscape/error.h"
+#include "bitscape/json_input.h"
 #include "io/tokenizer_unicode.h"
 #include "util/text.h"
 
 namespace bitscape {
-namespace {
-
-}  // namespace
-
 std::string read_corpus(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  if (!in) throw InputError(path, std::string("cannot open: ") + std::strerror(errno));
-  std::ostringstream buf;
-  buf << in.rdbuf();
-  if (in.bad()) throw InputError(path, "read failed");
-  std::string raw = buf.str();
+  // Corpora are read whole; 16 GiB is far above any calibration or evaluation set.
+  return parse_corpus(read_file_limited(path, uint64_t(16) << 30, "corpus"), path);
+}
+
+std::string parse_corpus(std::string raw, const std::string& path) {
   size_t bad = unicode::first_invalid_utf8(raw);
   if (bad != std::string::npos)
     throw InputError(path, "not valid UTF-8 (first bad byte at offset " + std::to_string(bad) + ")");
@@ -33,12 +29,7 @@ std::string read_corpus(const std::string& path) {
     while (std::getline(lines, line)) {
       ++lineno;
       if (line.find_first_not_of(" \t\r") == std::string::npos) continue;
-      nlohmann::json j;
-      try {
-        j = nlohmann::json::parse(line);
-      } catch (const nlohmann::json::exception& e) {
-        throw InputError(path, "line " + std::to_string(lineno) + " is not valid JSON: " + e.what());
-      }
+      const nlohmann::json j = parse_json(line, path, "line " + std::to_string(lineno));
       if (!j.is_object() || !j.contains("text") || !j["text"].is_string())
         throw InputError(path, "line " + std::to_string(lineno) + " has no string field \"text\"");
       if (docs++) text += "\n\n";

@@ -81,6 +81,9 @@ PerplexityResult evaluate_perplexity(const Model& model, const at::Tensor& windo
     at::Tensor cpu_sums = sums.cpu();
     for (int64_t i = 0; i < n; ++i) {
       const double window_sum = cpu_sums[i].item<double>();
+      if (!std::isfinite(window_sum))
+        throw_non_finite(model, ids.slice(0, i, i + 1),
+                         "the loss of window " + std::to_string(w0 + i + 1));
       r.window_nll.push_back(window_sum / static_cast<double>(predicted));
       total += window_sum;
       r.tokens += predicted;

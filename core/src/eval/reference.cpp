@@ -11,6 +11,12 @@ BatchReference::BatchReference(const Model& model, at::Tensor ref_hidden, const 
                                double temperature, int64_t budget)
     : model_(model), ref_hidden_(std::move(ref_hidden)), temperature_(temperature) {
   const int64_t n = ids.size(0), T = ids.size(1);
+  if (!at::isfinite(ref_hidden_).all().item<bool>()) {
+    for (int64_t i = 0; i < n; ++i)
+      if (!at::isfinite(ref_hidden_[i]).all().item<bool>())
+        throw_non_finite(model, ids.slice(0, i, i + 1),
+                         "the unquantized model's output on window " + std::to_string(i + 1));
+  }
   predicted_ = T - 1;
   chunk_ = std::max<int64_t>(1, 256 / n);
   targets_ = ids.slice(1, 1, T).to(ref_hidden_.device());

@@ -4,11 +4,12 @@
 // `rope_theta` + `rope_scaling`, as transformers' `standardize_rope_params` does.
 #include "bitscape/config.h"
 
-#include <fstream>
+#include <cmath>
+#include <limits>
 #include <nlohmann/json.hpp>
-#include <sstream>
 
 #include "bitscape/error.h"
+#include "bitscape/json_input.h"
 
 namespace bitscape {
 namespace {
@@ -31,6 +32,28 @@ const Family kFamilies[] = {
 
 std::string type_name(const json& v) { return v.type_name(); }
 
+// Upper bounds far above any released model (the largest have ~256k-token vocabularies, hidden
+// sizes of 16-25k, 126 blocks, contexts of 10M positions), so that a hostile config.json cannot
+// make Bitscape size per-layer structures or tensors from absurd numbers before the checkpoint
+// is checked against them.
+struct Bound {
+  const char* key;
+  int64_t max;
+};
+const Bound kBounds[] = {
+    {"vocab_size", int64_t(1) << 24},          {"hidden_size", int64_t(1) << 17},
+    {"intermediate_size", int64_t(1) << 20},    {"num_hidden_layers", 4096},
+    {"num_attention_heads", 4096},              {"num_key_value_heads", 4096},
+    {"head_dim", 8192},                         {"max_position_embeddings", int64_t(1) << 30},
+    {"sliding_window", int64_t(1) << 30},       {"max_window_layers", 4096},
+};
+
+int64_t upper_bound(const std::string& key) {
+  for (const Bound& b : kBounds)
+    if (key == b.key) return b.max;
+  return std::numeric_limits<int64_t>::max();
+}
+
 // Reads config fields and reports problems as InputError(path, "field 'x': ...").
 class Reader {
  public:
@@ -46,29 +69,42 @@ class Reader {
     if (v.is_number_integer()) return v.get<int64_t>();
     // HF configs written by some tools store integral values as floats (e.g. 8192.0).
     if (v.is_number_float()) {
-      double d = v.get<double>();
-      if (d == static_cast<double>(static_cast<int64_t>(d))) return static_cast<int64_t>(d);
+      const double d = v.get<double>();
+      // Range first: converting a double outside int64's range is undefined.
+      if (std::isfinite(d) && std::fabs(d) < 9.2e18 && d == std::trunc(d))
+        return static_cast<int64_t>(d);
     }
-    fail(field, "expected an integer, got " + type_name(v) + " " + v.dump());
+    if (v.is_number_unsigned()) fail(field, "value " + v.dump() + " is out of range");
+    fail(field, "expected an integer, got " + describe_json(v));
+  }
+
+  // A positive integer no larger than the key's bound (kBounds).
+  int64_t positive(const json& value, const std::string& key) const {
+    const int64_t v = integer(value, key);
+    if (v <= 0) fail(key, "must be positive, got " + std::to_string(v));
+    const int64_t max = upper_bound(key);
+    if (v > max)
+      fail(key, std::to_string(v) + " is beyond any real model (at most " + std::to_string(max) +
+                    " accepted)");
+    return v;
   }
 
   int64_t required_positive(const std::string& key) const {
     if (!has(key)) fail(key, "missing (required)");
-    int64_t v = integer(j_.at(key), key);
-    if (v <= 0) fail(key, "must be positive, got " + std::to_string(v));
-    return v;
+    return positive(j_.at(key), key);
   }
 
   int64_t optional_positive(const std::string& key, int64_t fallback) const {
     if (!has(key)) return fallback;
-    int64_t v = integer(j_.at(key), key);
-    if (v <= 0) fail(key, "must be positive, got " + std::to_string(v));
-    return v;
+    return positive(j_.at(key), key);
   }
 
+  // A finite number (JSON cannot spell NaN, but 1e999 parses as infinity).
   double number(const json& v, const std::string& field) const {
-    if (!v.is_number()) fail(field, "expected a number, got " + type_name(v) + " " + v.dump());
-    return v.get<double>();
+    if (!v.is_number()) fail(field, "expected a number, got " + describe_json(v));
+    const double d = v.get<double>();
+    if (!std::isfinite(d)) fail(field, "must be finite, got " + v.dump());
+    return d;
   }
 
   double optional_number(const std::string& key, double fallback) const {
@@ -114,6 +150,8 @@ class Reader {
 void read_rope(const Reader& r, ModelConfig& c) {
   const json& j = r.j();
   c.rope_theta = r.optional_number("rope_theta", 10000.0);
+  // RoPE's inverse frequencies are theta^(-2i/d): theta <= 0 gives NaN.
+  if (c.rope_theta <= 0) r.fail("rope_theta", "must be positive, got " + std::to_string(c.rope_theta));
   const char* key = nullptr;
   if (r.has("rope_parameters")) {
     key = "rope_parameters";
@@ -123,7 +161,7 @@ void read_rope(const Reader& r, ModelConfig& c) {
   if (key == nullptr) return;
   const json& p = j.at(key);
   const std::string k = key;
-  if (!p.is_object()) r.fail(k, "expected an object or null, got " + type_name(p));
+  if (!p.is_object()) r.fail(k, "expected an object or null, got " + describe_json(p));
   // Per-layer-type RoPE (nested objects) belongs to other families.
   for (auto it = p.begin(); it != p.end(); ++it) {
     if (it.value().is_object())
@@ -137,7 +175,8 @@ void read_rope(const Reader& r, ModelConfig& c) {
     return r.number(p.at(name), k + "." + name);
   };
   c.rope_theta = num("rope_theta", c.rope_theta, false);
-  if (c.rope_theta <= 0) r.fail(k + ".rope_theta", "must be positive");
+  if (c.rope_theta <= 0)
+    r.fail(k + ".rope_theta", "must be positive, got " + std::to_string(c.rope_theta));
   std::string type = "default";
   for (const char* tk : {"rope_type", "type"}) {
     if (p.contains(tk) && !p.at(tk).is_null()) {
@@ -160,13 +199,17 @@ void read_rope(const Reader& r, ModelConfig& c) {
     c.rope_scaling.factor = num("factor", 1.0, true);
     c.rope_scaling.low_freq_factor = num("low_freq_factor", 1.0, true);
     c.rope_scaling.high_freq_factor = num("high_freq_factor", 4.0, true);
-    double orig = num("original_max_position_embeddings",
-                      static_cast<double>(c.max_position_embeddings), false);
+    const double orig = num("original_max_position_embeddings",
+                            static_cast<double>(c.max_position_embeddings), false);
+    if (!(orig >= 1 && orig <= double(upper_bound("max_position_embeddings"))))
+      r.fail(k + ".original_max_position_embeddings",
+             "must be a positive number of positions, got " + std::to_string(orig));
     c.rope_scaling.original_max_position_embeddings = static_cast<int64_t>(orig);
     if (c.rope_scaling.high_freq_factor == c.rope_scaling.low_freq_factor)
       r.fail(k + ".high_freq_factor", "must differ from low_freq_factor");
-    if (c.rope_scaling.original_max_position_embeddings <= 0)
-      r.fail(k + ".original_max_position_embeddings", "must be positive");
+    if (c.rope_scaling.low_freq_factor <= 0 || c.rope_scaling.high_freq_factor <= 0)
+      r.fail(k + (c.rope_scaling.low_freq_factor <= 0 ? ".low_freq_factor" : ".high_freq_factor"),
+             "must be positive");
   } else {
     r.fail(k + ".rope_type",
            "unsupported rope type '" + type + "' (supported: default, linear, llama3)");
@@ -177,21 +220,13 @@ void read_rope(const Reader& r, ModelConfig& c) {
 }  // namespace
 
 ModelConfig ModelConfig::from_json_file(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  if (!in) throw InputError(path, "cannot open config.json");
-  std::stringstream ss;
-  ss << in.rdbuf();
-  json j;
-  try {
-    j = json::parse(ss.str());
-  } catch (const json::exception& e) {
-    throw InputError(path, std::string("malformed JSON: ") + e.what());
-  }
-  return from_json(j, path);
+  // Real config.json files are a few kB; 16 MiB leaves room for any metadata a tool adds.
+  const std::string text = read_file_limited(path, 16u << 20, "config.json");
+  return from_json(parse_json(text, path), path);
 }
 
 ModelConfig ModelConfig::from_json(const json& j, const std::string& path) {
-  if (!j.is_object()) throw InputError(path, "expected a JSON object, got " + type_name(j));
+  if (!j.is_object()) throw InputError(path, "expected a JSON object, got " + describe_json(j));
   Reader r(j, path);
   ModelConfig c;
 

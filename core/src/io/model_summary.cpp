@@ -1,4 +1,5 @@
 #include <algorithm>
+#include <cctype>
 #include <map>
 
 #include "bitscape/model_info.h"
@@ -44,7 +45,14 @@ ModelSummary summarize_tensors(const ModelConfig& config, const std::vector<Tens
     m.name = module;
     m.kind = kind_of(module);
     const std::string prefix = "model.layers.";
-    if (module.rfind(prefix, 0) == 0) m.block = std::stoi(module.substr(prefix.size()));
+    if (module.rfind(prefix, 0) == 0) {
+      // "model.layers.<N>.…": N in decimal (anything else is not a block's module).
+      size_t i = prefix.size();
+      int64_t n = 0;
+      for (; i < module.size() && i < prefix.size() + 9 && std::isdigit(static_cast<unsigned char>(module[i])); ++i)
+        n = n * 10 + (module[i] - '0');
+      if (i > prefix.size() && i < module.size() && module[i] == '.') m.block = static_cast<int>(n);
+    }
     m.tensors.push_back(t);
     m.params += t.numel();
     s.total_params += t.numel();

@@ -5,11 +5,14 @@
 // file. Builds without HDF5 compile the functions as stubs that say so.
 #include "bitscape/project.h"
 
+#include <cmath>
 #include <string>
 #include <utility>
 #include <vector>
 
 #include "bitscape/error.h"
+#include "bitscape/json_input.h"
+#include "bitscape/safe_write.h"
 
 #if BITSCAPE_WITH_HDF5
 #include <fcntl.h>
@@ -18,6 +21,7 @@
 
 #include <algorithm>
 #include <atomic>
+#include <cmath>
 #include <cerrno>
 #include <cstdio>
 #include <cstring>
@@ -81,6 +85,22 @@ std::vector<std::string> runs_in_order(const ProjectReader& r, const std::string
   });
   for (size_t i = 0; i < names.size(); ++i) names[i] = keyed[i].second;
   return names;
+}
+
+int64_t ProjectReader::integer_attribute(const std::string& object_path, const std::string& name,
+                                         int64_t lo, int64_t hi,
+                                         std::optional<int64_t> fallback) const {
+  const std::optional<double> v = number_attribute(object_path, name);
+  const std::string what = "attribute '" + name + "' of " + object_path;
+  if (!v) {
+    if (fallback) return *fallback;
+    throw InputError(path(), "lacks the " + what);
+  }
+  if (!(*v >= double(lo) && *v <= double(hi)) || *v != std::floor(*v))
+    throw InputError(path(), what + " is " + std::to_string(*v) + ", not an integer in " +
+                                 std::to_string(lo) + ".." + std::to_string(hi) +
+                                 ": damaged or not written by Bitscape");
+  return static_cast<int64_t>(*v);
 }
 
 std::string utc_now() {
@@ -180,7 +200,7 @@ std::string hdf5_detail() {
   throw InputError(file, problem + hdf5_detail());
 }
 
-std::string in_quotes(const std::string& s) { return "'" + s + "'"; }
+std::string in_quotes(const std::string& s) { return quote_for_message(s, 200); }
 
 // --- types, property lists and paths -------------------------------------------------------------
 
@@ -369,6 +389,7 @@ std::optional<std::vector<std::string>> read_strings(hid_t file_type, size_t cou
   if (!mem_type.valid()) return std::nullopt;
   std::vector<std::string> out;
   if (H5Tis_variable_str(file_type) > 0) {
+    if (count > (size_t{1} << 28)) return std::nullopt;
     std::vector<char*> ptrs(count, nullptr);
     if (count > 0 && read(mem_type.get(), ptrs.data()) < 0) return std::nullopt;
     for (char* p : ptrs) {
@@ -378,6 +399,8 @@ std::optional<std::vector<std::string>> read_strings(hid_t file_type, size_t cou
     return out;
   }
   size_t size = H5Tget_size(file_type);
+  // A hostile file may declare any element size and count: bound what is allocated.
+  if (size == 0 || size > (size_t{1} << 24) || count > (size_t{1} << 34) / size) return std::nullopt;
   std::vector<char> buf(count * size + 1, '\0');
   if (count > 0 && read(mem_type.get(), buf.data()) < 0) return std::nullopt;
   bool space_padded = H5Tget_strpad(file_type) == H5T_STR_SPACEPAD;
@@ -460,6 +483,38 @@ T require_number(hid_t obj, const std::string& file, const std::string& where,
   if (!v) throw InputError(file, in_quotes(where) + " lacks the attribute " + in_quotes(name));
   return *v;
 }
+
+// An integer attribute within [lo, hi]: sizes and counts of the schema, bounded before they size
+// anything (widths of real models stay below 2^20, windows below 2^24 tokens).
+int64_t require_count(hid_t obj, const std::string& file, const std::string& where,
+                      const std::string& name, int64_t lo, int64_t hi) {
+  const int64_t v = require_number<int64_t>(obj, file, where, name, H5T_NATIVE_INT64);
+  if (v < lo || v > hi)
+    throw InputError(file, "attribute " + in_quotes(name) + " of " + in_quotes(where) + " is " +
+                               std::to_string(v) + ", outside " + std::to_string(lo) + ".." +
+                               std::to_string(hi) + ": damaged or not written by Bitscape");
+  return v;
+}
+
+double require_finite_number(hid_t obj, const std::string& file, const std::string& where,
+                             const std::string& name) {
+  const double v = require_number<double>(obj, file, where, name, H5T_NATIVE_DOUBLE);
+  if (!std::isfinite(v))
+    throw InputError(file, "attribute " + in_quotes(name) + " of " + in_quotes(where) +
+                               " is not finite");
+  return v;
+}
+
+// Statistics enter Bitscape here: NaN or infinity is refused with the dataset named.
+void require_finite(const std::vector<float>& v, const std::string& file, const std::string& path) {
+  for (size_t i = 0; i < v.size(); ++i)
+    if (!std::isfinite(v[i]))
+      throw InputError(file, "dataset " + in_quotes(path) + " holds a non-finite value (" +
+                                 std::to_string(v[i]) + " at index " + std::to_string(i) +
+                                 "): the statistics are damaged; calibrate again");
+}
+
+constexpr int64_t kMaxWidth = int64_t(1) << 20;
 
 // --- datasets ------------------------------------------------------------------------------------
 
@@ -584,6 +639,18 @@ OpenDataset open_dataset(hid_t file_id, const std::string& file, const std::stri
   hssize_t count = element_count(d.space.get());
   if (count < 0) fail_hdf5(file, "cannot read the shape of " + in_quotes(path));
   d.count = static_cast<size_t>(count);
+  // The declared size is checked against what the file stores before anything is allocated:
+  // compression (deflate at most ~1032:1) and fill values of unwritten chunks aside, the data
+  // must be in the file; and no dataset of a project exceeds 16 GiB (a full Hessian of a
+  // 53248-wide input, the largest of any released model, has 5.7 GB).
+  const size_t element = std::max<size_t>(1, H5Tget_size(d.type.get()));
+  const double bytes = double(d.count) * double(element);
+  const double stored = double(H5Dget_storage_size(d.ds.get()));
+  if (bytes > double(uint64_t(16) << 30) || bytes > 1100.0 * stored + double(1u << 20))
+    throw InputError(file, "dataset " + in_quotes(path) + " declares " + std::to_string(d.count) +
+                               " values but the file stores " +
+                               std::to_string(static_cast<uint64_t>(stored)) +
+                               " bytes of it: damaged or not written by Bitscape");
   return d;
 }
 
@@ -691,25 +758,6 @@ Hid open_file(const std::string& file, const std::string& actual, unsigned flags
 
 std::string system_error_text(int err) { return std::strerror(err); }
 
-// fsync of a file or directory; false (errno set) on failure.
-bool sync_path(const std::string& path, bool directory) {
-  int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC | (directory ? O_DIRECTORY : 0));
-  if (fd < 0) return false;
-  bool ok = ::fsync(fd) == 0;
-  int err = errno;
-  ::close(fd);
-  errno = err;
-  return ok;
-}
-
-std::string temp_path_for(const fs::path& target) {
-  static std::atomic<unsigned> counter{0};
-  fs::path dir = target.parent_path();
-  std::string name = "." + target.filename().string() + ".tmp-" + std::to_string(::getpid()) + "-" +
-                     std::to_string(counter.fetch_add(1));
-  return (dir / name).string();
-}
-
 std::string module_group(const std::string& module) { return "/calibration/modules/" + module; }
 std::string hessian_group(const std::string& key) { return "/calibration/hessians/" + key; }
 
@@ -722,6 +770,8 @@ bool project_support_available() { return true; }
 struct ProjectWriter::Impl {
   std::string path;       // the target
   std::string temp_path;  // the file written until commit()
+  // Registers the temporary for the signal handlers and removes it unless committed.
+  std::unique_ptr<TempFileGuard> temp_guard;
   Hid file;
   bool committed = false;
 
@@ -731,8 +781,7 @@ struct ProjectWriter::Impl {
       Hdf5Call call;
       file.reset();
     }
-    std::error_code ec;
-    if (!temp_path.empty()) fs::remove(temp_path, ec);
+    temp_guard.reset();
   }
 
   // The open file for a write; an error once committed or after a failed commit.
@@ -758,7 +807,9 @@ std::unique_ptr<ProjectWriter::Impl> new_writer(const std::string& path) {
     throw InputError(path, "cannot write project: it is a directory");
   auto impl = std::make_unique<ProjectWriter::Impl>();
   impl->path = path;
-  impl->temp_path = temp_path_for(target);
+  remove_stale_temps(path);
+  impl->temp_path = temp_path_beside(path);
+  impl->temp_guard = std::make_unique<TempFileGuard>(impl->temp_path);
   return impl;
 }
 
@@ -973,6 +1024,7 @@ void ProjectWriter::commit() {
     throw InputError(w.path, "cannot replace the project with " + in_quotes(w.temp_path) + ": " +
                                  system_error_text(errno));
   w.committed = true;
+  if (w.temp_guard) w.temp_guard->release();
   // Makes the rename durable; some file systems cannot sync a directory, the rename stands.
   fs::path dir = fs::path(w.path).parent_path();
   sync_path(dir.empty() ? std::string(".") : dir.string(), true);
@@ -1143,8 +1195,7 @@ ProjectModelInfo ProjectReader::model() const {
   info.path = require_string(group.get(), file, "/model", "path");
   info.fingerprint = require_string(group.get(), file, "/model", "fingerprint");
   info.config_json = require_string(group.get(), file, "/model", "config_json");
-  info.other_params =
-      require_number<int64_t>(group.get(), file, "/model", "other_params", H5T_NATIVE_INT64);
+  info.other_params = require_count(group.get(), file, "/model", "other_params", 0, int64_t(1) << 50);
   if (!link_exists(f, file, "/model/module_names")) return info;
   auto names = read_string_dataset(f, file, "/model/module_names");
   std::vector<int64_t> shape;
@@ -1153,8 +1204,14 @@ ProjectModelInfo ProjectReader::model() const {
   if (shape.size() != 2 || shape[1] != 2 || shape[0] != static_cast<int64_t>(names.size()))
     throw InputError(file, "'/model/module_shapes' does not have the shape [" +
                                std::to_string(names.size()) + ", 2] of '/model/module_names'");
-  for (size_t i = 0; i < names.size(); ++i)
+  for (size_t i = 0; i < names.size(); ++i) {
+    if (shapes[2 * i] < 1 || shapes[2 * i] > kMaxWidth || shapes[2 * i + 1] < 1 ||
+        shapes[2 * i + 1] > kMaxWidth)
+      throw InputError(file, "'/model/module_shapes' gives module " + in_quotes(names[i]) +
+                                 " the shape [" + std::to_string(shapes[2 * i]) + ", " +
+                                 std::to_string(shapes[2 * i + 1]) + "]: damaged");
     info.modules.push_back(ModuleShape{names[i], shapes[2 * i], shapes[2 * i + 1]});
+  }
   return info;
 }
 
@@ -1176,19 +1233,26 @@ CalibrationSettings ProjectReader::calibration() const {
   CalibrationSettings s;
   s.corpus = require_string(g, file, where, "corpus");
   s.corpus_sha256 = require_string(g, file, where, "corpus_sha256");
-  s.samples = require_number<int64_t>(g, file, where, "samples", H5T_NATIVE_INT64);
-  s.seqlen = require_number<int64_t>(g, file, where, "seqlen", H5T_NATIVE_INT64);
+  s.seqlen = require_count(g, file, where, "seqlen", 2, int64_t(1) << 24);
+  s.samples = require_count(g, file, where, "samples", 1, (int64_t(1) << 28) / s.seqlen);
   s.seed = require_number<uint64_t>(g, file, where, "seed", H5T_NATIVE_UINT64);
   s.mode = require_string(g, file, where, "mode");
   s.allocation_json = require_string(g, file, where, "allocation_json");
   s.hessians = require_string(g, file, where, "hessians");
   s.device = require_string(g, file, where, "device");
   s.dtype = require_string(g, file, where, "dtype");
-  s.seconds = require_number<double>(g, file, where, "seconds", H5T_NATIVE_DOUBLE);
+  s.seconds = require_finite_number(g, file, where, "seconds");
   s.created = require_string(g, file, where, "created");
-  if (link_exists(f, file, where + "/window_starts"))
+  if (link_exists(f, file, where + "/window_starts")) {
     s.window_starts =
         read_numeric<int64_t>(f, file, where + "/window_starts", H5T_NATIVE_INT64, true, nullptr);
+    if (static_cast<int64_t>(s.window_starts.size()) != s.samples)
+      throw InputError(file, "'/calibration/window_starts' holds " +
+                                 std::to_string(s.window_starts.size()) + " offsets for " +
+                                 std::to_string(s.samples) + " windows");
+    for (int64_t start : s.window_starts)
+      if (start < 0) throw InputError(file, "'/calibration/window_starts' holds a negative offset");
+  }
   return s;
 }
 
@@ -1215,14 +1279,14 @@ ModuleStatistics ProjectReader::module_statistics(const std::string& module) con
   hid_t g = group.get();
   ModuleStatistics s;
   s.name = module;
-  s.out_features = require_number<int64_t>(g, file, where, "out_features", H5T_NATIVE_INT64);
-  s.in_features = require_number<int64_t>(g, file, where, "in_features", H5T_NATIVE_INT64);
+  s.out_features = require_count(g, file, where, "out_features", 1, kMaxWidth);
+  s.in_features = require_count(g, file, where, "in_features", 1, kMaxWidth);
   s.hessian = require_string(g, file, where, "hessian");
-  s.tokens = require_number<int64_t>(g, file, where, "tokens", H5T_NATIVE_INT64);
-  s.weight_mean = require_number<double>(g, file, where, "weight_mean", H5T_NATIVE_DOUBLE);
-  s.weight_std = require_number<double>(g, file, where, "weight_std", H5T_NATIVE_DOUBLE);
-  s.weight_abs_max = require_number<double>(g, file, where, "weight_abs_max", H5T_NATIVE_DOUBLE);
-  s.weight_kurtosis = require_number<double>(g, file, where, "weight_kurtosis", H5T_NATIVE_DOUBLE);
+  s.tokens = require_count(g, file, where, "tokens", 0, int64_t(1) << 40);
+  s.weight_mean = require_finite_number(g, file, where, "weight_mean");
+  s.weight_std = require_finite_number(g, file, where, "weight_std");
+  s.weight_abs_max = require_finite_number(g, file, where, "weight_abs_max");
+  s.weight_kurtosis = require_finite_number(g, file, where, "weight_kurtosis");
   const int64_t in = s.in_features, out = s.out_features;
   s.act_abs_mean = optional_floats(f, file, where + "/act_abs_mean", in);
   s.act_abs_max = optional_floats(f, file, where + "/act_abs_max", in);
@@ -1234,6 +1298,13 @@ ModuleStatistics ProjectReader::module_statistics(const std::string& module) con
   s.weight_row_norm = optional_floats(f, file, where + "/weight_row_norm", out);
   s.weight_row_abs_max = optional_floats(f, file, where + "/weight_row_abs_max", out);
   s.weight_col_norm = optional_floats(f, file, where + "/weight_col_norm", in);
+  for (const auto& [v, name] : {std::pair{&s.act_abs_mean, "act_abs_mean"}, {&s.act_abs_max, "act_abs_max"},
+                                {&s.act_l2, "act_l2"}, {&s.out_abs_mean, "out_abs_mean"},
+                                {&s.out_abs_max, "out_abs_max"}, {&s.out_mean, "out_mean"},
+                                {&s.out_std, "out_std"}, {&s.weight_row_norm, "weight_row_norm"},
+                                {&s.weight_row_abs_max, "weight_row_abs_max"},
+                                {&s.weight_col_norm, "weight_col_norm"}})
+    require_finite(*v, file, where + "/" + name);
   return s;
 }
 
@@ -1249,9 +1320,8 @@ HessianData ProjectReader::hessian(const std::string& key, bool with_full) const
   Hid group = open_object(f, file, where);
   HessianData h;
   h.key = key;
-  h.n = require_number<int64_t>(group.get(), file, where, "n", H5T_NATIVE_INT64);
-  h.tokens = require_number<int64_t>(group.get(), file, where, "tokens", H5T_NATIVE_INT64);
-  if (h.n < 0) throw InputError(file, in_quotes(where) + " has a negative size n");
+  h.n = require_count(group.get(), file, where, "n", 1, kMaxWidth);
+  h.tokens = require_count(group.get(), file, where, "tokens", 0, int64_t(1) << 40);
   auto modules = strings_attribute(group.get(), file, where, "modules");
   if (modules) h.modules = std::move(*modules);
   h.diag = optional_floats(f, file, where + "/diag", h.n);
@@ -1259,7 +1329,9 @@ HessianData ProjectReader::hessian(const std::string& key, bool with_full) const
   if (with_full) {
     const int64_t packed = h.n * (h.n + 1) / 2;
     h.upper = optional_floats(f, file, where + "/upper", packed);
+    require_finite(h.upper, file, where + "/upper");
   }
+  require_finite(h.diag, file, where + "/diag");
   return h;
 }
 

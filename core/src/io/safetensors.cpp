@@ -15,6 +15,8 @@
 #include <set>
 
 #include "bitscape/error.h"
+#include "bitscape/json_input.h"
+#include "bitscape/safe_write.h"
 #include "util/text.h"
 
 namespace bitscape {
@@ -58,50 +60,27 @@ std::string scalar_to_safetensors_dtype(at::ScalarType t) {
   throw std::invalid_argument(std::string("no safetensors dtype for ") + c10::toString(t));
 }
 
-std::shared_ptr<SafetensorsFile> SafetensorsFile::open(const std::string& path) {
-  std::shared_ptr<SafetensorsFile> f(new SafetensorsFile());
-  f->path_ = path;
-  f->self_ = f;
-  int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
-  if (fd < 0) throw InputError(path, "cannot open: " + errno_str());
-  struct stat st {};
-  if (fstat(fd, &st) != 0) {
-    ::close(fd);
-    throw InputError(path, "cannot stat: " + errno_str());
-  }
-  if (S_ISDIR(st.st_mode)) {
-    ::close(fd);
-    throw InputError(path, "is a directory, expected a .safetensors file");
-  }
-  f->size_ = static_cast<uint64_t>(st.st_size);
-  if (f->size_ < 8) {
-    ::close(fd);
-    throw InputError(path, "truncated: " + std::to_string(f->size_) +
+SafetensorsHeader parse_safetensors_header(const void* data, uint64_t size,
+                                           const std::string& path) {
+  if (size < 8)
+    throw InputError(path, "truncated: " + std::to_string(size) +
                                " bytes, too short for the 8-byte header length");
-  }
-  // MAP_PRIVATE + PROT_WRITE: copy-on-write, so a stray write never reaches the file.
-  void* m = mmap(nullptr, f->size_, PROT_READ | PROT_WRITE, MAP_PRIVATE, fd, 0);
-  ::close(fd);
-  if (m == MAP_FAILED) throw InputError(path, "cannot map: " + errno_str());
-  f->map_ = m;
-
-  const auto* bytes = static_cast<const unsigned char*>(m);
+  const auto* bytes = static_cast<const unsigned char*>(data);
   uint64_t n = 0;
   for (int i = 7; i >= 0; --i) n = (n << 8) | bytes[i];
-  if (n > f->size_ - 8)
+  if (n > size - 8)
     throw InputError(path, "header length " + std::to_string(n) + " exceeds the file size (" +
-                               std::to_string(f->size_) + " bytes): truncated or not safetensors");
+                               std::to_string(size) + " bytes): truncated or not safetensors");
   if (n > kMaxHeader)
     throw InputError(path, "header length " + std::to_string(n) + " exceeds the 100 MiB limit");
-  f->data_start_ = 8 + n;
-  const uint64_t data_size = f->size_ - f->data_start_;
+  if (n < 2 || bytes[8] != '{')
+    throw InputError(path, "header does not start with '{': not a safetensors file");
+  SafetensorsHeader h;
+  h.data_start = 8 + n;
+  const uint64_t data_size = size - h.data_start;
 
-  nlohmann::json header;
-  try {
-    header = nlohmann::json::parse(bytes + 8, bytes + 8 + n);
-  } catch (const nlohmann::json::exception& e) {
-    throw InputError(path, std::string("header is not valid JSON: ") + e.what());
-  }
+  const nlohmann::json header = parse_json(
+      std::string_view(reinterpret_cast<const char*>(bytes + 8), n), path, "header");
   if (!header.is_object()) throw InputError(path, "header is not a JSON object");
 
   for (auto it = header.begin(); it != header.end(); ++it) {
@@ -111,12 +90,13 @@ std::shared_ptr<SafetensorsFile> SafetensorsFile::open(const std::string& path) 
       if (!v.is_object()) throw InputError(path, "__metadata__ is not an object");
       for (auto m2 = v.begin(); m2 != v.end(); ++m2) {
         if (!m2.value().is_string())
-          throw InputError(path, "__metadata__ value of '" + m2.key() + "' is not a string");
-        f->metadata_[m2.key()] = m2.value().get<std::string>();
+          throw InputError(path, "__metadata__ value of " + quote_for_message(m2.key()) +
+                                     " is not a string");
+        h.metadata[m2.key()] = m2.value().get<std::string>();
       }
       continue;
     }
-    const std::string where = "tensor '" + name + "': ";
+    const std::string where = "tensor " + quote_for_message(name) + ": ";
     if (!v.is_object()) throw InputError(path, where + "entry is not an object");
     if (!v.contains("dtype") || !v["dtype"].is_string())
       throw InputError(path, where + "missing string field 'dtype'");
@@ -125,10 +105,13 @@ std::shared_ptr<SafetensorsFile> SafetensorsFile::open(const std::string& path) 
     if (!v.contains("data_offsets") || !v["data_offsets"].is_array() ||
         v["data_offsets"].size() != 2)
       throw InputError(path, where + "missing field 'data_offsets' [begin, end]");
+    if (v["shape"].size() > 8)
+      throw InputError(path, where + "shape has " + std::to_string(v["shape"].size()) +
+                                 " dimensions (at most 8 accepted)");
     SafetensorsEntry e;
     e.info.name = name;
     e.info.dtype = v["dtype"].get<std::string>();
-    int64_t elem = safetensors_dtype_size(e.info.dtype, path);
+    const int64_t elem = safetensors_dtype_size(e.info.dtype, path);
     uint64_t numel = 1;
     for (const auto& d : v["shape"]) {
       if (!d.is_number_integer() || d.get<int64_t>() < 0)
@@ -156,22 +139,70 @@ std::shared_ptr<SafetensorsFile> SafetensorsFile::open(const std::string& path) 
                                  " needs " + std::to_string(numel * elem) +
                                  " bytes but data_offsets span " +
                                  std::to_string(e.end - e.begin));
-    f->entries_.push_back(std::move(e));
+    h.entries.push_back(std::move(e));
   }
-  // Offsets must not overlap (the format also asks that they cover the data block; we only
-  // require disjointness, which is what matters for reading safely).
+  // As the reference library validates: sorted by offset, the tensors' bytes follow each other
+  // without gaps or overlaps and fill the data block exactly.
   std::vector<const SafetensorsEntry*> by_begin;
-  for (const auto& e : f->entries_) by_begin.push_back(&e);
+  for (const auto& e : h.entries) by_begin.push_back(&e);
   std::sort(by_begin.begin(), by_begin.end(), [](auto* a, auto* b) {
     return a->begin != b->begin ? a->begin < b->begin : a->end < b->end;
   });
-  for (size_t i = 1; i < by_begin.size(); ++i) {
-    const auto* a = by_begin[i - 1];
-    const auto* b = by_begin[i];
-    if (b->begin < a->end && b->end > b->begin && a->end > a->begin)
-      throw InputError(path, "tensors '" + a->info.name + "' and '" + b->info.name +
-                                 "' have overlapping data_offsets");
+  uint64_t expected = 0;
+  for (size_t i = 0; i < by_begin.size(); ++i) {
+    const auto* e = by_begin[i];
+    if (e->begin != expected) {
+      if (i > 0 && e->begin < expected)
+        throw InputError(path, "tensors " + quote_for_message(by_begin[i - 1]->info.name) +
+                                   " and " + quote_for_message(e->info.name) +
+                                   " have overlapping data_offsets");
+      throw InputError(path, "tensor " + quote_for_message(e->info.name) + " starts at byte " +
+                                 std::to_string(e->begin) + " of the data block, expected " +
+                                 std::to_string(expected) + " (offsets must be contiguous)");
+    }
+    expected = e->end;
   }
+  if (expected != data_size)
+    throw InputError(path, "the tensors cover " + std::to_string(expected) + " of the " +
+                               std::to_string(data_size) +
+                               " bytes after the header (trailing data or a truncated header)");
+  return h;
+}
+
+std::shared_ptr<SafetensorsFile> SafetensorsFile::open(const std::string& path) {
+  std::shared_ptr<SafetensorsFile> f(new SafetensorsFile());
+  f->path_ = path;
+  f->self_ = f;
+  int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+  if (fd < 0) throw InputError(path, "cannot open: " + errno_str());
+  struct stat st {};
+  if (fstat(fd, &st) != 0) {
+    ::close(fd);
+    throw InputError(path, "cannot stat: " + errno_str());
+  }
+  if (S_ISDIR(st.st_mode)) {
+    ::close(fd);
+    throw InputError(path, "is a directory, expected a .safetensors file");
+  }
+  if (!S_ISREG(st.st_mode)) {
+    ::close(fd);
+    throw InputError(path, "is not a regular file, expected a .safetensors file");
+  }
+  f->size_ = static_cast<uint64_t>(st.st_size);
+  if (f->size_ < 8) {
+    ::close(fd);
+    throw InputError(path, "truncated: " + std::to_string(f->size_) +
+                               " bytes, too short for the 8-byte header length");
+  }
+  // MAP_PRIVATE + PROT_WRITE: copy-on-write, so a stray write never reaches the file.
+  void* m = mmap(nullptr, f->size_, PROT_READ | PROT_WRITE, MAP_PRIVATE, fd, 0);
+  ::close(fd);
+  if (m == MAP_FAILED) throw InputError(path, "cannot map: " + errno_str());
+  f->map_ = m;
+  SafetensorsHeader h = parse_safetensors_header(m, f->size_, path);
+  f->data_start_ = h.data_start;
+  f->entries_ = std::move(h.entries);
+  f->metadata_ = std::move(h.metadata);
   for (size_t i = 0; i < f->entries_.size(); ++i) f->index_[f->entries_[i].info.name] = i;
   return f;
 }
@@ -216,22 +247,20 @@ Checkpoint Checkpoint::open_dir(const std::string& dir) {
   std::vector<std::string> files;
   std::map<std::string, std::string> weight_map;
   if (access(index_path.c_str(), F_OK) == 0) {
-    std::ifstream in(index_path);
-    if (!in) throw InputError(index_path, "cannot read: " + errno_str());
-    nlohmann::json j;
-    try {
-      j = nlohmann::json::parse(in);
-    } catch (const nlohmann::json::exception& e) {
-      throw InputError(index_path, std::string("not valid JSON: ") + e.what());
-    }
+    // Real index files list one name per tensor: a few MB for the largest models.
+    const nlohmann::json j =
+        parse_json(read_file_limited(index_path, 256u << 20, "index file"), index_path);
     if (!j.is_object() || !j.contains("weight_map") || !j["weight_map"].is_object())
       throw InputError(index_path, "missing object field 'weight_map'");
     for (auto it = j["weight_map"].begin(); it != j["weight_map"].end(); ++it) {
       if (!it.value().is_string())
-        throw InputError(index_path, "weight_map entry '" + it.key() + "' is not a file name");
+        throw InputError(index_path, "weight_map entry " + quote_for_message(it.key()) +
+                                         " is not a file name");
       std::string shard = it.value().get<std::string>();
-      if (shard.find('/') != std::string::npos || shard == "..")
-        throw InputError(index_path, "weight_map shard '" + shard + "' is not a plain file name");
+      if (shard.empty() || shard.find('/') != std::string::npos || shard == ".." ||
+          shard == "." || shard.find('\0') != std::string::npos)
+        throw InputError(index_path, "weight_map shard " + quote_for_message(shard) +
+                                         " is not a plain file name");
       weight_map[it.key()] = shard;
       if (std::find(files.begin(), files.end(), shard) == files.end()) files.push_back(shard);
     }
@@ -313,19 +342,13 @@ void write_safetensors(const std::string& path,
   std::string h = header.dump();
   while (h.size() % 8) h.push_back(' ');
 
-  std::string dir = ".";
-  auto slash = path.rfind('/');
-  if (slash != std::string::npos) dir = path.substr(0, slash == 0 ? 1 : slash);
-  std::string tmpl = path + ".tmp.XXXXXX";
-  std::vector<char> name(tmpl.begin(), tmpl.end());
-  name.push_back('\0');
-  int fd = mkstemp(name.data());
-  if (fd < 0) throw InputError(path, "cannot create a file in '" + dir + "': " + errno_str());
-  std::string tmp(name.data());
+  remove_stale_temps(path);
+  TempFileGuard tmp(temp_path_beside(path));
+  int fd = ::open(tmp.path().c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
+  if (fd < 0) throw InputError(path, "cannot create a file beside it: " + errno_str());
   auto fail = [&](const std::string& what) {
     std::string msg = what + ": " + errno_str();
     ::close(fd);
-    ::unlink(tmp.c_str());
     throw InputError(path, msg);
   };
   auto write_all = [&](const void* p, size_t n) {
@@ -347,16 +370,13 @@ void write_safetensors(const std::string& path,
   write_all(h.data(), h.size());
   for (const auto& t : data)
     if (t.numel() > 0) write_all(t.data_ptr(), static_cast<size_t>(t.numel()) * t.element_size());
-  if (fchmod(fd, 0644) != 0 || fsync(fd) != 0) fail("sync failed");
-  if (::close(fd) != 0) {
-    ::unlink(tmp.c_str());
-    throw InputError(path, "close failed: " + errno_str());
-  }
-  if (::rename(tmp.c_str(), path.c_str()) != 0) {
-    std::string msg = "rename failed: " + errno_str();
-    ::unlink(tmp.c_str());
-    throw InputError(path, msg);
-  }
+  if (fsync(fd) != 0) fail("sync failed");
+  if (::close(fd) != 0) throw InputError(path, "close failed: " + errno_str());
+  if (::rename(tmp.path().c_str(), path.c_str()) != 0)
+    throw InputError(path, "rename failed: " + errno_str());
+  tmp.release();
+  const auto slash = path.rfind('/');
+  sync_path(slash == std::string::npos ? "." : path.substr(0, slash == 0 ? 1 : slash), true);
 }
 
 }  // namespace bitscape

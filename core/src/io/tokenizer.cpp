@@ -30,6 +30,7 @@
 #include <utility>
 
 #include "bitscape/error.h"
+#include "bitscape/json_input.h"
 #include "io/tokenizer_regex.h"
 #include "io/tokenizer_unicode.h"
 
@@ -443,15 +444,6 @@ struct PendingMerge {
   }
 };
 
-std::string read_file(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  if (!in) throw InputError(path, "cannot open tokenizer file");
-  std::ostringstream ss;
-  ss << in.rdbuf();
-  if (in.bad()) throw InputError(path, "cannot read tokenizer file");
-  return ss.str();
-}
-
 // Unicode `\w` as the Rust regex crate defines it (Alphabetic, marks, decimal digits,
 // connector punctuation, joiners): the word boundary test of single_word added tokens.
 bool is_word_char(char32_t c) {
@@ -651,7 +643,7 @@ struct Tokenizer::Impl {
           if (it == specials.end()) fail("template refers to unknown special token '" + name + "'");
           p.single.emplace_back(it->second);
         } else {
-          fail("unsupported TemplateProcessing piece " + piece.dump());
+          fail("unsupported TemplateProcessing piece " + describe_json(piece));
         }
       }
       post_processors.push_back(std::move(p));
@@ -686,7 +678,10 @@ struct Tokenizer::Impl {
     int32_t max_id = -1;
     for (const auto& [token, id] : v.items()) {
       const auto value = id.get<int64_t>();
-      if (value < 0 || value > INT32_MAX - 1) fail("vocab id out of range for '" + token + "'");
+      // Ids index dense tables: bounded far above any real vocabulary (~256k tokens).
+      if (value < 0 || value >= (int64_t(1) << 24))
+        fail("vocab id " + std::to_string(value) + " of " + quote_for_message(token) +
+             " is out of range (0 to 16777215)");
       max_id = std::max<int32_t>(max_id, static_cast<int32_t>(value));
     }
     model_tokens.assign(static_cast<std::size_t>(max_id + 1), std::string());
@@ -736,9 +731,10 @@ struct Tokenizer::Impl {
         a = entry.at(0).get<std::string>();
         b = entry.at(1).get<std::string>();
       } else {
-        fail("merge " + entry.dump() + " is neither \"a b\" nor [a, b]");
+        fail("merge " + describe_json(entry) + " is neither \"a b\" nor [a, b]");
       }
-      if (a.empty() || b.empty()) fail("merge " + entry.dump() + " has an empty token");
+      if (a.empty() || b.empty())
+        fail("merge " + quote_for_message(a + " " + b) + " has an empty token");
       auto ia = vocab.find(a), ib = vocab.find(b), ic = vocab.find(a + b);
       if (ia == vocab.end() || ib == vocab.end() || ic == vocab.end()) {
         fail("merge '" + a + " " + b + "' refers to a token that is not in the vocabulary");
@@ -785,12 +781,7 @@ struct Tokenizer::Impl {
   }
 
   void load(const std::string& text) {
-    json j;
-    try {
-      j = json::parse(text);
-    } catch (const json::exception& e) {
-      fail(std::string("malformed JSON: ") + e.what());
-    }
+    const json j = parse_json(text, path);
     try {
       if (!j.is_object()) fail("tokenizer.json must be a JSON object");
       if (!j.contains("model")) fail("missing \"model\"");
@@ -1076,7 +1067,8 @@ Tokenizer& Tokenizer::operator=(Tokenizer&&) noexcept = default;
 Tokenizer::~Tokenizer() = default;
 
 Tokenizer Tokenizer::from_file(const std::string& path) {
-  return from_json_string(read_file(path), path);
+  // The largest real tokenizer.json files are a few tens of MB (Gemma's: 33 MB).
+  return from_json_string(read_file_limited(path, 512u << 20, "tokenizer file"), path);
 }
 
 Tokenizer Tokenizer::from_json_string(const std::string& json_text, const std::string& path_for_errors) {

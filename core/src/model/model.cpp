@@ -24,6 +24,7 @@
 #include <stdexcept>
 
 #include "bitscape/error.h"
+#include "bitscape/safe_write.h"
 #include "bitscape/safetensors.h"
 #include "model/attention.h"
 #include "util/text.h"
@@ -180,6 +181,22 @@ bool all_finite_in_place(const at::Tensor& t) {
   }
 }
 
+// The number of decoder blocks whose tensors a checkpoint holds: one more than the largest N in
+// "model.layers.N." names (0 when there are none).
+int64_t checkpoint_blocks(const Checkpoint& checkpoint) {
+  const std::string prefix = "model.layers.";
+  int64_t blocks = 0;
+  for (const std::string& name : checkpoint.names()) {
+    if (name.rfind(prefix, 0) != 0) continue;
+    int64_t n = 0;
+    size_t i = prefix.size();
+    for (; i < name.size() && i < prefix.size() + 9 && name[i] >= '0' && name[i] <= '9'; ++i)
+      n = n * 10 + (name[i] - '0');
+    if (i > prefix.size() && i < name.size() && name[i] == '.') blocks = std::max(blocks, n + 1);
+  }
+  return blocks;
+}
+
 }  // namespace
 
 at::ScalarType parse_compute_dtype(const std::string& s) {
@@ -240,9 +257,20 @@ Model Model::load(const std::string& dir, const LoadOptions& options) {
   m.dir_ = dir;
   m.config_ = ModelConfig::from_json_file((std::filesystem::path(dir) / "config.json").string());
   const Checkpoint checkpoint = Checkpoint::open_dir(dir);
-  // LlamaForCausalLM ties lm_head to embed_tokens when tie_word_embeddings is set; a checkpoint
-  // without lm_head.weight is treated as tied too.
-  const bool tied = m.config_.tie_word_embeddings || !checkpoint.contains("lm_head.weight");
+  // The blocks config.json announces must all be in the checkpoint before anything is sized by
+  // their count (a hostile num_hidden_layers must not allocate).
+  const int64_t blocks_in_file = checkpoint_blocks(checkpoint);
+  if (blocks_in_file < m.config_.num_hidden_layers)
+    throw InputError(dir, "config.json gives num_hidden_layers " +
+                              std::to_string(m.config_.num_hidden_layers) +
+                              " but the checkpoint holds tensors of " +
+                              std::to_string(blocks_in_file) + " blocks");
+  // LlamaForCausalLM ties lm_head to embed_tokens only when tie_word_embeddings is set; without
+  // it transformers would start lm_head from random values, so a missing lm_head is an error.
+  const bool tied = m.config_.tie_word_embeddings;
+  if (!tied && !checkpoint.contains("lm_head.weight"))
+    throw InputError(dir, "missing tensor 'lm_head.weight' (config.json has tie_word_embeddings "
+                          "false; set it to true if the head shares the embedding matrix)");
   const bool keep_mapped = options.mapped && m.device_.is_cpu();
   for (const TensorSpec& spec : expected_tensors(m.config_, !tied)) {
     if (!checkpoint.contains(spec.name))
@@ -252,6 +280,9 @@ Model Model::load(const std::string& dir, const LoadOptions& options) {
     if (info.shape != spec.shape)
       throw InputError(dir, "tensor '" + spec.name + "' has shape " + shape_string(info.shape) +
                                 ", expected " + shape_string(spec.shape));
+    if (info.dtype != "F32" && info.dtype != "F16" && info.dtype != "BF16" && info.dtype != "F64")
+      throw InputError(dir, "tensor '" + spec.name + "' has dtype " + info.dtype +
+                                "; a model's weights must be floating point (F32, F16, BF16)");
     at::Tensor t;
     if (keep_mapped) {
       // The read-only view itself, checked in place (no temporary copies: converted chunks
@@ -481,6 +512,49 @@ at::Tensor Model::forward(const at::Tensor& ids) const {
   return head(hidden);
 }
 
+// --- diagnosing non-finite results ---------------------------------------------------------------
+
+std::string explain_non_finite(const Model& model, const at::Tensor& ids) {
+  c10::InferenceMode guard;
+  auto finite = [](const at::Tensor& t) { return at::isfinite(t).all().item<bool>(); };
+  auto largest = [](const at::Tensor& w) {
+    char buf[32];
+    std::snprintf(buf, sizeof buf, "%.3g", w.abs().max().item<double>());
+    return std::string(buf);
+  };
+  at::Tensor h = model.embed(ids);
+  if (!finite(h)) return "the embeddings (model.embed_tokens) hold non-finite values";
+  for (int64_t b = 0; b < model.num_blocks(); ++b) {
+    std::string culprit;
+    const LinearInputHook hook = [&](const std::string& module, const at::Tensor& x) {
+      if (!culprit.empty()) return;
+      if (!finite(x)) {
+        culprit = "the input of " + module +
+                  " is not finite (an overflow in the normalisation or attention before it)";
+        return;
+      }
+      const at::Tensor w = model.weight(module + ".weight");
+      if (!finite(at::linear(x, w)))
+        culprit = module + " turns finite inputs into non-finite outputs (its largest |weight| is " +
+                  largest(w) + "; the values overflow " + dtype_name(model.dtype()) + ")";
+    };
+    const at::Tensor out = model.run_block(b, h, hook);
+    if (!culprit.empty()) return culprit;
+    if (!finite(out))
+      return "block " + std::to_string(b) + "'s output is not finite (the residual sum overflows)";
+    h = out;
+  }
+  if (!finite(model.head(h)))
+    return "the head (final norm and lm_head) gives non-finite logits from finite hidden states";
+  return "";
+}
+
+void throw_non_finite(const Model& model, const at::Tensor& ids, const std::string& what) {
+  const std::string why = explain_non_finite(model, ids);
+  throw InputError(model.dir(), what + " is not finite: " +
+                                    (why.empty() ? "NaN or infinite values appeared" : why));
+}
+
 // --- saving -------------------------------------------------------------------------------------
 
 void Model::save(const std::string& dir) const {
@@ -498,20 +572,8 @@ void Model::save(const std::string& dir) const {
     tensors.emplace_back(spec.name, params_.at(spec.name).detach());
   write_safetensors((fs::path(dir) / "model.safetensors").string(), tensors, {{"format", "pt"}});
 
-  // config.json, atomically: a temporary file in the same directory, then rename.
-  const fs::path path = fs::path(dir) / "config.json";
-  const fs::path tmp = fs::path(dir) / ".config.json.tmp";
-  {
-    std::ofstream out(tmp, std::ios::binary | std::ios::trunc);
-    out << c.to_json().dump(2) << "\n";
-    out.flush();
-    if (!out) throw InputError(path.string(), "cannot write");
-  }
-  fs::rename(tmp, path, ec);
-  if (ec) {
-    fs::remove(tmp, ec);
-    throw InputError(path.string(), "cannot write");
-  }
+  write_file_atomically((fs::path(dir) / "config.json").string(), c.to_json().dump(2) + "\n",
+                        "config.json");
 }
 
 }  // namespace bitscape

@@ -5,6 +5,7 @@
 #include <nlohmann/json.hpp>
 
 #include "bitscape/error.h"
+#include "bitscape/json_input.h"
 #include "quant/internal.h"
 
 namespace bitscape {
@@ -371,7 +372,7 @@ PackedModule PackedModule::from_tensors(const std::map<std::string, at::Tensor>&
   };
   PackedModule p;
   try {
-    const nlohmann::json j = nlohmann::json::parse(metadata);
+    const nlohmann::json j = parse_json(metadata, source, "metadata of " + prefix);
     p.quantizer = j.at("quantizer").get<std::string>();
     p.out_features = j.at("out_features").get<int64_t>();
     p.in_features = j.at("in_features").get<int64_t>();

@@ -215,6 +215,8 @@ QuantizeReport quantize_model(Model& model, const Allocation& allocation,
   } else if (!options.calib_data.empty()) {
     const std::vector<int32_t> tokens = tokenize_eval_corpus(model.dir(), options.calib_data);
     const int64_t seqlen = default_seqlen(model, options.calib.seqlen);
+    if (const std::string note = context_warning(model.config(), seqlen); !note.empty())
+      progress.log(note);
     const CalibrationWindows w = draw_calibration_windows(
         tokens, options.calib.samples, seqlen, options.calib.seed, options.calib_data);
     report.calibration = std::to_string(options.calib.samples) + " x " + std::to_string(seqlen) +

@@ -3,6 +3,7 @@
 // quantizer, and, for CMPQ's quantization-based outliers, runs it twice: the weights with the
 // largest |W' - Q(W')| after the first pass are kept in fp16 and the rest quantized again
 // without them (CMPQ section 3.2.2). Then packs the result.
+#include <cstdio>
 #include <ATen/ATen.h>
 
 #include <algorithm>
@@ -265,6 +266,13 @@ QuantizedModule quantize_module(const at::Tensor& W_in, const ModuleAllocation& 
   if (outlier_mask.defined() && kind != QuantizerKind::kGptq) {
     // Outliers keep their own value (GPTQ kept its updated value already).
     deq = at::where(outlier_mask, detail::to_half_precision(W), deq);
+  }
+  if (!at::isfinite(deq).all().item<bool>()) {
+    char largest[32];
+    std::snprintf(largest, sizeof largest, "%.3g", W.abs().max().item<double>());
+    throw InputError("", "module " + name + ": quantizing it gives non-finite weights (its largest "
+                         "|weight| is " + std::string(largest) +
+                         "; fp16 scales and codebooks hold at most 65504)");
   }
   QuantizedModule out;
   out.packed = detail::build_packed(L, m, r, fp16_vals, column_order, outlier_mask, deq);

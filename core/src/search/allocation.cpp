@@ -14,6 +14,8 @@
 #include <sstream>
 
 #include "bitscape/error.h"
+#include "bitscape/json_input.h"
+#include "bitscape/safe_write.h"
 
 namespace bitscape {
 namespace {
@@ -26,10 +28,7 @@ constexpr int kVersion = 1;
 // --- names and messages -------------------------------------------------------------------------
 
 // A user-supplied string in single quotes, JSON-escaped so that the message stays on one line.
-std::string in_quotes(const std::string& s) {
-  const std::string d = json(s).dump(-1, ' ', false, json::error_handler_t::replace);
-  return "'" + d.substr(1, d.size() - 2) + "'";
-}
+std::string in_quotes(const std::string& s) { return quote_for_message(s); }
 
 // The shortest decimal form that reads back as the same double ("0.0045", "1.5").
 std::string number_string(double v) {
@@ -42,11 +41,7 @@ std::string number_string(double v) {
 }
 
 // A JSON value for a message: its type and (shortened) text.
-std::string describe(const json& v) {
-  std::string text = v.dump(-1, ' ', false, json::error_handler_t::replace);
-  if (text.size() > 40) text = text.substr(0, 37) + "...";
-  return std::string(v.type_name()) + " " + text;
-}
+std::string describe(const json& v) { return describe_json(v); }
 
 std::string join(const std::vector<std::string>& items) {
   std::string s;
@@ -739,28 +734,8 @@ Allocation Allocation::from_json(const json& j, const std::vector<ModuleShape>& 
 
 Allocation Allocation::load(const std::string& path, const std::vector<ModuleShape>& shapes) {
   namespace fs = std::filesystem;
-  std::error_code ec;
-  if (fs::is_directory(path, ec)) throw InputError(path, "is a directory, not an allocation file");
-  std::ifstream in(path, std::ios::binary);
-  if (!in)
-    throw InputError(
-        path, fs::exists(path, ec) ? "cannot read the allocation file" : "no such allocation file");
-  std::stringstream text;
-  text << in.rdbuf();
-  if (in.bad()) throw InputError(path, "cannot read the allocation file");
-  json j;
-  try {
-    j = json::parse(text.str());
-  } catch (const json::exception& e) {
-    // e.what(): "[json.exception.parse_error.101] parse error at line 3, column 14: ..."
-    std::string what = e.what();
-    const size_t bracket = what.find("] ");
-    if (what.rfind("[json.exception.", 0) == 0 && bracket != std::string::npos)
-      what = what.substr(bracket + 2);
-    for (char& ch : what)
-      if (ch == '\n' || ch == '\r') ch = ' ';
-    throw InputError(path, "malformed JSON: " + what);
-  }
+  // Allocations with channel index lists of a 70B model stay well below this.
+  const json j = parse_json(read_file_limited(path, 256u << 20, "allocation file"), path);
   return from_json(j, shapes, path);
 }
 
@@ -775,25 +750,7 @@ void Allocation::save(const std::string& path, const std::vector<ModuleShape>& s
                                .dump(2, ' ', false, json::error_handler_t::replace) +
                            "\n";
 
-  // Atomically: a temporary file in the same directory, then rename.
-  const fs::path target(path);
-  const fs::path tmp = target.parent_path() / ("." + target.filename().string() + ".tmp");
-  std::error_code ec;
-  {
-    std::ofstream out(tmp, std::ios::binary | std::ios::trunc);
-    out << text;
-    out.flush();
-    if (!out) {
-      fs::remove(tmp, ec);
-      throw InputError(path, "cannot write the allocation file");
-    }
-  }
-  fs::rename(tmp, target, ec);
-  if (ec) {
-    const std::string reason = ec.message();
-    fs::remove(tmp, ec);
-    throw InputError(path, "cannot write the allocation file: " + reason);
-  }
+  write_file_atomically(path, text, "allocation file");
 }
 
 }  // namespace bitscape

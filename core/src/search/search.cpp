@@ -467,6 +467,12 @@ SearchOutcome run_search(Model& model, const SearchInputs& inputs, const SearchO
     }
     const int64_t F = static_cast<int64_t>(free.size());
     const int64_t n_doe = opt.amq_doe > 0 ? opt.amq_doe : std::min<int64_t>(250, std::max<int64_t>(F + 9, 50));
+    // The RBF predictor's linear tail needs one point more than there are free modules.
+    if (n_doe < F + 1)
+      throw InputError("", "AMQ needs at least " + std::to_string(F + 1) +
+                               " initial samples here (one more than the " + std::to_string(F) +
+                               " modules its pruning left free) for its RBF predictor; got " +
+                               std::to_string(n_doe) + " (--initial-samples)");
     const int64_t iterations = opt.amq_iterations > 0 ? opt.amq_iterations : 20;
     const int64_t per_iteration = opt.amq_candidates > 0 ? opt.amq_candidates : 16;
     // The archive of measured configurations (iteration >= 0), and a lookup of genomes.

@@ -4,6 +4,7 @@
 #include <nlohmann/json.hpp>
 
 #include "bitscape/error.h"
+#include "bitscape/json_input.h"
 #include "bitscape/model.h"
 #include "bitscape/perplexity.h"
 #include "bitscape/project.h"
@@ -66,6 +67,7 @@ SearchJobResult run_search_job(const SearchJobOptions& options,
   if (result.eval_data.empty())
     throw InputError(project, "has no calibration corpus: give the evaluation data");
   result.seqlen = default_seqlen(model, options.seqlen);
+  if (const std::string w = context_warning(model.config(), result.seqlen); !w.empty()) progress.log(w);
   const int64_t windows = options.eval_windows;
 
   const nlohmann::json settings = {
@@ -178,7 +180,7 @@ Allocation allocation_of_point(const std::string& project, const std::string& ru
   const SearchPoint& p = *found;
   nlohmann::json settings;
   try {
-    settings = nlohmann::json::parse(record.settings_json);
+    settings = parse_json(record.settings_json, project, "settings of search run '" + run + "'");
   } catch (const nlohmann::json::exception&) {
     throw InputError(project, "search run '" + run + "' has malformed settings");
   }

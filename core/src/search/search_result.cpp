@@ -4,6 +4,7 @@
 #include <nlohmann/json.hpp>
 
 #include "bitscape/error.h"
+#include "bitscape/json_input.h"
 
 #include <algorithm>
 #include <limits>
@@ -34,7 +35,7 @@ std::string search_point_json(const SearchPoint& p) {
 
 SearchPoint search_point_from_json(const std::string& json) {
   try {
-    const nlohmann::json j = nlohmann::json::parse(json);
+    const nlohmann::json j = parse_json(json, "", "search point");
     SearchPoint p;
     p.method = j.at("method").get<std::string>();
     p.index = j.value("index", int64_t(0));

@@ -109,14 +109,19 @@ SearchRunRecord read_search_run(const ProjectReader& r, const std::string& run) 
   s.created = str("created");
   s.settings_json = str("settings");
   s.eval_data = str("eval_data");
-  s.eval_windows = static_cast<int64_t>(num("eval_windows"));
-  s.seqlen = static_cast<int64_t>(num("seqlen"));
-  s.completed_iterations = static_cast<int64_t>(num("completed_iterations"));
+  s.eval_windows = r.integer_attribute(p, "eval_windows", 0, int64_t(1) << 24, 0);
+  s.seqlen = r.integer_attribute(p, "seqlen", 0, int64_t(1) << 24, 0);
+  s.completed_iterations = r.integer_attribute(p, "completed_iterations", 0, int64_t(1) << 31, 0);
   s.baseline_ppl = num("baseline_ppl");
   s.seconds = num("seconds");
   s.log = split_lines(str("log"));
   if (r.exists(p + "/pinned"))
-    for (int64_t v : r.read_int64s(p + "/pinned")) s.pinned.push_back(static_cast<int>(v));
+    for (int64_t v : r.read_int64s(p + "/pinned")) {
+      // Per module: the option it is pinned to, or -1.
+      if (v < -1 || v > (int64_t(1) << 20))
+        throw InputError(r.path(), "search run '" + run + "': a pinned option is out of range");
+      s.pinned.push_back(static_cast<int>(v));
+    }
   const std::string q = p + "/points/";
   if (!r.exists(q + "index")) return s;
   const auto bits = r.read_doubles(q + "average_bits"), code = r.read_doubles(q + "code_bits"),
@@ -127,10 +132,24 @@ SearchRunRecord read_search_run(const ProjectReader& r, const std::string& run) 
              bytes = r.read_int64s(q + "total_bytes"), method = r.read_int64s(q + "method");
   std::vector<int64_t> shape;
   const auto genes = r.read_int64s(q + "genes", &shape);
+  const size_t n = index.size();
+  auto damaged = [&](const std::string& what) {
+    return InputError(r.path(), "search run '" + run + "' is damaged: " + what);
+  };
+  for (const auto* v : {&bits, &code, &ppl, &kl, &jsd, &top1, &loss, &predicted, &seconds})
+    if (v->size() != n) throw damaged("its point datasets differ in length");
+  for (const auto* v : {&iteration, &bytes, &method})
+    if (v->size() != n) throw damaged("its point datasets differ in length");
+  if (!genes.empty() && (shape.size() != 2 || static_cast<size_t>(shape[0]) != n))
+    throw damaged("'genes' is not a [points, modules] table");
   const size_t G = shape.size() == 2 ? static_cast<size_t>(shape[1]) : 0;
-  for (size_t i = 0; i < index.size(); ++i) {
+  for (size_t i = 0; i < n; ++i) {
     SearchPoint x;
     x.index = index[i];
+    if (iteration[i] < -1 || iteration[i] > (int64_t(1) << 31) - 1)
+      throw damaged("an iteration number is out of range");
+    if (!std::isfinite(bits[i]) || bits[i] < 0 || bits[i] > 64)
+      throw damaged("a point has average bits " + std::to_string(bits[i]));
     x.iteration = static_cast<int>(iteration[i]);
     x.method = method[i] >= 0 && method[i] < 5 ? kMethods[method[i]] : "?";
     x.average_bits = bits[i];
@@ -145,6 +164,7 @@ SearchRunRecord read_search_run(const ProjectReader& r, const std::string& run) 
     x.seconds = seconds[i];
     for (size_t g = 0; g < G; ++g) {
       const int64_t v = genes[i * G + g];
+      if (v > (int64_t(1) << 20)) throw damaged("a gene is out of range");
       if (v >= 0) x.genes.push_back(static_cast<int>(v));
     }
     s.points.push_back(x);

@@ -32,6 +32,7 @@ CalibrationJobResult run_calibration_job(const CalibrationJobOptions& o, Progres
   load.mapped = true;
   Model model = Model::load(o.model_dir, load);
   const int64_t seqlen = default_seqlen(model, o.seqlen);
+  if (const std::string w = context_warning(model.config(), seqlen); !w.empty()) progress.log(w);
   const CalibrationWindows windows = draw_calibration_windows(tokens, o.samples, seqlen, o.seed, o.data);
 
   CalibrationSettings settings;
@@ -112,6 +113,7 @@ SensitivityJobResult run_sensitivity_job(const SensitivityJobOptions& options, P
   result.seqlen = default_seqlen(model, options.seqlen);
   const std::string& eval_data = result.eval_data;
   const int64_t seqlen = result.seqlen;
+  if (const std::string w = context_warning(model.config(), seqlen); !w.empty()) progress.log(w);
 
   // The run: a new one, or one to resume.
   const std::vector<std::string> runs = sensitivity_runs(reader);
@@ -249,6 +251,7 @@ ProbingJobResult run_probing_job(const ProbingJobOptions& options, ProgressSink&
   if (!model_info.fingerprint.empty() && project_model_info(model).fingerprint != model_info.fingerprint)
     throw InputError(project, "was made for another model than '" + model_dir + "'");
   const int64_t seqlen = default_seqlen(model, options.seqlen);
+  if (const std::string w = context_warning(model.config(), seqlen); !w.empty()) progress.log(w);
   std::vector<at::Tensor> windows;
   for (const std::string& source : options.sources) {
     cancel.throw_if_cancelled();

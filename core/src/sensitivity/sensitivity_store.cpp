@@ -3,10 +3,12 @@
 
 #include <algorithm>
 #include <cmath>
+#include <cstdlib>
 #include <functional>
 #include <sstream>
 
 #include "bitscape/error.h"
+#include "bitscape/json_input.h"
 
 namespace bitscape {
 
@@ -30,9 +32,17 @@ std::string join_ints(const std::vector<int>& v) {
   for (int x : v) s.push_back(std::to_string(x));
   return join(s);
 }
-std::vector<int> split_ints(const std::string& s) {
+// "2,3,4,8" from the attribute `name` of `path`: bit-widths 1..16, or an InputError naming them.
+std::vector<int> split_bits(const ProjectReader& r, const std::string& path, const std::string& name,
+                            const std::string& s) {
   std::vector<int> out;
-  for (const std::string& x : split(s)) out.push_back(std::stoi(x));
+  for (const std::string& x : split(s)) {
+    if (x.size() > 2 || x.find_first_not_of("0123456789") != std::string::npos ||
+        std::atoi(x.c_str()) < 1 || std::atoi(x.c_str()) > 16)
+      throw InputError(r.path(), "attribute '" + name + "' of " + path + " is " +
+                                     quote_for_message(s) + ", not a list of bit-widths like 2,3,4,8");
+    out.push_back(std::atoi(x.c_str()));
+  }
   return out;
 }
 std::vector<float> to_float(const std::vector<double>& v) { return {v.begin(), v.end()}; }
@@ -133,14 +143,14 @@ SensitivityRunInfo read_sensitivity_run(const ProjectReader& r, const std::strin
   i.status = attr(r, p, "status");
   i.created = attr(r, p, "created");
   i.metrics = split(attr(r, p, "metrics"));
-  i.bits = split_ints(attr(r, p, "bits"));
-  i.group_size = static_cast<int>(num(r, p, "group_size"));
+  i.bits = split_bits(r, p, "bits", attr(r, p, "bits"));
+  i.group_size = static_cast<int>(r.integer_attribute(p, "group_size", 0, 1 << 20, 0));
   i.quantizer = attr(r, p, "quantizer");
   i.eval_data = attr(r, p, "eval_data");
-  i.eval_windows = static_cast<int64_t>(num(r, p, "eval_windows"));
-  i.seqlen = static_cast<int64_t>(num(r, p, "seqlen"));
-  i.gradient_windows = static_cast<int64_t>(num(r, p, "gradient_windows"));
-  i.trace_samples = static_cast<int64_t>(num(r, p, "trace_samples"));
+  i.eval_windows = r.integer_attribute(p, "eval_windows", 0, int64_t(1) << 24, 0);
+  i.seqlen = r.integer_attribute(p, "seqlen", 0, int64_t(1) << 24, 0);
+  i.gradient_windows = r.integer_attribute(p, "gradient_windows", 0, int64_t(1) << 24, 0);
+  i.trace_samples = r.integer_attribute(p, "trace_samples", 0, int64_t(1) << 24, 0);
   i.baseline_ppl = num(r, p, "baseline_ppl");
   i.baseline_nll = num(r, p, "baseline_nll");
   i.seconds = num(r, p, "seconds");
@@ -170,6 +180,32 @@ std::optional<SensitivityCurve> read_module_curve(const ProjectReader& r, const 
   }
   c.hessian_trace = num(r, p, "hessian_trace");
   c.layer_hessian_trace = num(r, p, "layer_hessian_trace");
+  // A curve is read by searches and views as it is: check it whole (NaN marks "not measured").
+  auto damaged = [&](const std::string& what) {
+    return InputError(r.path(), "the sensitivity curve of " + module + " in run '" + run +
+                                    "' is damaged: " + what);
+  };
+  for (int b : c.bits)
+    if (b < 1 || b > 16) throw damaged("bit-width " + std::to_string(b));
+  const std::pair<const std::vector<double>*, const char*> measures[] = {
+      {&c.kl, "kl"}, {&c.jsd, "jsd"}, {&c.top1, "top1"}, {&c.objective, "objective"}, {&c.hawq, "hawq"}};
+  for (const auto& [v, name] : measures) {
+    if (v->size() != c.bits.size())
+      throw damaged(std::string("'") + name + "' has " + std::to_string(v->size()) + " values for " +
+                    std::to_string(c.bits.size()) + " bit-widths");
+    // Finite; divergences and agreement within their ranges (up to rounding; the proxies,
+    // Hutchinson estimates among them, may be negative).
+    const std::string n = name;
+    const bool divergence = n == "kl" || n == "jsd";
+    for (double x : *v)
+      if (!std::isnan(x) && (!std::isfinite(x) || (divergence && x < -1e-3) ||
+                             (n == "top1" && (x < 0 || x > 1))))
+        throw damaged("'" + n + "' holds " + std::to_string(x));
+  }
+  for (double x : c.ppl)
+    if (!std::isnan(x) && (!std::isfinite(x) || x <= 0)) throw damaged("a perplexity of " + std::to_string(x));
+  for (double x : c.delta_ppl)
+    if (!std::isnan(x) && !std::isfinite(x)) throw damaged("a perplexity increase of " + std::to_string(x));
   return c;
 }
 
@@ -180,9 +216,9 @@ std::optional<SaliencySummary> read_module_saliency(const ProjectReader& r, cons
   if (!r.exists(p + "/column_sum")) return std::nullopt;
   SaliencySummary s;
   s.metric = metric;
-  s.rows = static_cast<int64_t>(num(r, p, "rows"));
-  s.cols = static_cast<int64_t>(num(r, p, "cols"));
-  s.group_size = static_cast<int>(num(r, p, "group_size"));
+  s.rows = r.integer_attribute(p, "rows", 1, int64_t(1) << 20);
+  s.cols = r.integer_attribute(p, "cols", 1, int64_t(1) << 20);
+  s.group_size = static_cast<int>(r.integer_attribute(p, "group_size", 0, 1 << 20));
   s.total = num(r, p, "total");
   s.column_sum = r.read_floats(p + "/column_sum");
   s.row_sum = r.read_floats(p + "/row_sum");
@@ -192,6 +228,22 @@ std::optional<SaliencySummary> read_module_saliency(const ProjectReader& r, cons
   s.pooled_rows = shape.size() == 2 ? shape[0] : 0;
   s.pooled_cols = shape.size() == 2 ? shape[1] : 0;
   s.pooled_max = r.read_floats(p + "/pooled_max");
+  auto damaged = [&](const std::string& what) {
+    return InputError(r.path(), "the " + metric + " saliency of " + module + " in run '" + run +
+                                    "' is damaged: " + what);
+  };
+  auto sized = [&](const std::vector<float>& v, int64_t n, const char* name) {
+    if (static_cast<int64_t>(v.size()) != n)
+      throw damaged(std::string("'") + name + "' has " + std::to_string(v.size()) +
+                    " values, expected " + std::to_string(n));
+  };
+  sized(s.column_sum, s.cols, "column_sum");
+  sized(s.row_sum, s.rows, "row_sum");
+  sized(s.group_sum, s.rows * s.groups(), "group_sum");
+  if (shape.size() != 2 || s.pooled_rows < 1 || s.pooled_cols < 1 || s.pooled_rows > s.rows ||
+      s.pooled_cols > s.cols)
+    throw damaged("the pooled map is not a [rows, columns] table within the module's shape");
+  sized(s.pooled_max, s.pooled_rows * s.pooled_cols, "pooled_max");
   return s;
 }
 
@@ -322,9 +374,9 @@ ProbingRunInfo read_probing_run(const ProjectReader& r, const std::string& run) 
   i.metric = attr(r, p, "metric");
   i.critical_fraction = num(r, p, "critical_fraction");
   i.non_critical_fraction = num(r, p, "non_critical_fraction");
-  i.consensus = static_cast<int>(num(r, p, "consensus"));
-  i.samples = static_cast<int64_t>(num(r, p, "samples"));
-  i.seqlen = static_cast<int64_t>(num(r, p, "seqlen"));
+  i.consensus = static_cast<int>(r.integer_attribute(p, "consensus", 0, 1 << 20, 0));
+  i.samples = r.integer_attribute(p, "samples", 0, int64_t(1) << 24, 0);
+  i.seqlen = r.integer_attribute(p, "seqlen", 0, int64_t(1) << 24, 0);
   return i;
 }
 

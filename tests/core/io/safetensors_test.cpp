@@ -123,7 +123,7 @@ TEST(SafetensorsTest, RejectsHeaderThatIsNotJson) {
   std::string bytes(8, '\0');
   bytes[0] = static_cast<char>(h.size());
   write_file(p, bytes + h);
-  expect_error<InputError>([&] { SafetensorsFile::open(p); }, {p, "not valid JSON"});
+  expect_error<InputError>([&] { SafetensorsFile::open(p); }, {p, "malformed JSON"});
 }
 
 TEST(SafetensorsTest, RejectsOffsetsBeyondDataBlock) {

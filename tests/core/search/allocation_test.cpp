@@ -390,7 +390,7 @@ TEST(AllocationTest, LoadReportsMalformedJsonWithItsPosition) {
                                            {path, "malformed JSON", "line 3, column 1"});
   bitscape::test::expect_error<InputError>(
       [&] { Allocation::load(dir + "/missing.alloc.json", sample_shapes()); },
-      {dir + "/missing.alloc.json", "no such allocation file"});
+      {dir + "/missing.alloc.json", "cannot open allocation file: no such file"});
   bitscape::test::write_file(path,
                              doc(R"("modules": {"model.layers.0.mlp.up_proj": {"bits": 9}})"));
   bitscape::test::expect_error<InputError>([&] { Allocation::load(path, sample_shapes()); },
