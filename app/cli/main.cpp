@@ -122,10 +122,7 @@ bool register_command(CommandSpec spec) {
   return true;
 }
 
-const CancelToken& interrupt_token() {
-  static CancelToken token;
-  return token;
-}
+const CancelToken& interrupt_token() { return process_cancel_token(); }
 
 std::string Args::get(const std::string& name) const {
   auto it = values_.find(name);

@@ -26,6 +26,11 @@ class CancelToken {
   std::shared_ptr<std::atomic<bool>> flag_;
 };
 
+// Cancelled when the whole process is asked to stop (the CLI's handlers of SIGINT, SIGTERM and
+// SIGHUP): waits inside core that no job token reaches (a project being checked in a child
+// process) end with Cancelled.
+const CancelToken& process_cancel_token();
+
 class ProgressSink {
  public:
   virtual ~ProgressSink() = default;

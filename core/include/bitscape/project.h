@@ -89,6 +89,9 @@ class ProjectWriter {
  public:
   static ProjectWriter create(const std::string& path);
   static ProjectWriter update(const std::string& path);
+  // A new project at `path` that starts as a copy of the project `source` (Save as, with
+  // changes); `source` is only read.
+  static ProjectWriter derive(const std::string& source, const std::string& path);
   ProjectWriter(ProjectWriter&&) noexcept;
   ProjectWriter& operator=(ProjectWriter&&) noexcept;
   ~ProjectWriter();  // without commit(): the temporary file is removed, the target untouched

@@ -72,6 +72,11 @@ class SafetensorsFile {
   std::weak_ptr<SafetensorsFile> self_;
 };
 
+// The "weight_map" of model.safetensors.index.json ({tensor: shard file name}), validated: every
+// shard a plain file name in the model's folder. Throws InputError naming `path`.
+std::map<std::string, std::string> parse_safetensors_index(const std::string& text,
+                                                           const std::string& path);
+
 // The tensors of a Hugging Face model directory: model.safetensors, or the shards listed in
 // model.safetensors.index.json ("weight_map": {tensor: shard file}).
 class Checkpoint {

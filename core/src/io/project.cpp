@@ -12,11 +12,15 @@
 
 #include "bitscape/error.h"
 #include "bitscape/json_input.h"
+#include "bitscape/progress.h"
+#include "bitscape/project_check.h"
 #include "bitscape/safe_write.h"
 
 #if BITSCAPE_WITH_HDF5
 #include <fcntl.h>
 #include <hdf5.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -27,7 +31,13 @@
 #include <cstring>
 #include <ctime>
 #include <filesystem>
+#include <fstream>
 #include <mutex>
+#include <new>
+#include <set>
+#include <thread>
+#include <chrono>
+#include <csignal>
 #include <system_error>
 #endif
 
@@ -225,7 +235,11 @@ Hid link_create_plist(const std::string& file) {
 // closes the file before renaming it.
 Hid file_access_plist(const std::string& file) {
   Hid p(H5Pcreate(H5P_FILE_ACCESS), H5Pclose);
-  if (!p.valid() || H5Pset_fclose_degree(p.get(), H5F_CLOSE_STRONG) < 0)
+  // The 1.8+ file format: superblock, object headers, B-trees and heaps carry checksums, so a
+  // damaged file is reported by HDF5 instead of being read as garbage. HDF5 1.10 and later
+  // (h5py's too) read it.
+  if (!p.valid() || H5Pset_fclose_degree(p.get(), H5F_CLOSE_STRONG) < 0 ||
+      H5Pset_libver_bounds(p.get(), H5F_LIBVER_V18, H5F_LIBVER_LATEST) < 0)
     fail_hdf5(file, "cannot make a file access property list");
   return p;
 }
@@ -422,7 +436,8 @@ hssize_t element_count(hid_t space) {
 // The strings of an attribute (scalar or 1-D); nullopt when absent; InputError when not strings.
 std::optional<std::vector<std::string>> strings_attribute(hid_t obj, const std::string& file,
                                                           const std::string& where,
-                                                          const std::string& name) {
+                                                          const std::string& name,
+                                                          size_t max_count = size_t{1} << 20) {
   if (!has_attribute(obj, name)) return std::nullopt;
   const std::string what = "attribute " + in_quotes(name) + " of " + in_quotes(where);
   Hid attr(H5Aopen(obj, name.c_str(), H5P_DEFAULT), H5Aclose);
@@ -433,6 +448,10 @@ std::optional<std::vector<std::string>> strings_attribute(hid_t obj, const std::
   if (H5Tget_class(type.get()) != H5T_STRING) throw InputError(file, what + " is not a string");
   hssize_t count = element_count(space.get());
   if (count < 0) fail_hdf5(file, "cannot read " + what);
+  // The count is checked before anything is read: a hostile attribute may declare millions.
+  if (static_cast<size_t>(count) > max_count)
+    throw InputError(file, what + " holds " + std::to_string(count) + " strings, expected " +
+                               (max_count == 1 ? std::string("one") : "at most " + std::to_string(max_count)));
   auto values = read_strings(type.get(), static_cast<size_t>(count),
                              [&](hid_t mem, void* buf) { return H5Aread(attr.get(), mem, buf); });
   if (!values) fail_hdf5(file, "cannot read " + what);
@@ -441,7 +460,7 @@ std::optional<std::vector<std::string>> strings_attribute(hid_t obj, const std::
 
 std::optional<std::string> string_attribute_of(hid_t obj, const std::string& file,
                                                const std::string& where, const std::string& name) {
-  auto values = strings_attribute(obj, file, where, name);
+  auto values = strings_attribute(obj, file, where, name, 1);
   if (!values) return std::nullopt;
   if (values->size() != 1)
     throw InputError(file, "attribute " + in_quotes(name) + " of " + in_quotes(where) + " holds " +
@@ -763,6 +782,190 @@ std::string hessian_group(const std::string& key) { return "/calibration/hessian
 
 }  // namespace
 
+// --- projects from outside: checked in a child process first -------------------------------------
+//
+// Debian's libhdf5 (1.10.8) crashes on some damaged files (a fuzzer flipping one byte of a
+// B-tree header found a NULL memcpy inside H5F__accum_read): no check of ours can stand between
+// such a file and the library. So a project Bitscape did not write itself is first read whole
+// (check_project) in a forked child; a crash there becomes an InputError, and the file is opened
+// in this process only once the child has read all of it. Files this process or another Bitscape
+// process committed, and files checked before, are recognised by (device, inode, size, mtime,
+// ctime) in memory and in ~/.cache/bitscape/checked-projects, so the check runs once per file
+// version.
+
+namespace {
+
+bool g_in_check_child = false;
+
+struct FileStamp {
+  uint64_t dev = 0, ino = 0, size = 0;
+  int64_t mtime_ns = 0, ctime_ns = 0;
+  std::string line() const {
+    return std::to_string(dev) + " " + std::to_string(ino) + " " + std::to_string(size) + " " +
+           std::to_string(mtime_ns) + " " + std::to_string(ctime_ns);
+  }
+};
+
+std::optional<FileStamp> stamp_of(const std::string& path) {
+  struct stat st {};
+  if (::stat(path.c_str(), &st) != 0 || !S_ISREG(st.st_mode)) return std::nullopt;
+  FileStamp f;
+  f.dev = st.st_dev;
+  f.ino = st.st_ino;
+  f.size = static_cast<uint64_t>(st.st_size);
+  f.mtime_ns = int64_t(st.st_mtim.tv_sec) * 1000000000 + st.st_mtim.tv_nsec;
+  f.ctime_ns = int64_t(st.st_ctim.tv_sec) * 1000000000 + st.st_ctim.tv_nsec;
+  return f;
+}
+
+std::string checked_list_path() {
+  const char* cache = std::getenv("XDG_CACHE_HOME");
+  const char* home = std::getenv("HOME");
+  if (cache != nullptr && cache[0] == '/') return std::string(cache) + "/bitscape/checked-projects";
+  if (home != nullptr && home[0] == '/') return std::string(home) + "/.cache/bitscape/checked-projects";
+  return "";
+}
+
+std::set<std::string>& checked_in_memory() {
+  static std::set<std::string> s;
+  return s;
+}
+
+bool known_good(const FileStamp& f) {
+  const std::string line = f.line();
+  if (checked_in_memory().count(line)) return true;
+  const std::string list = checked_list_path();
+  if (list.empty()) return false;
+  std::ifstream in(list);
+  for (std::string l; std::getline(in, l);)
+    if (l == line) {
+      checked_in_memory().insert(line);
+      return true;
+    }
+  return false;
+}
+
+// Remembers a file version as readable (after a check, or because Bitscape wrote it).
+void remember_good(const std::string& path) {
+  const std::optional<FileStamp> f = stamp_of(path);
+  if (!f) return;
+  const std::string line = f->line();
+  if (!checked_in_memory().insert(line).second) return;
+  const std::string list = checked_list_path();
+  if (list.empty()) return;
+  std::error_code ec;
+  fs::create_directories(fs::path(list).parent_path(), ec);
+  // One short line per write with O_APPEND: concurrent processes never interleave within it.
+  const int fd = ::open(list.c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
+  if (fd < 0) return;
+  const std::string text = line + "\n";
+  const ssize_t w = ::write(fd, text.data(), text.size());
+  (void)w;
+  struct stat st {};
+  const bool trim = ::fstat(fd, &st) == 0 && st.st_size > (1 << 20);
+  ::close(fd);
+  if (trim) {  // keep the newest half
+    std::ifstream in(list);
+    std::vector<std::string> lines;
+    for (std::string l; std::getline(in, l);) lines.push_back(l);
+    std::string kept;
+    for (size_t i = lines.size() / 2; i < lines.size(); ++i) kept += lines[i] + "\n";
+    try {
+      write_file_atomically(list, kept, "list of checked projects");
+    } catch (const InputError&) {
+    }
+  }
+}
+
+// Reads the whole project in a child process (see above); throws InputError when the child
+// finds a problem or dies. Called with the HDF5 lock held, so no other thread of this process
+// is inside the library when it forks.
+void check_in_child(const std::string& path) {
+  int fds[2];
+  if (::pipe2(fds, O_CLOEXEC) != 0) throw InputError(path, "cannot check the project: no pipe");
+  const pid_t pid = ::fork();
+  if (pid < 0) {
+    ::close(fds[0]);
+    ::close(fds[1]);
+    throw InputError(path, "cannot check the project: fork failed");
+  }
+  if (pid == 0) {
+    ::close(fds[0]);
+    g_in_check_child = true;
+    // Ctrl-C, SIGTERM and SIGHUP end the child at once (the parent's handlers only set a flag).
+    for (int sig : {SIGINT, SIGTERM, SIGHUP}) ::signal(sig, SIG_DFL);
+    // The child's only thread is not the one the parent's lock records as its owner (glibc
+    // keeps the kernel thread id): start from a fresh, free lock.
+    new (&hdf5_mutex()) std::recursive_mutex();
+    int code = 0;
+    std::string message;
+    try {
+      check_project(path);
+    } catch (const InputError& e) {
+      message = e.problem();
+      code = 2;
+    } catch (const std::exception& e) {
+      message = std::string("reading it failed: ") + e.what();
+      code = 3;
+    }
+    if (!message.empty()) {
+      const ssize_t w = ::write(fds[1], message.data(), std::min<size_t>(message.size(), 4000));
+      (void)w;
+    }
+    ::_exit(code);
+  }
+  ::close(fds[1]);
+  // The child ends, or is ended: by a deadline (libhdf5 loops forever on some damaged heaps),
+  // or when this process is asked to stop.
+  const double size_gb = double(fs::file_size(path)) / double(1u << 30);
+  double limit = 30.0 + 30.0 * size_gb;  // reading runs at well over 100 MB/s
+  if (const char* env = std::getenv("BITSCAPE_CHECK_TIMEOUT"); env != nullptr && std::atof(env) > 0)
+    limit = std::atof(env);
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::duration<double>(limit);
+  int status = 0;
+  bool timed_out = false, cancelled = false;
+  for (;;) {
+    const pid_t done = ::waitpid(pid, &status, WNOHANG);
+    if (done == pid || (done < 0 && errno != EINTR)) break;
+    cancelled = process_cancel_token().cancelled();
+    timed_out = std::chrono::steady_clock::now() > deadline;
+    if (cancelled || timed_out) {
+      ::kill(pid, SIGKILL);
+      while (::waitpid(pid, &status, 0) < 0 && errno == EINTR) {
+      }
+      break;
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(5));
+  }
+  std::string message;
+  char buf[4096];
+  ::fcntl(fds[0], F_SETFL, O_NONBLOCK);
+  for (ssize_t n; (n = ::read(fds[0], buf, sizeof buf)) > 0;) message.append(buf, static_cast<size_t>(n));
+  ::close(fds[0]);
+  if (cancelled) throw Cancelled();
+  if (timed_out)
+    throw InputError(path, "is damaged: reading it did not finish within " +
+                               std::to_string(static_cast<int>(limit)) +
+                               " s (the HDF5 library loops on it), so it was not opened");
+  if (WIFSIGNALED(status))
+    throw InputError(path, "is damaged: reading it crashed the HDF5 library (" +
+                               std::string(strsignal(WTERMSIG(status))) +
+                               "), so it was not opened");
+  if (!WIFEXITED(status) || WEXITSTATUS(status) != 0)
+    throw InputError(path, message.empty() ? "cannot be read" : message);
+}
+
+// Before a project enters this process: known, or checked in a child.
+void guard_project(const std::string& path) {
+  if (g_in_check_child) return;
+  const std::optional<FileStamp> f = stamp_of(path);
+  if (!f || known_good(*f)) return;  // not a regular file: open_file() says what it is
+  check_in_child(path);
+  remember_good(path);
+}
+
+}  // namespace
+
 bool project_support_available() { return true; }
 
 // --- ProjectWriter -------------------------------------------------------------------------------
@@ -837,17 +1040,20 @@ ProjectWriter ProjectWriter::create(const std::string& path) {
   return ProjectWriter(std::move(impl));
 }
 
-ProjectWriter ProjectWriter::update(const std::string& path) {
+ProjectWriter ProjectWriter::update(const std::string& path) { return derive(path, path); }
+
+ProjectWriter ProjectWriter::derive(const std::string& source, const std::string& path) {
   Hdf5Call call;
+  guard_project(source);
   // Checked before copying: a file that is not a project is not copied.
-  check_format(open_file(path, path, H5F_ACC_RDONLY).get(), path);
+  check_format(open_file(source, source, H5F_ACC_RDONLY).get(), source);
   auto impl = new_writer(path);
   std::error_code ec;
-  if (!fs::copy_file(path, impl->temp_path, fs::copy_options::overwrite_existing, ec))
+  if (!fs::copy_file(source, impl->temp_path, fs::copy_options::overwrite_existing, ec))
     throw InputError(
-        path, "cannot copy the project to " + in_quotes(impl->temp_path) + ": " + ec.message());
-  impl->file = open_file(path, impl->temp_path, H5F_ACC_RDWR);
-  check_format(impl->file.get(), path);
+        source, "cannot copy the project to " + in_quotes(impl->temp_path) + ": " + ec.message());
+  impl->file = open_file(source, impl->temp_path, H5F_ACC_RDWR);
+  check_format(impl->file.get(), source);
   Hid root = open_object(impl->file.get(), path, "/");
   write_string_attribute(root.get(), path, "/", "bitscape_version", BITSCAPE_VERSION);
   return ProjectWriter(std::move(impl));
@@ -1025,6 +1231,7 @@ void ProjectWriter::commit() {
                                  system_error_text(errno));
   w.committed = true;
   if (w.temp_guard) w.temp_guard->release();
+  remember_good(w.path);  // written by Bitscape: no check needed to read it
   // Makes the rename durable; some file systems cannot sync a directory, the rename stands.
   fs::path dir = fs::path(w.path).parent_path();
   sync_path(dir.empty() ? std::string(".") : dir.string(), true);
@@ -1163,6 +1370,7 @@ ProjectReader::~ProjectReader() = default;
 
 ProjectReader ProjectReader::open(const std::string& path) {
   Hdf5Call call;
+  guard_project(path);
   auto impl = std::make_unique<Impl>();
   impl->path = path;
   impl->file = open_file(path, path, H5F_ACC_RDONLY);
@@ -1437,10 +1645,12 @@ ProjectWriter::~ProjectWriter() = default;
 
 ProjectWriter ProjectWriter::create(const std::string& path) { no_hdf5(path); }
 ProjectWriter ProjectWriter::update(const std::string& path) { no_hdf5(path); }
+ProjectWriter ProjectWriter::derive(const std::string&, const std::string& path) { no_hdf5(path); }
 const std::string& ProjectWriter::path() const {
   static const std::string none;
   return impl_ ? impl_->path : none;
 }
+
 const std::string& ProjectWriter::temp_path() const {
   static const std::string none;
   return impl_ ? impl_->temp_path : none;

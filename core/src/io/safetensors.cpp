@@ -236,6 +236,26 @@ at::Tensor SafetensorsFile::tensor(const std::string& name) const {
   return at::from_blob(ptr, e.info.shape, [keep](void*) {}, options);
 }
 
+std::map<std::string, std::string> parse_safetensors_index(const std::string& text,
+                                                           const std::string& path) {
+  const nlohmann::json j = parse_json(text, path);
+  if (!j.is_object() || !j.contains("weight_map") || !j["weight_map"].is_object())
+    throw InputError(path, "missing object field 'weight_map'");
+  std::map<std::string, std::string> weight_map;
+  for (auto it = j["weight_map"].begin(); it != j["weight_map"].end(); ++it) {
+    if (!it.value().is_string())
+      throw InputError(path, "weight_map entry " + quote_for_message(it.key()) +
+                                 " is not a file name");
+    std::string shard = it.value().get<std::string>();
+    if (shard.empty() || shard.find('/') != std::string::npos || shard == ".." || shard == "." ||
+        shard.find('\0') != std::string::npos)
+      throw InputError(path, "weight_map shard " + quote_for_message(shard) +
+                                 " is not a plain file name");
+    weight_map[it.key()] = shard;
+  }
+  return weight_map;
+}
+
 Checkpoint Checkpoint::open_dir(const std::string& dir) {
   Checkpoint c;
   c.dir_ = dir;
@@ -248,22 +268,10 @@ Checkpoint Checkpoint::open_dir(const std::string& dir) {
   std::map<std::string, std::string> weight_map;
   if (access(index_path.c_str(), F_OK) == 0) {
     // Real index files list one name per tensor: a few MB for the largest models.
-    const nlohmann::json j =
-        parse_json(read_file_limited(index_path, 256u << 20, "index file"), index_path);
-    if (!j.is_object() || !j.contains("weight_map") || !j["weight_map"].is_object())
-      throw InputError(index_path, "missing object field 'weight_map'");
-    for (auto it = j["weight_map"].begin(); it != j["weight_map"].end(); ++it) {
-      if (!it.value().is_string())
-        throw InputError(index_path, "weight_map entry " + quote_for_message(it.key()) +
-                                         " is not a file name");
-      std::string shard = it.value().get<std::string>();
-      if (shard.empty() || shard.find('/') != std::string::npos || shard == ".." ||
-          shard == "." || shard.find('\0') != std::string::npos)
-        throw InputError(index_path, "weight_map shard " + quote_for_message(shard) +
-                                         " is not a plain file name");
-      weight_map[it.key()] = shard;
+    weight_map =
+        parse_safetensors_index(read_file_limited(index_path, 256u << 20, "index file"), index_path);
+    for (const auto& [name, shard] : weight_map)
       if (std::find(files.begin(), files.end(), shard) == files.end()) files.push_back(shard);
-    }
     if (files.empty()) throw InputError(index_path, "weight_map is empty");
   } else if (access(single_path.c_str(), F_OK) == 0) {
     files.push_back("model.safetensors");

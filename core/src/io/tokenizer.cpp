@@ -499,6 +499,20 @@ struct Tokenizer::Impl {
 
   // ---- loading -------------------------------------------------------------------------------
 
+  // An integer field within [lo, hi]; a float or a value out of range is refused here, before
+  // any conversion (converting an out-of-range double is undefined behaviour).
+  int64_t integer(const json& v, const std::string& what, int64_t lo, int64_t hi) const {
+    if (!v.is_number_integer()) fail(what + " must be an integer, got " + describe_json(v));
+    if (v.is_number_unsigned() ? v.get<uint64_t>() > static_cast<uint64_t>(hi)
+                               : (v.get<int64_t>() < lo || v.get<int64_t>() > hi))
+      fail(what + " " + v.dump() + " is out of range (" + std::to_string(lo) + " to " +
+           std::to_string(hi) + ")");
+    return v.get<int64_t>();
+  }
+  int32_t token_id(const json& v, const std::string& what) const {
+    return static_cast<int32_t>(integer(v, what, 0, (int64_t(1) << 24) - 1));
+  }
+
   static bool flag(const json& j, const char* key, bool fallback) {
     auto it = j.find(key);
     return it == j.end() || it->is_null() ? fallback : it->get<bool>();
@@ -603,8 +617,8 @@ struct Tokenizer::Impl {
     } else if (type == "Strip") {
       d.kind = Decoder::Kind::Strip;
       d.text = j.at("content").get<std::string>();
-      d.start = j.at("start").get<std::size_t>();
-      d.stop = j.at("stop").get<std::size_t>();
+      d.start = static_cast<std::size_t>(integer(j.at("start"), "Strip decoder start", 0, 1 << 20));
+      d.stop = static_cast<std::size_t>(integer(j.at("stop"), "Strip decoder stop", 0, 1 << 20));
     } else if (type == "Metaspace") {
       d.kind = Decoder::Kind::Metaspace;
       d.text = j.value("replacement", std::string("\xE2\x96\x81"));
@@ -632,7 +646,9 @@ struct Tokenizer::Impl {
       PostProcessor p;
       std::unordered_map<std::string, std::vector<int32_t>> specials;
       for (const auto& [name, spec] : j.at("special_tokens").items()) {
-        specials[name] = spec.at("ids").get<std::vector<int32_t>>();
+        std::vector<int32_t> ids;
+        for (const json& id : spec.at("ids")) ids.push_back(token_id(id, "special token id"));
+        specials[name] = ids;
       }
       for (const auto& piece : j.at("single")) {
         if (piece.contains("Sequence")) {
@@ -648,8 +664,8 @@ struct Tokenizer::Impl {
       }
       post_processors.push_back(std::move(p));
     } else if (type == "BertProcessing" || type == "RobertaProcessing") {
-      const auto cls = j.at("cls").at(1).get<int32_t>();
-      const auto sep = j.at("sep").at(1).get<int32_t>();
+      const auto cls = token_id(j.at("cls").at(1), "cls id");
+      const auto sep = token_id(j.at("sep").at(1), "sep id");
       PostProcessor p;
       p.single = {std::vector<int32_t>{cls}, std::nullopt, std::vector<int32_t>{sep}};
       post_processors.push_back(std::move(p));
@@ -677,7 +693,10 @@ struct Tokenizer::Impl {
     const auto& v = j.at("vocab");
     int32_t max_id = -1;
     for (const auto& [token, id] : v.items()) {
-      const auto value = id.get<int64_t>();
+      if (!id.is_number_integer())
+        fail("vocab id of " + quote_for_message(token) + " must be an integer, got " + describe_json(id));
+      const int64_t value = id.is_number_unsigned() && id.get<uint64_t>() > uint64_t(INT64_MAX)
+                                ? INT64_MAX : id.get<int64_t>();
       // Ids index dense tables: bounded far above any real vocabulary (~256k tokens).
       if (value < 0 || value >= (int64_t(1) << 24))
         fail("vocab id " + std::to_string(value) + " of " + quote_for_message(token) +
@@ -753,7 +772,7 @@ struct Tokenizer::Impl {
     for (const auto& t : j) {
       AddedToken a;
       a.content = t.at("content").get<std::string>();
-      a.id = t.at("id").get<int32_t>();
+      a.id = token_id(t.at("id"), "added token id");
       a.single_word = flag(t, "single_word", false);
       a.lstrip = flag(t, "lstrip", false);
       a.rstrip = flag(t, "rstrip", false);

@@ -8,6 +8,7 @@
 #include <stdexcept>
 
 #include "bitscape/error.h"
+#include "bitscape/json_input.h"
 #include "io/tokenizer_unicode.h"
 
 namespace bitscape {
@@ -63,11 +64,22 @@ TokenizerRegex::TokenizerRegex(const std::string& pattern, const std::string& pa
   if (code == nullptr) {
     PCRE2_UCHAR message[256];
     pcre2_get_error_message(error_code, message, sizeof(message));
-    throw InputError(path_for_errors, "regex pattern '" + pattern + "' does not compile: " +
+    throw InputError(path_for_errors, "regex pattern " + quote_for_message(pattern) + " does not compile: " +
                                           reinterpret_cast<const char*>(message));
   }
   code_ = code;
   jit_ = pcre2_jit_compile(code, PCRE2_JIT_COMPLETE) == 0;
+  pattern_ = pattern;
+  path_ = path_for_errors;
+}
+
+void TokenizerRegex::fail_limit(int rc) const {
+  PCRE2_UCHAR message[256];
+  pcre2_get_error_message(rc, message, sizeof(message));
+  throw InputError(path_, "regex pattern " + quote_for_message(pattern_) +
+                              " cannot be matched on this text within PCRE2's limits (" +
+                              reinterpret_cast<const char*>(message) +
+                              "): a pathological pattern");
 }
 
 TokenizerRegex::~TokenizerRegex() { pcre2_code_free(as_code(code_)); }
@@ -85,12 +97,11 @@ void TokenizerRegex::find_all(std::string_view text,
                      : pcre2_match(as_code(code_), subject, text.size(), start,
                                    PCRE2_NO_UTF_CHECK | PCRE2_NO_JIT, match.get(), nullptr);
     if (rc == PCRE2_ERROR_NOMATCH) break;
-    if (rc < 0 && use_jit) {  // e.g. the JIT stack ran out: retry with the interpreter
+    if (rc == PCRE2_ERROR_JIT_STACKLIMIT && use_jit) {  // retry with the interpreter's heap
       use_jit = false;
       continue;
     }
-    if (rc < 0) throw std::runtime_error("tokenizer regex match failed (PCRE2 error " +
-                                         std::to_string(rc) + ")");
+    if (rc < 0) fail_limit(rc);
     const PCRE2_SIZE* ovector = pcre2_get_ovector_pointer(match.get());
     const std::size_t begin = ovector[0], end = ovector[1];
     out.emplace_back(begin, end);
@@ -108,6 +119,7 @@ bool TokenizerRegex::search(std::string_view text) const {
       pcre2_match_data_create_from_pattern(as_code(code_), nullptr));
   const int rc = pcre2_match(as_code(code_), reinterpret_cast<PCRE2_SPTR>(text.data()),
                              text.size(), 0, PCRE2_NO_UTF_CHECK, match.get(), nullptr);
+  if (rc < 0 && rc != PCRE2_ERROR_NOMATCH) fail_limit(rc);
   return rc >= 0;
 }
 

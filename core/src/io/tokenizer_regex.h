@@ -21,14 +21,18 @@ class TokenizerRegex {
   TokenizerRegex& operator=(const TokenizerRegex&) = delete;
 
   // Appends the [start, end) byte ranges of all successive non-overlapping matches in valid
-  // UTF-8 `text`, left to right.
+  // UTF-8 `text`, left to right. A match that runs into PCRE2's step or memory limits (a
+  // catastrophically backtracking pattern from a hostile tokenizer.json) is an InputError.
   void find_all(std::string_view text, std::vector<std::pair<std::size_t, std::size_t>>& out) const;
   // Whether the pattern matches somewhere in `text`.
   bool search(std::string_view text) const;
 
  private:
+  // Throws InputError for a match that exceeds PCRE2's limits (a pathological pattern).
+  [[noreturn]] void fail_limit(int rc) const;
   void* code_ = nullptr;  // pcre2_code_8*, kept out of the header
   bool jit_ = false;
+  std::string pattern_, path_;
 };
 
 }  // namespace bitscape

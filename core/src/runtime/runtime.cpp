@@ -1,5 +1,7 @@
 #include "bitscape/runtime.h"
 
+#include "bitscape/progress.h"
+
 #include <ATen/Parallel.h>
 
 #include <malloc.h>
@@ -27,6 +29,15 @@ void reexec_with_passive_openmp(char** argv) {
   if (std::getenv("OMP_WAIT_POLICY") != nullptr) return;
   ::setenv("OMP_WAIT_POLICY", "PASSIVE", 1);
   ::execv("/proc/self/exe", argv);  // returns only on failure: then run on as we are
+}
+
+}  // namespace bitscape
+
+namespace bitscape {
+
+const CancelToken& process_cancel_token() {
+  static const CancelToken token;
+  return token;
 }
 
 }  // namespace bitscape

@@ -8,6 +8,7 @@
 #include <c10/core/InferenceMode.h>
 
 #include <algorithm>
+#include <cstdio>
 #include <chrono>
 #include <cmath>
 #include <filesystem>
@@ -516,6 +517,25 @@ SearchOutcome run_search(Model& model, const SearchInputs& inputs, const SearchO
       }
       out.completed_iterations = 1;
       if (on_checkpoint) on_checkpoint(out);
+    }
+    {
+      int64_t measured = 0;
+      for (const SearchPoint& p : out.points) measured += p.iteration >= 0;
+      if (measured < F + 1) {
+        std::vector<int> low(G), high(G);
+        for (size_t i = 0; i < G; ++i) {
+          low[i] = out.pinned[i] >= 0 ? out.pinned[i] : 0;
+          high[i] = out.pinned[i] >= 0 ? out.pinned[i] : K - 1;
+        }
+        char range[160];
+        std::snprintf(range, sizeof range,
+                      "the budgets %.3g..%.3g bits hold only %lld of the configurations drawn "
+                      "(the options give %.3g..%.3g bits)",
+                      lo, hi, static_cast<long long>(measured), maker.bits(low), maker.bits(high));
+        throw InputError("", std::string("AMQ cannot fit its predictor: ") + range +
+                                 "; it needs " + std::to_string(F + 1) +
+                                 ". Widen --budgets or choose other --bits or --group");
+      }
     }
     // 3. Search and update.
     auto features = [&](const std::vector<int>& g) {
