@@ -9,4 +9,6 @@ build=${BITSCAPE_BUILD_DIR:-build}
 cmake -S . -B "$build" -G Ninja -DCMAKE_BUILD_TYPE=Release -DBITSCAPE_GUI=$gui
 cmake --build "$build" -j "$(nproc)"
 export QT_QPA_PLATFORM=offscreen
+# LibTorch's OpenMP threads spin otherwise (README, "BLAS and threads").
+export OMP_WAIT_POLICY=PASSIVE
 ctest --test-dir "$build" --output-on-failure -j "$(nproc)"

@@ -694,7 +694,13 @@ void MainWindow::showAbout() {
 }
 
 void MainWindow::showError(const QString& title, const QString& message) {
-  QMessageBox::warning(this, title, message);
+  // Window-modal but not blocking: jobs keep reporting while the message is read, and a test
+  // (or the demo) can read and close it.
+  auto* box = new QMessageBox(QMessageBox::Warning, title, message, QMessageBox::Ok, this);
+  box->setAttribute(Qt::WA_DeleteOnClose);
+  box->setObjectName(QStringLiteral("errorMessage"));
+  box->open();
+  Q_EMIT errorShown(title, message);
 }
 
 void MainWindow::rememberRecent(const QString& dir) {

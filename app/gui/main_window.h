@@ -123,6 +123,8 @@ class MainWindow : public QMainWindow {
   void demoStepEnded(int step, bool ok);
   // A job ended (finished, failed or cancelled); `what` is "open", "evaluate" or "project".
   void jobEnded(const QString& what, bool ok);
+  // An error message was shown to the user (in a window-modal message box).
+  void errorShown(const QString& title, const QString& message);
 
  protected:
   void closeEvent(QCloseEvent* event) override;

@@ -80,7 +80,14 @@ inline int signal_after(const std::vector<std::string>& args, const std::string&
                         const std::string& err_path, int sig = SIGINT,
                         std::chrono::milliseconds delay = std::chrono::milliseconds(300)) {
   const pid_t pid = spawn_cli(args, err_path);
-  wait_for_text(err_path, marker);
+  const auto t0 = std::chrono::steady_clock::now();
+  while (read_file(err_path).find(marker) == std::string::npos &&
+         std::chrono::steady_clock::now() - t0 < std::chrono::seconds(120)) {
+    int status = 0;
+    if (waitpid(pid, &status, WNOHANG) == pid)  // ended before the marker: no signal to send
+      return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  }
   std::this_thread::sleep_for(delay);
   kill(pid, sig);
   return wait_exit_code(pid);

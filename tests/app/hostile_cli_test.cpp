@@ -64,6 +64,16 @@ TEST(HostileCliTest, QuantizeForceReplacesOnlyAnEarlierQuantizeOutput) {
   EXPECT_EQ(names_in(dir), (std::vector<std::string>{"notes.txt", "parent", "photos", "q4"}));
 }
 
+TEST(HostileCliTest, CalibrateNeverReplacesAFileThatIsNotAProject) {
+  const std::string dir = scratch_dir();
+  write_file(dir + "/notes.txt", "the user's notes");
+  expect_input_error(cli("calibrate --quiet --model " + kSample + " --data " + kTrain +
+                         " --samples 2 --seqlen 32 --out " + dir + "/notes.txt"),
+                     {dir + "/notes.txt", "not a readable Bitscape project", "never replaced"});
+  EXPECT_EQ(read_file(dir + "/notes.txt"), "the user's notes");
+  EXPECT_EQ(names_in(dir), std::vector<std::string>{"notes.txt"});
+}
+
 TEST(HostileCliTest, OptionsOutsideTheirMeaningAreUsageErrors) {
   const std::string dir = scratch_dir();
   CliRun r = cli("calibrate --model " + kSample + " --data " + kTrain + " --seqlen -5 --out " + dir + "/p.h5");
@@ -96,7 +106,11 @@ TEST(HostileCliTest, WindowsBeyondTheModelsContextAreWarnedAbout) {
 TEST(HostileCliTest, TermAndHupCancelLikeCtrlCAndLeaveNoTemporary) {
   if (!bitscape::project_support_available()) GTEST_SKIP() << "built without HDF5";
   const std::string dir = scratch_dir();
-  write_file(dir + "/old.bsproj.h5", "the user's project");
+  ASSERT_EQ(cli("calibrate --quiet --model " + kSample + " --data " + kTrain +
+                " --samples 2 --seqlen 32 --out " + dir + "/old.bsproj.h5")
+                .code,
+            0);
+  const std::string old = read_file(dir + "/old.bsproj.h5");
   const std::vector<std::string> args = {"calibrate", "--model", kSample, "--data", kTrain,
                                          "--samples", "256", "--seqlen", "256", "--out",
                                          dir + "/old.bsproj.h5"};
@@ -104,7 +118,7 @@ TEST(HostileCliTest, TermAndHupCancelLikeCtrlCAndLeaveNoTemporary) {
       << read_file(dir + "/err1");
   EXPECT_EQ(signal_after(args, "calibrate", dir + "/err2", SIGHUP), 128 + SIGHUP)
       << read_file(dir + "/err2");
-  EXPECT_EQ(read_file(dir + "/old.bsproj.h5"), "the user's project");
+  EXPECT_EQ(read_file(dir + "/old.bsproj.h5"), old);
   EXPECT_EQ(names_in(dir), (std::vector<std::string>{"err1", "err2", "old.bsproj.h5"}));
 }
 
@@ -115,10 +129,12 @@ TEST(HostileCliTest, TemporariesOfAKilledRunAreRemovedByTheNextWriter) {
   const std::vector<std::string> args = {"calibrate", "--model", kSample, "--data", kTrain,
                                          "--samples", "256", "--seqlen", "256", "--out", p};
   EXPECT_EQ(signal_after(args, "calibrate", dir + "/err", SIGKILL), 128 + SIGKILL);
-  // SIGKILL cannot be handled: the temporary stays, named after the dead process...
+  // SIGKILL cannot be handled: the temporary stays, named after the dead process, and the
+  // writer's lock file (the kernel released the lock itself)...
   std::vector<std::string> names = names_in(dir);
-  ASSERT_EQ(names.size(), 2u);
-  EXPECT_EQ(names[0].rfind(".p.bsproj.h5.tmp-", 0), 0u) << names[0];
+  ASSERT_EQ(names.size(), 3u);
+  EXPECT_EQ(names[0], ".p.bsproj.h5.lock");
+  EXPECT_EQ(names[1].rfind(".p.bsproj.h5.tmp-", 0), 0u) << names[1];
   // ...until the next run that writes the project.
   CliRun r = cli("calibrate --quiet --model " + kSample + " --data " + kTrain +
                  " --samples 4 --seqlen 32 --out " + p);

@@ -67,10 +67,14 @@ TEST(QuantCliTest, CtrlCDuringCalibrationLeavesNoFileAndKeepsAnExistingProject) 
                                    "--samples", "256", "--seqlen", "256", "--out", dir + "/new.bsproj.h5"};
   EXPECT_EQ(signal_after(args, "calibrate", dir + "/err1"), 130) << read_file(dir + "/err1");
   // An existing target stays byte for byte what it was.
-  write_file(dir + "/old.bsproj.h5", "the user's project");
+  ASSERT_EQ(cli("calibrate --quiet --model " + kSample + " --data " + kTrain +
+                " --samples 2 --seqlen 32 --out " + dir + "/old.bsproj.h5")
+                .code,
+            0);
+  const std::string old = read_file(dir + "/old.bsproj.h5");
   args.back() = dir + "/old.bsproj.h5";
   EXPECT_EQ(signal_after(args, "calibrate", dir + "/err2"), 130) << read_file(dir + "/err2");
-  EXPECT_EQ(read_file(dir + "/old.bsproj.h5"), "the user's project");
+  EXPECT_EQ(read_file(dir + "/old.bsproj.h5"), old);
   for (const auto& e : fs::directory_iterator(dir)) {
     const std::string name = e.path().filename().string();
     EXPECT_TRUE(name == "err1" || name == "err2" || name == "old.bsproj.h5") << "left behind: " << name;

@@ -19,6 +19,7 @@
 #if BITSCAPE_WITH_HDF5
 #include <fcntl.h>
 #include <hdf5.h>
+#include <sys/file.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -894,6 +895,13 @@ void check_in_child(const std::string& path) {
     g_in_check_child = true;
     // Ctrl-C, SIGTERM and SIGHUP end the child at once (the parent's handlers only set a flag).
     for (int sig : {SIGINT, SIGTERM, SIGHUP}) ::signal(sig, SIG_DFL);
+    // What the library prints while it fails (or crashes) is not for the user's terminal: the
+    // parent reports the outcome in one line.
+    if (const int null = ::open("/dev/null", O_WRONLY | O_CLOEXEC); null >= 0) {
+      ::dup2(null, STDERR_FILENO);
+      ::dup2(null, STDOUT_FILENO);
+      ::close(null);
+    }
     // The child's only thread is not the one the parent's lock records as its owner (glibc
     // keeps the kernel thread id): start from a fresh, free lock.
     new (&hdf5_mutex()) std::recursive_mutex();
@@ -977,15 +985,12 @@ struct ProjectWriter::Impl {
   std::unique_ptr<TempFileGuard> temp_guard;
   Hid file;
   bool committed = false;
+  struct Lock {
+    std::string path;
+    int fd = -1;
+  } lock;  // see lock_project()
 
-  ~Impl() {
-    if (committed) return;
-    {
-      Hdf5Call call;
-      file.reset();
-    }
-    temp_guard.reset();
-  }
+  ~Impl();
 
   // The open file for a write; an error once committed or after a failed commit.
   hid_t writable() const {
@@ -994,6 +999,75 @@ struct ProjectWriter::Impl {
     return file.get();
   }
 };
+
+namespace {
+
+// One writer at a time per project: a writer holds an exclusive flock() on a lock file beside
+// the project (".<name>.lock") from before it copies the project (update) or may replace it
+// (create) until it has committed. Without it, two writers (the workbench's search and a CLI
+// sensitivity run, or two windows) would each rename their copy over the file and the first
+// one's run would be lost. flock() locks belong to an open file, so two writers in one process
+// exclude each other too, and the kernel drops the lock of a killed process. The lock file is
+// removed on release; a writer that locked a file just removed (or replaced) tries again.
+// (HDF5's own locks are on the project file itself and do not interfere.)
+struct ProjectLock {
+  std::string path;
+  int fd = -1;
+};
+
+std::string lock_path_for(const std::string& project) {
+  const fs::path p(project);
+  return (p.parent_path() / ("." + p.filename().string() + ".lock")).string();
+}
+
+ProjectLock lock_project(const std::string& project) {
+  ProjectLock lock;
+  lock.path = lock_path_for(project);
+  for (int attempt = 0; attempt < 100; ++attempt) {
+    const int fd = ::open(lock.path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0644);
+    if (fd < 0)
+      throw InputError(project, "cannot lock the project (" + lock.path + "): " + std::strerror(errno));
+    if (::flock(fd, LOCK_EX | LOCK_NB) != 0) {
+      const int err = errno;
+      ::close(fd);
+      if (err == EWOULDBLOCK)
+        throw InputError(project, "is being written by another job (a calibration, sensitivity "
+                                  "analysis, search or stored edit, in this window or another "
+                                  "process); try again when it has finished");
+      throw InputError(project, std::string("cannot lock the project: ") + std::strerror(err));
+    }
+    struct stat a {}, b {};
+    if (::fstat(fd, &a) == 0 && ::stat(lock.path.c_str(), &b) == 0 && a.st_dev == b.st_dev &&
+        a.st_ino == b.st_ino) {
+      lock.fd = fd;
+      return lock;
+    }
+    ::close(fd);  // removed by the writer that released it meanwhile: lock the new one
+  }
+  throw InputError(project, "cannot lock the project: the lock file keeps changing");
+}
+
+void unlock_project(ProjectLock& lock) {
+  if (lock.fd < 0) return;
+  struct stat a {}, b {};
+  if (::fstat(lock.fd, &a) == 0 && ::stat(lock.path.c_str(), &b) == 0 && a.st_dev == b.st_dev &&
+      a.st_ino == b.st_ino)
+    ::unlink(lock.path.c_str());
+  ::close(lock.fd);
+  lock.fd = -1;
+}
+
+}  // namespace
+
+ProjectWriter::Impl::~Impl() {
+  if (!committed) {
+    Hdf5Call call;
+    file.reset();
+  }
+  temp_guard.reset();
+  ProjectLock l{lock.path, lock.fd};
+  unlock_project(l);
+}
 
 namespace {
 
@@ -1026,6 +1100,24 @@ ProjectWriter::~ProjectWriter() = default;
 ProjectWriter ProjectWriter::create(const std::string& path) {
   Hdf5Call call;
   auto impl = new_writer(path);
+  // An existing file is replaced only when it is a project: `--out` naming a corpus, a model
+  // file or anything else by mistake must not destroy it.
+  if (fs::exists(path)) {
+    std::string problem;
+    try {
+      guard_project(path);
+      check_format(open_file(path, path, H5F_ACC_RDONLY).get(), path);
+    } catch (const InputError& e) {
+      problem = e.problem();
+    }
+    if (!problem.empty())
+      throw InputError(path, "exists and is not a readable Bitscape project (" + problem +
+                                 "); it is never replaced, choose another file");
+  }
+  {
+    const ProjectLock l = lock_project(path);
+    impl->lock = {l.path, l.fd};
+  }
   Hid fapl = file_access_plist(path);
   impl->file =
       Hid(H5Fcreate(impl->temp_path.c_str(), H5F_ACC_TRUNC, H5P_DEFAULT, fapl.get()), H5Fclose);
@@ -1048,6 +1140,10 @@ ProjectWriter ProjectWriter::derive(const std::string& source, const std::string
   // Checked before copying: a file that is not a project is not copied.
   check_format(open_file(source, source, H5F_ACC_RDONLY).get(), source);
   auto impl = new_writer(path);
+  {
+    const ProjectLock l = lock_project(path);  // before the copy, so no commit of another is lost
+    impl->lock = {l.path, l.fd};
+  }
   std::error_code ec;
   if (!fs::copy_file(source, impl->temp_path, fs::copy_options::overwrite_existing, ec))
     throw InputError(

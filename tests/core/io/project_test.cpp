@@ -685,3 +685,29 @@ TEST(ProjectTest, RunsAreListedOldestFirstThenInNaturalNameOrder) {
             (std::vector<std::string>{"earliest", "run1", "run2", "run10", "later"}));
   EXPECT_TRUE(bitscape::runs_in_order(r, "/probing").empty());
 }
+
+// Two writers of one project would each rename their copy over the file, and the first one's
+// commit would be lost: the second is refused until the first has committed or given up.
+TEST(ProjectTest, OneWriterAtATimeAndReadersNeverBlockIt) {
+  REQUIRE_HDF5();
+  const std::string dir = scratch_dir();
+  const std::string path = write_model_only(dir);
+  {
+    auto reader = ProjectReader::open(path);  // an open reader does not stand in the way
+    auto first = ProjectWriter::update(path);
+    expect_error<InputError>([&] { ProjectWriter::update(path); }, {path, "being written by another job"});
+    expect_error<InputError>([&] { ProjectWriter::create(path); }, {path, "being written by another job"});
+    first.set_attribute("/", "note", std::string("first"));
+    first.commit();
+  }
+  {
+    auto second = ProjectWriter::update(path);  // free again after the commit
+    second.set_attribute("/", "other", std::string("second"));
+    second.commit();
+  }
+  { auto abandoned = ProjectWriter::update(path); }  // and after a writer gives up
+  auto r = ProjectReader::open(path);
+  EXPECT_EQ(r.string_attribute("/", "note"), "first");
+  EXPECT_EQ(r.string_attribute("/", "other"), "second");
+  EXPECT_EQ(files_in(dir), std::vector<std::string>{"p.bsproj.h5"});  // no lock file left
+}
