@@ -3,6 +3,7 @@
 # UndefinedBehaviorSanitizer, from the seed corpora in tests/fuzz/corpus/.
 #
 #   scripts/fuzz.sh [--runs N] [--minutes M] [--jobs J] [TARGET ...]
+#   scripts/fuzz.sh --report [TARGET ...]   (the table again, from the last run's logs)
 #
 # Each target runs until N executions (default 1,000,000) or M minutes (default 30), whichever
 # comes first; J targets run at once (default: the number of cores). A crash, a leak, a timeout
@@ -16,64 +17,25 @@ runs=1000000
 minutes=30
 jobs=$(nproc)
 targets=()
+report_only=0
 while (($#)); do
   case "$1" in
     --runs) runs=$2; shift 2 ;;
     --minutes) minutes=$2; shift 2 ;;
     --jobs) jobs=$2; shift 2 ;;
-    -h|--help) sed -n '2,13p' "$0"; exit 0 ;;
+    --report) report_only=1; shift ;;
+    -h|--help) sed -n '2,14p' "$0"; exit 0 ;;
     *) targets+=("$1"); shift ;;
   esac
 done
 
-scripts/setup.sh --no-gui
-missing=()
-for p in clang libclang-rt-14-dev; do
-  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
-done
-if ((${#missing[@]})); then
-  SUDO=""; [[ $(id -u) != 0 ]] && SUDO=sudo
-  $SUDO apt-get update -q
-  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -q --no-install-recommends "${missing[@]}"
-fi
-
 build=${BITSCAPE_FUZZ_BUILD:-build-fuzz}
-flags="-O1 -g -fno-omit-frame-pointer -fsanitize=address,undefined,fuzzer-no-link -fno-sanitize-recover=undefined"
-cmake -S . -B "$build" -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo \
-  -DCMAKE_C_COMPILER=clang -DCMAKE_CXX_COMPILER=clang++ \
-  -DCMAKE_CXX_FLAGS="$flags" -DCMAKE_C_FLAGS="$flags" \
-  -DCMAKE_EXE_LINKER_FLAGS="-fsanitize=address,undefined" \
-  -DCMAKE_SHARED_LINKER_FLAGS="-fsanitize=address,undefined" \
-  -DBITSCAPE_GUI=OFF -DBITSCAPE_BENCH=OFF -DBITSCAPE_WERROR=OFF -DBITSCAPE_FUZZ=ON >/dev/null
 if ((${#targets[@]} == 0)); then
   for f in tests/fuzz/fuzz_*.cpp; do n=$(basename "$f" .cpp); targets+=("${n#fuzz_}"); done
 fi
-cmake --build "$build" --target $(printf 'fuzz_%s ' "${targets[@]}")
-
-export ASAN_OPTIONS=detect_leaks=1:allocator_may_return_null=1:abort_on_error=1
-export LSAN_OPTIONS=suppressions=$PWD/tests/fuzz/lsan.supp
-export XDG_CACHE_HOME=$PWD/$build/cache  # the list of checked projects, not the user's
-export UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1
-export OMP_NUM_THREADS=1 OMP_WAIT_POLICY=PASSIVE
-export BITSCAPE_CHECK_TIMEOUT=5  # a project check that loops is ended before libFuzzer's 10 s
-run_target() {
-  local t=$1 work="$build/corpus/$1" art="$build/artifacts/$1/"
-  rm -rf "$art"
-  mkdir -p "$work" "$art"
-  local t0=$(date +%s)
-  local dict=""
-  case "$t" in config|safetensors|safetensors_index|allocation|corpus|tokenizer) dict="-dict=tests/fuzz/json.dict" ;; esac
-  "$build/tests/fuzz_$t" "$work" "tests/fuzz/corpus/$t" -runs="$runs" $dict \
-    -max_total_time=$((minutes * 60)) -timeout=10 -rss_limit_mb=4096 -malloc_limit_mb=4096 \
-    -print_final_stats=1 -artifact_prefix="$art" >"$build/fuzz_$t.log" 2>&1 || true
-  echo $(( $(date +%s) - t0 )) >"$build/fuzz_$t.seconds"
-  echo "fuzz_$t done"
-}
-export -f run_target
-export build runs minutes
-printf '%s\n' "${targets[@]}" | xargs -P "$jobs" -I{} bash -c 'run_target {}'
 
 # The table: executions, time, and what each run found.
+report() {
 out=tests/fuzz/results.md
 {
   echo "# Fuzzing results"
@@ -108,3 +70,51 @@ out=tests/fuzz/results.md
   done
 } >"$out"
 cat "$out"
+}
+
+if ((report_only)); then report; exit 0; fi
+
+scripts/setup.sh --no-gui
+missing=()
+for p in clang libclang-rt-14-dev; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+if ((${#missing[@]})); then
+  SUDO=""; [[ $(id -u) != 0 ]] && SUDO=sudo
+  $SUDO apt-get update -q
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -q --no-install-recommends "${missing[@]}"
+fi
+
+flags="-O1 -g -fno-omit-frame-pointer -fsanitize=address,undefined,fuzzer-no-link -fno-sanitize-recover=undefined"
+cmake -S . -B "$build" -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo \
+  -DCMAKE_C_COMPILER=clang -DCMAKE_CXX_COMPILER=clang++ \
+  -DCMAKE_CXX_FLAGS="$flags" -DCMAKE_C_FLAGS="$flags" \
+  -DCMAKE_EXE_LINKER_FLAGS="-fsanitize=address,undefined" \
+  -DCMAKE_SHARED_LINKER_FLAGS="-fsanitize=address,undefined" \
+  -DBITSCAPE_GUI=OFF -DBITSCAPE_BENCH=OFF -DBITSCAPE_WERROR=OFF -DBITSCAPE_FUZZ=ON >/dev/null
+cmake --build "$build" --target $(printf 'fuzz_%s ' "${targets[@]}")
+
+export ASAN_OPTIONS=detect_leaks=1:allocator_may_return_null=1:abort_on_error=1
+export LSAN_OPTIONS=suppressions=$PWD/tests/sanitizers/lsan.supp
+export XDG_CACHE_HOME=$PWD/$build/cache  # the list of checked projects, not the user's
+export UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1
+export OMP_NUM_THREADS=1 OMP_WAIT_POLICY=PASSIVE
+export BITSCAPE_CHECK_TIMEOUT=5  # a project check that loops is ended before libFuzzer's 10 s
+run_target() {
+  local t=$1 work="$build/corpus/$1" art="$build/artifacts/$1/"
+  rm -rf "$art"
+  mkdir -p "$work" "$art"
+  local t0=$(date +%s)
+  local dict=""
+  case "$t" in config|safetensors|safetensors_index|allocation|corpus|tokenizer) dict="-dict=tests/fuzz/json.dict" ;; esac
+  "$build/tests/fuzz_$t" "$work" "tests/fuzz/corpus/$t" -runs="$runs" $dict \
+    -max_total_time=$((minutes * 60)) -timeout=10 -rss_limit_mb=4096 -malloc_limit_mb=4096 \
+    -print_final_stats=1 -artifact_prefix="$art" >"$build/fuzz_$t.log" 2>&1 || true
+  echo $(( $(date +%s) - t0 )) >"$build/fuzz_$t.seconds"
+  echo "fuzz_$t done"
+}
+export -f run_target
+export build runs minutes
+printf '%s\n' "${targets[@]}" | xargs -P "$jobs" -I{} bash -c 'run_target {}'
+
+report

@@ -9,6 +9,11 @@
 
 namespace bitscape::widgets {
 
+std::mutex& handoff_mutex() {
+  static std::mutex m;
+  return m;
+}
+
 // What a worker may touch of the runner: it can post to the runner while the runner lives.
 // A queued call that is still pending when the runner is destroyed is discarded by Qt.
 struct JobRunner::Channel {
@@ -17,10 +22,16 @@ struct JobRunner::Channel {
 
   void post(quint64 job, std::function<void(JobRunner*)> action) {
     std::lock_guard<std::mutex> lock(mutex);
+    std::lock_guard<std::mutex> published(handoff_mutex());
     if (runner == nullptr) return;
     JobRunner* r = runner;
+    // The receiving side takes the hand-off lock before it touches `action` (see startErased).
     QMetaObject::invokeMethod(
-        r, [r, job, action = std::move(action)] { r->deliver(job, [&] { action(r); }); },
+        r,
+        [r, job, action = std::move(action)] {
+          { std::lock_guard<std::mutex> received(handoff_mutex()); }
+          r->deliver(job, [&] { action(r); });
+        },
         Qt::QueuedConnection);
   }
 };
@@ -95,7 +106,12 @@ quint64 JobRunner::startErased(const QString& name, Work work) {
   const bool wasRunning = running_;
   running_ = true;
 
+  // Published under a lock that the worker takes before it reads anything the job captured: the
+  // hand-off is then ordered by a lock both threads hold (QThreadPool's queue orders it too,
+  // with futexes that ThreadSanitizer cannot see).
+  std::unique_lock<std::mutex> published(handoff_mutex());
   pool_.start([channel = channel_, token = token_, job, work = std::move(work)]() {
+    { std::lock_guard<std::mutex> received(handoff_mutex()); }
     std::function<void(JobRunner*)> outcome;
     if (token.cancelled()) {  // superseded or cancelled before it began
       outcome = [job](JobRunner* r) { Q_EMIT r->cancelled(job); };
@@ -128,6 +144,7 @@ quint64 JobRunner::startErased(const QString& name, Work work) {
       outcome(r);
     });
   });
+  published.unlock();
 
   Q_EMIT started(job, name);
   if (!wasRunning) Q_EMIT runningChanged(true);

@@ -3,8 +3,9 @@
 
 namespace bitscape {
 
-// Sets LibTorch's intra-op thread count; 0 means one per available core (LibTorch's own default
-// counts physical cores and picked 1 on the 2-vCPU development machine). Returns the count set.
+// Sets LibTorch's intra-op thread count; 0 means OMP_NUM_THREADS when set, else one per available
+// core (LibTorch's own default counts physical cores and picked 1 on the 2-vCPU development
+// machine). Returns the count set.
 int configure_threads(int requested);
 
 // LibTorch's OpenMP threads spin-wait between parallel regions by default, and OpenBLAS's

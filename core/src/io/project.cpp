@@ -551,8 +551,10 @@ std::vector<hsize_t> chunk_dims(const std::vector<hsize_t>& dims, hsize_t limit)
   return chunk;
 }
 
-// Writes a dataset, replacing any object at `path`. `compress`: chunked, shuffle + deflate 1
-// (deflate only where HDF5 has it).
+// Writes a dataset, replacing any object at `path`. Numeric data is stored in chunks with a
+// Fletcher-32 checksum each, so that a damaged byte of data (not only of HDF5's metadata, which
+// carries its own checksums) is an error when read instead of a silently different number.
+// `compress`: shuffle + deflate 1 as well (deflate only where HDF5 has it).
 void write_dataset(hid_t file_id, const std::string& file, const std::string& path, hid_t file_type,
                    hid_t mem_type, const void* data, const std::vector<hsize_t>& dims,
                    bool compress) {
@@ -562,12 +564,14 @@ void write_dataset(hid_t file_id, const std::string& file, const std::string& pa
   Hid space(H5Screate_simple(static_cast<int>(dims.size()), dims.data(), nullptr), H5Sclose);
   Hid dcpl(H5Pcreate(H5P_DATASET_CREATE), H5Pclose);
   if (!space.valid() || !dcpl.valid()) fail_hdf5(file, "cannot prepare dataset " + in_quotes(path));
-  if (compress && count > 0) {
+  const bool numeric = H5Tget_class(file_type) != H5T_STRING;
+  if (count > 0 && (numeric || compress)) {
     std::vector<hsize_t> chunk = chunk_dims(dims, kChunkElements);
     if (H5Pset_chunk(dcpl.get(), static_cast<int>(chunk.size()), chunk.data()) < 0 ||
-        H5Pset_shuffle(dcpl.get()) < 0 ||
-        (deflate_available() && H5Pset_deflate(dcpl.get(), 1) < 0))
-      fail_hdf5(file, "cannot set up compression for " + in_quotes(path));
+        (compress && (H5Pset_shuffle(dcpl.get()) < 0 ||
+                      (deflate_available() && H5Pset_deflate(dcpl.get(), 1) < 0))) ||
+        (numeric && H5Pset_fletcher32(dcpl.get()) < 0))
+      fail_hdf5(file, "cannot set up chunks for " + in_quotes(path));
   }
   Hid lcpl = link_create_plist(file);
   Hid ds(H5Dcreate2(file_id, path.c_str(), file_type, space.get(), lcpl.get(), dcpl.get(),
@@ -760,6 +764,8 @@ Hid open_file(const std::string& file, const std::string& actual, unsigned flags
   if (!fs::exists(actual, ec)) throw InputError(file, "cannot open project (no such file)");
   if (fs::is_directory(actual, ec))
     throw InputError(file, "cannot open project (it is a directory)");
+  if (!fs::is_regular_file(actual, ec))
+    throw InputError(file, "cannot open project (not a regular file)");
 #if H5_VERSION_GE(1, 12, 0)
   htri_t is_hdf5 = H5Fis_accessible(actual.c_str(), H5P_DEFAULT);
 #else

@@ -14,6 +14,10 @@ namespace bitscape {
 
 int configure_threads(int requested) {
   int n = requested > 0 ? requested : static_cast<int>(std::thread::hardware_concurrency());
+  // Without an explicit count, OMP_NUM_THREADS (the OpenMP convention) is honoured.
+  if (requested <= 0)
+    if (const char* omp = std::getenv("OMP_NUM_THREADS"); omp != nullptr && std::atoi(omp) > 0)
+      n = std::atoi(omp);
   if (n <= 0) n = 1;
   at::set_num_threads(n);
   return at::get_num_threads();

@@ -129,6 +129,9 @@ std::string read_file_limited(const std::string& path, uint64_t max_bytes, const
     throw InputError(path, "cannot open " + kind + ": " +
                                (errno == ENOENT ? std::string("no such file") : std::strerror(errno)));
   if (S_ISDIR(st.st_mode)) throw InputError(path, "is a directory, expected a " + kind);
+  // A device (/dev/zero, /dev/urandom) never ends; pipes and sockets are read up to the limit.
+  if (S_ISCHR(st.st_mode) || S_ISBLK(st.st_mode))
+    throw InputError(path, "is a device, expected a " + kind);
   if (S_ISREG(st.st_mode) && static_cast<uint64_t>(st.st_size) > max_bytes)
     throw InputError(path, kind + " of " + std::to_string(st.st_size) +
                                " bytes is larger than the " + std::to_string(max_bytes >> 20) +
