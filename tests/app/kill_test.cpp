@@ -78,6 +78,16 @@ const Base& base() {
     b.shapes = bitscape::module_shapes(bitscape::Model::load(b.model));
     return b;
   }();
+  // Removed when the process ends. Registered after `b` is complete, so the handler runs before
+  // b's destructor (registering inside the initializer would run it after).
+  static const bool cleanup = [] {
+    std::atexit([] {
+      std::error_code ec;
+      fs::remove_all(b.dir, ec);
+    });
+    return true;
+  }();
+  (void)cleanup;
   return b;
 }
 
@@ -346,7 +356,6 @@ TEST_P(KillTest, EveryFileIsOldOrCompleteAfterKillsAtRandomInstants) {
       total.survived += t.survived;
     }
     std::printf("kills survived: %s %d of %d\n", c.name.c_str(), total.survived, total.kills);
-    fs::remove_all(base().dir);
     RecordProperty("kills", total.kills);
     RecordProperty("survived", total.survived);
     EXPECT_EQ(total.survived, total.kills);
