@@ -329,16 +329,29 @@ void write_sets(ProjectWriter& w, const std::string& p, const std::vector<std::v
   w.write_int64s(p + "_indices", flat, {static_cast<int64_t>(flat.size())});
 }
 
-std::vector<std::vector<int64_t>> read_sets(const ProjectReader& r, const std::string& p) {
+// Sets of column indices stored as counts and their concatenation; every count and index is
+// checked against the stored data and the module's `cols` columns.
+std::vector<std::vector<int64_t>> read_sets(const ProjectReader& r, const std::string& p, int64_t cols) {
   const std::vector<int64_t> counts = r.read_int64s(p + "_counts");
   const std::vector<int64_t> flat = r.read_int64s(p + "_indices");
   std::vector<std::vector<int64_t>> sets;
   size_t at = 0;
   for (int64_t n : counts) {
+    if (n < 0 || static_cast<uint64_t>(n) > flat.size() - at)
+      throw InputError(r.path(), "dataset '" + p + "_counts' holds a count of " + std::to_string(n) +
+                                     " where " + std::to_string(flat.size() - at) +
+                                     " indices remain in '" + p + "_indices'");
     sets.emplace_back(flat.begin() + static_cast<std::ptrdiff_t>(at),
                       flat.begin() + static_cast<std::ptrdiff_t>(at + static_cast<size_t>(n)));
     at += static_cast<size_t>(n);
   }
+  if (at != flat.size())
+    throw InputError(r.path(), "dataset '" + p + "_indices' holds " + std::to_string(flat.size()) +
+                                   " indices, its counts " + std::to_string(at));
+  for (int64_t c : flat)
+    if (c < 0 || c >= cols)
+      throw InputError(r.path(), "dataset '" + p + "_indices' holds column " + std::to_string(c) +
+                                     " of a module with " + std::to_string(cols) + " columns");
   return sets;
 }
 
@@ -388,13 +401,30 @@ std::optional<StoredProbe> read_module_probe(const ProjectReader& r, const std::
   pr.module = module;
   std::vector<int64_t> shape;
   const std::vector<float> flat = r.read_floats(p + "/column_saliency", &shape);
-  if (shape.size() == 2)
-    for (int64_t k = 0; k < shape[0]; ++k)
-      pr.column_saliency.emplace_back(flat.begin() + k * shape[1], flat.begin() + (k + 1) * shape[1]);
-  pr.critical = read_sets(r, p + "/critical");
-  pr.non_critical = read_sets(r, p + "/non_critical");
-  for (int64_t g : r.read_int64s(p + "/groups_strategy1")) pr.groups_strategy1.push_back(static_cast<uint8_t>(g));
-  for (int64_t g : r.read_int64s(p + "/groups_strategy2")) pr.groups_strategy2.push_back(static_cast<uint8_t>(g));
+  if (shape.size() != 2)
+    throw InputError(r.path(), "dataset '" + p + "/column_saliency' is not a matrix of sources x columns");
+  const int64_t cols = shape[1];
+  for (int64_t k = 0; k < shape[0]; ++k)
+    pr.column_saliency.emplace_back(flat.begin() + k * cols, flat.begin() + (k + 1) * cols);
+  pr.critical = read_sets(r, p + "/critical", cols);
+  pr.non_critical = read_sets(r, p + "/non_critical", cols);
+  // The column groups: one of 0 (non-critical), 1 (sub-critical), 2 (critical) per column.
+  auto groups = [&](const std::string& name) {
+    const std::vector<int64_t> g = r.read_int64s(p + "/" + name);
+    if (static_cast<int64_t>(g.size()) != cols)
+      throw InputError(r.path(), "dataset '" + p + "/" + name + "' holds " + std::to_string(g.size()) +
+                                     " groups for " + std::to_string(cols) + " columns");
+    std::vector<uint8_t> out;
+    for (int64_t v : g) {
+      if (v < 0 || v > 2)
+        throw InputError(r.path(), "dataset '" + p + "/" + name + "' holds group " + std::to_string(v) +
+                                       " (0, 1 or 2 expected)");
+      out.push_back(static_cast<uint8_t>(v));
+    }
+    return out;
+  };
+  pr.groups_strategy1 = groups("groups_strategy1");
+  pr.groups_strategy2 = groups("groups_strategy2");
   pr.compactness = num(r, p, "compactness");
   return pr;
 }
