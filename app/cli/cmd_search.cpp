@@ -16,6 +16,7 @@
 #include "bitscape/runtime.h"
 #include "bitscape/search.h"
 #include "bitscape/search_job.h"
+#include "bitscape/search_methods.h"
 #include "bitscape/search_store.h"
 #include "bitscape/sensitivity_store.h"
 #include "cli.h"
@@ -69,8 +70,8 @@ int run_search_command(const Args& args) {
   job.resume = args.flag("resume");
   SearchOptions& o = job.search;
   o.method = args.get("method");
-  if (o.method != "dp" && o.method != "amq" && o.method != "automixq" && o.method != "cmpq")
-    throw UsageError("--method must be dp, amq, automixq or cmpq");
+  const SearchMethodInfo* method = find_search_method(o.method);
+  if (!method) throw UsageError("--method must be " + search_method_names());
   if (args.has("budget") && args.has("budgets")) throw UsageError("give --budget or --budgets, not both");
   if (args.has("budgets")) {
     o.budgets = parse_budgets(args.get("budgets"));
@@ -79,7 +80,7 @@ int run_search_command(const Args& args) {
   } else if (args.has("budget")) {
     const double b = args.get_double("budget");
     if (b <= 0 || b > 32) throw UsageError("--budget must be between 0 and 32 bits, got " + args.get("budget"));
-    if (o.method == "dp" || o.method == "cmpq") o.budgets = {b};
+    if (method->uses_budgets) o.budgets = {b};
     o.budget_lo = std::min(o.budget_lo, b);
   }
   o.seed = static_cast<uint64_t>(args.get_int("seed"));
@@ -120,7 +121,7 @@ int run_search_command(const Args& args) {
   const std::string& eval_data = res.eval_data;
 
   // The front, the baselines, and the allocation chosen at --budget.
-  ParetoArchive archive(o.method == "automixq" ? ParetoArchive::Objective::kKl : ParetoArchive::Objective::kKl);
+  ParetoArchive archive(ParetoArchive::Objective::kKl);
   for (const SearchPoint& p : out.points) archive.add(p);
   nlohmann::json chosen;
   if (args.has("budget")) {
@@ -180,10 +181,25 @@ int run_search_command(const Args& args) {
   return 0;
 }
 
+// --quantizer's help: each method's default, from the registry.
+std::string quantizer_help() {
+  std::string s = "quantizer of the candidates (default:";
+  for (const SearchMethodInfo& m : search_methods())
+    if (!m.needs_sensitivity) s += " " + m.default_quantizer + " for " + m.name + ",";
+  return s + " dp: the sensitivity run's)";
+}
+
+// --method's help, from the registry: one line per method.
+std::string method_help() {
+  std::string s = search_method_names() + ":";
+  for (const SearchMethodInfo& m : search_methods()) s += "\n" + m.title;
+  return s;
+}
+
 std::vector<OptionSpec> search_options() {
   std::vector<OptionSpec> o = {
       {"project", "FILE", "calibrated project (*.bsproj.h5); the run is added to it", "", true},
-      {"method", "M", "dp, amq, automixq or cmpq", "", true},
+      {"method", "M", method_help(), "", true},
       {"budget", "B", "average bits (with overhead) to choose an allocation at"},
       {"budgets", "LO:HI:STEP", "the range of average bits of interest (default 2.25:4.25:0.25)"},
       {"out", "FILE", "with --budget: write the chosen allocation (*.alloc.json)"},
@@ -192,8 +208,7 @@ std::vector<OptionSpec> search_options() {
       {"run", "NAME", "name of the run (default: search1, search2, ...)"},
       {"resume", "", "continue an unfinished run (the last one, or --run)"},
       {"model", "DIR", "model directory (default: the one the project records)"},
-      {"quantizer", "Q", "quantizer of the candidates (default: hqq for amq, rtn otherwise; dp: the "
-                         "sensitivity run's)"},
+      {"quantizer", "Q", quantizer_help()},
       {"bits", "LIST", "bit options (amq)", "2,3,4"},
       {"group", "G", "group size", "128"},
       {"eval-data", "FILE", "held-out text the candidates are measured on (default: the calibration corpus)"},

@@ -56,7 +56,11 @@ std::string command_help(const CommandSpec& c) {
     std::string item = "--" + o.name + (o.value_name.empty() ? "" : " " + o.value_name);
     s << "  " << item;
     for (size_t i = item.size(); i < 26; ++i) s << ' ';
-    s << " " << o.help;
+    // Lines after the first are indented under the first.
+    for (char ch : " " + o.help) {
+      s << ch;
+      if (ch == '\n') s << std::string(29, ' ');
+    }
     if (!o.default_value.empty()) s << " (default: " << o.default_value << ")";
     s << "\n";
   }

@@ -43,6 +43,7 @@
 #include <QUndoStack>
 #include <QVBoxLayout>
 
+#include "bitscape/search_methods.h"
 #include "bitscape/widgets/about_text.h"
 #include "bitscape/widgets/format.h"
 #include "bitscape/widgets/job_runner.h"
@@ -808,10 +809,8 @@ void MainWindow::chooseSearch() {
   QDialog dialog(this);
   dialog.setWindowTitle(tr("Run search"));
   auto* method = new QComboBox;
-  method->addItem(tr("dp: exact budgeted choice over the sensitivity curves"), "dp");
-  method->addItem(tr("AMQ: HQQ proxy, RBF predictor, NSGA-II"), "amq");
-  method->addItem(tr("AutoMixQ: perturbation search with elites"), "automixq");
-  method->addItem(tr("CMPQ: channel-wise allocation per budget"), "cmpq");
+  for (const SearchMethodInfo& m : search_methods())
+    method->addItem(QString::fromStdString(m.title), QString::fromStdString(m.name));
   auto* lo = new QDoubleSpinBox;
   auto* hi = new QDoubleSpinBox;
   for (QDoubleSpinBox* b : {lo, hi}) {
@@ -1513,7 +1512,8 @@ void MainWindow::showSettings() {
   calibration->setRange(1, 4096);
   calibration->setValue(settings.value(QStringLiteral("defaults/calibrationWindows"), 128).toInt());
   auto* method = new QComboBox;
-  for (const char* m : {"dp", "amq", "automixq", "cmpq"}) method->addItem(QString::fromLatin1(m), QString::fromLatin1(m));
+  for (const SearchMethodInfo& m : search_methods())
+    method->addItem(QString::fromStdString(m.name), QString::fromStdString(m.name));
   method->setCurrentIndex(std::max(0, method->findData(settings.value(QStringLiteral("defaults/method"), "dp"))));
   auto* windows = new QSpinBox;
   windows->setRange(1, 4096);

@@ -11,7 +11,9 @@
 #include "bitscape/project_calibration.h"
 #include "bitscape/quantize_job.h"
 #include "eval/reference.h"
+#include "bitscape/search_methods.h"
 #include "bitscape/sensitivity_store.h"
+#include "search/evaluator.h"
 
 namespace bitscape {
 
@@ -23,8 +25,9 @@ SearchJobResult run_search_job(const SearchJobOptions& options,
   if (!project_support_available())
     throw InputError(project, "this build of Bitscape has no HDF5 support (install libhdf5-dev and rebuild)");
   SearchOptions o = options.search;
-  if (o.method != "dp" && o.method != "amq" && o.method != "automixq" && o.method != "cmpq")
-    throw InputError(project, "unknown search method '" + o.method + "' (dp, amq, automixq or cmpq)");
+  const SearchMethodInfo* method = find_search_method(o.method);
+  if (!method)
+    throw InputError(project, "unknown search method '" + o.method + "' (" + search_method_names() + ")");
   const ProjectReader reader = ProjectReader::open(project);
   const ProjectModelInfo info = reader.model();
   SearchJobResult result;
@@ -36,11 +39,11 @@ SearchJobResult run_search_job(const SearchJobOptions& options,
   result.shapes = module_shapes(model);
 
   std::string quantizer = options.quantizer;
-  if (quantizer.empty()) quantizer = o.method == "amq" ? "hqq" : "rtn";
+  if (quantizer.empty()) quantizer = method->default_quantizer;
   const auto q = parse_quantizer(quantizer);
   if (!q) throw InputError(project, "unknown quantizer '" + quantizer + "'");
   o.quantizer = *q;
-  if (o.method == "dp") {
+  if (method->needs_sensitivity) {
     // The curves of a complete sensitivity run; its bits and quantizer.
     const std::vector<std::string> order = model.linear_modules();
     std::string srun = options.sensitivity_run;
@@ -231,41 +234,14 @@ SearchPoint measure_allocation_job(const MeasureAllocationOptions& options, Prog
   const at::Tensor windows =
       make_windows(tokenize_eval_corpus(model_dir, eval_data), seqlen, options.eval_windows, eval_data);
 
-  // The unquantized model's final hidden states, batch by batch (about 2048 tokens each).
-  const int64_t n = windows.size(0);
-  const int64_t batch = std::max<int64_t>(1, 2048 / seqlen);
-  auto hidden_of = [&](const at::Tensor& ids) {
-    at::Tensor h = model.embed(ids);
-    for (int64_t b = 0; b < model.num_blocks(); ++b) {
-      cancel.throw_if_cancelled();
-      h = model.run_block(b, h);
-    }
-    return h;
-  };
-  std::vector<at::Tensor> reference;
-  {
-    at::NoGradGuard no_grad;
-    progress.stage("reference", n);
-    for (int64_t w0 = 0; w0 < n; w0 += batch) {
-      reference.push_back(hidden_of(windows.slice(0, w0, std::min(n, w0 + batch))));
-      progress.advance(std::min(n, w0 + batch));
-    }
-  }
+  // The unquantized model's predictions, then the quantized model against them.
+  progress.stage("reference", 0);
+  const ReferencePredictions reference(model, windows, 1.0, cancel);
   QuantizeJobOptions qo;
   qo.project = project;
   const QuantizeReport report = quantize_model(model, options.allocation, qo, progress, cancel);
-  FidelityAccumulator acc;
-  {
-    at::NoGradGuard no_grad;
-    progress.stage("measure", n);
-    size_t k = 0;
-    for (int64_t w0 = 0; w0 < n; w0 += batch, ++k) {
-      const at::Tensor ids = windows.slice(0, w0, std::min(n, w0 + batch));
-      const detail::BatchReference ref(model, reference[k], ids);
-      ref.compare(hidden_of(ids), acc);
-      progress.advance(std::min(n, w0 + batch));
-    }
-  }
+  progress.stage("measure", 0);
+  const FidelityAccumulator acc = reference.measure(model, cancel);
   SearchPoint p;
   p.method = "edited";
   p.average_bits = report.cost.average_bits;

@@ -6,6 +6,7 @@
 #include <cstdio>
 #include <cstdlib>
 #include <sstream>
+#include <stdexcept>
 
 #include "bitscape/error.h"
 
@@ -13,12 +14,15 @@ namespace bitscape {
 
 namespace {
 
+// A point's method as stored (/search/<run>/points/method): codes of the file format, so a
+// method added to the registry (search_methods.cpp) is appended here, never inserted.
 const char* const kMethods[] = {"uniform", "dp", "amq", "automixq", "cmpq"};
+constexpr int64_t kMethodCount = sizeof kMethods / sizeof kMethods[0];
 
 int64_t method_code(const std::string& m) {
-  for (int64_t i = 0; i < 5; ++i)
+  for (int64_t i = 0; i < kMethodCount; ++i)
     if (m == kMethods[i]) return i;
-  return -1;
+  throw std::logic_error("search points of method '" + m + "' have no code in the project format");
 }
 
 std::string join_lines(const std::vector<std::string>& v) {
@@ -151,7 +155,7 @@ SearchRunRecord read_search_run(const ProjectReader& r, const std::string& run) 
     if (!std::isfinite(bits[i]) || bits[i] < 0 || bits[i] > 64)
       throw damaged("a point has average bits " + std::to_string(bits[i]));
     x.iteration = static_cast<int>(iteration[i]);
-    x.method = method[i] >= 0 && method[i] < 5 ? kMethods[method[i]] : "?";
+    x.method = method[i] >= 0 && method[i] < kMethodCount ? kMethods[method[i]] : "?";
     x.average_bits = bits[i];
     x.code_bits = code[i];
     x.total_bytes = bytes[i];
