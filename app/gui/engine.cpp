@@ -169,22 +169,9 @@ MeasuredEdit Engine::measureAllocation(const std::string& project, const Allocat
   MeasureAllocationOptions o;
   o.project = project;
   o.allocation = allocation;
+  const EditRecord e = store_measured_allocation(o, allocation.name, progress, cancel);
   MeasuredEdit m;
-  m.point = measure_allocation_job(o, progress, cancel);
-  m.point.method = "edited";
-  EditRecord e;
-  {
-    const ProjectReader reader = ProjectReader::open(project);
-    e.name = next_edit_name(reader);
-    e.allocation_json = allocation.to_json(reader.model().modules).dump(1);
-  }
-  e.created = utc_now();
-  e.label = allocation.name;
-  m.point.index = int64_t(std::atoi(e.name.c_str() + 4));
-  e.point = m.point;
-  ProjectWriter w = ProjectWriter::update(project);
-  write_edit(w, e);
-  w.commit();
+  m.point = e.point;
   m.name = e.name;
   return m;
 }

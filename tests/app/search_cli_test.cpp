@@ -14,6 +14,7 @@
 
 #include "app/cli_util.h"
 #include "bitscape/project.h"
+#include "bitscape/search_store.h"
 #include "test_util.h"
 
 namespace fs = std::filesystem;
@@ -162,6 +163,44 @@ TEST(SearchCliTest, DpOverASensitivityRunAndTheChosenAllocationEvaluates) {
   // dp without a sensitivity run is a clear error.
   const std::string q = calibrated_project(dir + "/other");
   expect_input_error(cli("search --quiet --project " + q + " --method dp" + kSmall), {"sensitivity"});
+}
+
+TEST(SearchCliTest, MeasureStoresTheAllocationAsAnEditWithThePerplexityEvalMeasures) {
+  if (!bitscape::project_support_available()) GTEST_SKIP() << "built without HDF5";
+  const std::string dir = scratch_dir();
+  const std::string p = calibrated_project(dir);
+  CliRun m = cli("measure --quiet --json --project " + p + " --bits 4 --method rtn --label four" + kSmall);
+  ASSERT_EQ(m.code, 0) << m.err;
+  const auto j = nlohmann::json::parse(m.out);
+  EXPECT_EQ(j["method"], "edited");
+  EXPECT_EQ(j["edit"], "edit0001");
+  EXPECT_EQ(j["label"], "four");
+  EXPECT_GT(j["kl"].get<double>(), 0.0);
+  EXPECT_LT(j["top1"].get<double>(), 1.0);
+  // The perplexity of the quantized model on the same windows, as eval computes it.
+  CliRun e = cli("eval --quiet --json --model " + kSample + " --data " + kValidation +
+                 " --max-windows 2 --seqlen 64 --bits 4 --method rtn");
+  ASSERT_EQ(e.code, 0) << e.err;
+  const auto ej = nlohmann::json::parse(e.out);
+  EXPECT_NEAR(j["ppl"].get<double>(), ej["ppl"].get<double>(), 1e-4 * ej["ppl"].get<double>());
+  EXPECT_NEAR(j["average_bits"].get<double>(), ej["quantization"]["average_bits"].get<double>(), 1e-9);
+  // Stored: a second measurement is the next edit, both read back with their points.
+  CliRun m2 = cli("measure --quiet --project " + p + " --bits 2 --method rtn" + kSmall);
+  ASSERT_EQ(m2.code, 0) << m2.err;
+  EXPECT_NE(m2.out.find("stored as edit 'edit0002'"), std::string::npos) << m2.out;
+  const bitscape::ProjectReader r = bitscape::ProjectReader::open(p);
+  ASSERT_EQ(bitscape::edit_records(r), (std::vector<std::string>{"edit0001", "edit0002"}));
+  const bitscape::EditRecord e1 = bitscape::read_edit(r, "edit0001");
+  EXPECT_EQ(e1.label, "four");
+  EXPECT_DOUBLE_EQ(e1.point.kl, j["kl"].get<double>());
+  EXPECT_GT(bitscape::read_edit(r, "edit0002").point.kl, e1.point.kl);
+  // Bad input: a clear error, nothing stored.
+  expect_input_error(cli("measure --quiet --project " + dir + "/missing.bsproj.h5 --bits 4" + kSmall),
+                     {"missing.bsproj.h5"});
+  CliRun none = cli("measure --quiet --project " + p + kSmall);
+  EXPECT_EQ(none.code, 1) << none.err;  // a usage error
+  EXPECT_NE(none.err.find("give --alloc FILE, --bits B or --cmpq B"), std::string::npos) << none.err;
+  EXPECT_EQ(bitscape::edit_records(bitscape::ProjectReader::open(p)).size(), 2u);
 }
 
 }  // namespace

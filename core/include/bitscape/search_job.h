@@ -66,4 +66,11 @@ struct MeasureAllocationOptions {
 SearchPoint measure_allocation_job(const MeasureAllocationOptions& options, ProgressSink& progress,
                                    const CancelToken& cancel);
 
+// Measures the allocation and stores it in the project as an edit (/edits/<name>, the next free
+// name, written under the project's writer lock once the measurement is done) with its point
+// (method "edited", index the edit's number) and `label` (default: the allocation's name); the
+// record as stored. `bitscape-cli measure` and the workbench's editor both call this.
+EditRecord store_measured_allocation(const MeasureAllocationOptions& options, const std::string& label,
+                                     ProgressSink& progress, const CancelToken& cancel);
+
 }  // namespace bitscape

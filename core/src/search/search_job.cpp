@@ -1,6 +1,7 @@
 #include "bitscape/search_job.h"
 
 #include <chrono>
+#include <cstdlib>
 #include <nlohmann/json.hpp>
 
 #include "bitscape/error.h"
@@ -253,6 +254,25 @@ SearchPoint measure_allocation_job(const MeasureAllocationOptions& options, Prog
   p.top1 = acc.top1();
   p.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
   return p;
+}
+
+EditRecord store_measured_allocation(const MeasureAllocationOptions& options, const std::string& label,
+                                     ProgressSink& progress, const CancelToken& cancel) {
+  EditRecord e;
+  e.point = measure_allocation_job(options, progress, cancel);
+  e.point.method = "edited";
+  e.label = label.empty() ? options.allocation.name : label;
+  e.created = utc_now();
+  ProjectWriter w = ProjectWriter::update(options.project);  // the lock: names cannot collide
+  {
+    const ProjectReader reader = ProjectReader::open(options.project);
+    e.name = next_edit_name(reader);
+    e.allocation_json = options.allocation.to_json(reader.model().modules).dump(1);
+  }
+  e.point.index = std::strtoll(e.name.c_str() + 4, nullptr, 10);
+  write_edit(w, e);
+  w.commit();
+  return e;
 }
 
 }  // namespace bitscape
