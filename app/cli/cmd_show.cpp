@@ -7,6 +7,7 @@
 
 #include "bitscape/error.h"
 #include "bitscape/project.h"
+#include "bitscape/run_choice.h"
 #include "bitscape/search_store.h"
 #include "bitscape/sensitivity_store.h"
 #include "cli.h"
@@ -62,14 +63,9 @@ nlohmann::json curve_json(const SensitivityCurve& c) {
           {"layer_hessian_trace", number(c.layer_hessian_trace)}};
 }
 
-std::string pick_run(const std::vector<std::string>& runs, const Args& args, const ProjectReader& r,
-                     const std::string& kind) {
-  if (args.has("run")) {
-    if (std::find(runs.begin(), runs.end(), args.get("run")) == runs.end())
-      throw InputError(r.path(), "has no " + kind + " run '" + args.get("run") + "'");
-    return args.get("run");
-  }
-  return runs.empty() ? std::string() : runs.back();
+// --run, or the run the workbench shows (run_choice.h).
+std::string pick_run(const Args& args, const ProjectReader& r, const std::string& kind) {
+  return choose_run(r, kind, RunChoice::kShown, args.has("run") ? args.get("run") : std::string());
 }
 
 int show_module(const Args& args, const ProjectReader& r, const std::vector<std::string>& order) {
@@ -81,7 +77,7 @@ int show_module(const Args& args, const ProjectReader& r, const std::vector<std:
   std::optional<ModuleStatistics> stats;
   if (r.has_calibration()) stats = r.module_statistics(module);
   const std::vector<std::string> runs = sensitivity_runs(r);
-  const std::string run = pick_run(runs, args, r, "sensitivity");
+  const std::string run = pick_run(args, r, "sensitivity");
   std::vector<SaliencySummary> maps;
   std::optional<SensitivityCurve> curve;
   if (!run.empty()) {
@@ -169,7 +165,7 @@ int run_show(const Args& args) {
   if (args.has("module")) return show_module(args, r, order);
 
   const std::vector<std::string> runs = sensitivity_runs(r);
-  const std::string run = pick_run(runs, args, r, "sensitivity");
+  const std::string run = pick_run(args, r, "sensitivity");
   if (args.flag("json")) {
     nlohmann::json j = {{"project", r.path()}, {"model", model.path}, {"modules", order}};
     if (r.has_calibration()) {

@@ -16,6 +16,7 @@
 #include "bitscape/model.h"
 #include "bitscape/perplexity.h"
 #include "bitscape/project.h"
+#include "bitscape/run_choice.h"
 #include "bitscape/quantizer.h"
 #include "bitscape/safetensors.h"
 #include "bitscape/calibration.h"
@@ -221,9 +222,7 @@ std::map<std::string, SaliencySummary> Engine::readSaliency(const std::string& p
   const ProjectReader reader = ProjectReader::open(project);
   const std::vector<std::string> order = reader.has_calibration() ? reader.calibrated_modules()
                                                                   : std::vector<std::string>{};
-  std::string run;
-  for (const std::string& r : sensitivity_runs(reader))
-    if (run.empty() || read_sensitivity_run(reader, r, order).status == "complete") run = r;
+  const std::string run = choose_run(reader, "sensitivity", RunChoice::kShown);
   if (run.empty()) return out;
   for (const std::string& metric : read_sensitivity_run(reader, run, order).metrics)
     if (auto s = read_module_saliency(reader, run, module, metric)) out[metric] = std::move(*s);
@@ -233,10 +232,10 @@ std::map<std::string, SaliencySummary> Engine::readSaliency(const std::string& p
 std::optional<std::pair<ProbingRunInfo, StoredProbe>> Engine::readProbe(const std::string& project,
                                                                         const std::string& module) {
   const ProjectReader reader = ProjectReader::open(project);
-  const std::vector<std::string> runs = probing_runs(reader);
-  if (runs.empty()) return std::nullopt;
-  ProbingRunInfo info = read_probing_run(reader, runs.back());
-  std::optional<StoredProbe> probe = read_module_probe(reader, runs.back(), module);
+  const std::string run = choose_run(reader, "probing", RunChoice::kShown);
+  if (run.empty()) return std::nullopt;
+  ProbingRunInfo info = read_probing_run(reader, run);
+  std::optional<StoredProbe> probe = read_module_probe(reader, run, module);
   if (!probe) return std::nullopt;
   return std::make_pair(std::move(info), std::move(*probe));
 }
@@ -258,19 +257,19 @@ std::string Engine::probe(const ProbingRequest& request, ProgressSink& progress,
 
 Allocation Engine::tammpAllocation(const std::string& project, int strategy) {
   const ProjectReader reader = ProjectReader::open(project);
-  const std::vector<std::string> runs = probing_runs(reader);
-  if (runs.empty()) throw InputError(project, "has no probing run (Project > Run multi-source probing)");
+  const std::string run = choose_run(reader, "probing", RunChoice::kShown);
+  if (run.empty()) throw InputError(project, "has no probing run (Project > Run multi-source probing)");
   const std::vector<ModuleShape> shapes = reader.model().modules;
   std::vector<ModuleProbing> probes;
   for (const ModuleShape& shape : shapes) {
     const std::string& m = shape.name;
-    if (std::optional<StoredProbe> p = read_module_probe(reader, runs.back(), m))
+    if (std::optional<StoredProbe> p = read_module_probe(reader, run, m))
       probes.push_back({p->module, std::move(p->column_saliency), std::move(p->critical),
                         std::move(p->non_critical), p->compactness, std::move(p->groups_strategy1),
                         std::move(p->groups_strategy2)});
   }
   Allocation a = tammp_allocation(probes, strategy, shapes);
-  a.name = "TAMMP strategy " + std::to_string(strategy) + " (" + runs.back() + ")";
+  a.name = "TAMMP strategy " + std::to_string(strategy) + " (" + run + ")";
   return a;
 }
 

@@ -11,6 +11,7 @@
 #include "bitscape/project.h"
 #include "bitscape/project_calibration.h"
 #include "bitscape/quantize_job.h"
+#include "bitscape/run_choice.h"
 #include "eval/reference.h"
 #include "bitscape/search_methods.h"
 #include "bitscape/sensitivity_store.h"
@@ -47,10 +48,8 @@ SearchJobResult run_search_job(const SearchJobOptions& options,
   if (method->needs_sensitivity) {
     // The curves of a complete sensitivity run; its bits and quantizer.
     const std::vector<std::string> order = model.linear_modules();
-    std::string srun = options.sensitivity_run;
-    if (srun.empty())
-      for (const std::string& r : sensitivity_runs(reader))
-        if (read_sensitivity_run(reader, r, order).status == "complete") srun = r;
+    const std::string srun =
+        choose_run(reader, "sensitivity", RunChoice::kComplete, options.sensitivity_run);
     if (srun.empty())
       throw InputError(project, "has no complete sensitivity run for the dp search (run a sensitivity analysis first)");
     const SensitivityRunInfo sinfo = read_sensitivity_run(reader, srun, order);
@@ -91,9 +90,7 @@ SearchJobResult run_search_job(const SearchJobOptions& options,
   SearchState state;
   SearchRunRecord& record = result.record;
   if (options.resume) {
-    if (run.empty())
-      for (const std::string& r : runs)
-        if (read_search_run(reader, r).status != "complete") run = r;
+    run = choose_run(reader, "search", RunChoice::kUnfinished, run);
     if (run.empty()) throw InputError(project, "has no unfinished search run to resume");
     record = read_search_run(reader, run);
     if (record.status == "complete") throw InputError(project, "search run '" + run + "' is complete");

@@ -7,6 +7,7 @@
 
 #include "bitscape/calibration.h"
 #include "bitscape/error.h"
+#include "bitscape/run_choice.h"
 #include "bitscape/perplexity.h"
 #include "bitscape/project.h"
 #include "bitscape/project_calibration.h"
@@ -124,11 +125,8 @@ SensitivityJobResult run_sensitivity_job(const SensitivityJobOptions& options, P
   const std::vector<std::string> order = model.linear_modules();
   SensitivityRunInfo& info = result.info;
   if (options.resume) {
-    if (run.empty()) {
-      for (const std::string& r : runs)
-        if (read_sensitivity_run(reader, r, order).status != "complete") run = r;
-      if (run.empty()) throw InputError(project, "has no unfinished sensitivity run to resume");
-    }
+    run = choose_run(reader, "sensitivity", RunChoice::kUnfinished, run);
+    if (run.empty()) throw InputError(project, "has no unfinished sensitivity run to resume");
     info = read_sensitivity_run(reader, run, order);
     if (info.status == "complete") throw InputError(project, "sensitivity run '" + run + "' is complete");
     std::vector<std::string> metric_names;
