@@ -7,6 +7,7 @@
 
 #include "bitscape/error.h"
 #include "bitscape/project.h"
+#include "bitscape/project_summary.h"
 #include "bitscape/run_choice.h"
 #include "bitscape/search_store.h"
 #include "bitscape/sensitivity_store.h"
@@ -158,41 +159,63 @@ int show_module(const Args& args, const ProjectReader& r, const std::vector<std:
 }
 
 int run_show(const Args& args) {
-  const ProjectReader r = ProjectReader::open(args.get("project"));
-  const ProjectModelInfo model = r.model();
+  if (args.has("module")) {
+    const ProjectReader r = ProjectReader::open(args.get("project"));
+    std::vector<std::string> order;
+    for (const ModuleShape& m : r.model().modules) order.push_back(m.name);
+    return show_module(args, r, order);
+  }
+  NullProgress quiet;
+  const ProjectSummary summary = read_project_summary(args.get("project"), quiet, CancelToken());
   std::vector<std::string> order;
-  for (const ModuleShape& m : model.modules) order.push_back(m.name);
-  if (args.has("module")) return show_module(args, r, order);
-
-  const std::vector<std::string> runs = sensitivity_runs(r);
-  const std::string run = pick_run(args, r, "sensitivity");
+  for (const ModuleShape& m : summary.model.modules) order.push_back(m.name);
+  // --run, or the run the workbench shows.
+  std::vector<std::pair<std::string, std::string>> statuses;
+  std::vector<std::string> runs;
+  for (const auto& s : summary.sensitivity_runs) {
+    statuses.emplace_back(s.info.name, s.info.status);
+    runs.push_back(s.info.name);
+  }
+  const std::string run = choose_run(statuses, RunChoice::kShown, args.has("run") ? args.get("run") : "",
+                                     summary.path, "sensitivity");
+  const ProjectSummary::Sensitivity* shown = nullptr;
+  for (const auto& s : summary.sensitivity_runs)
+    if (s.info.name == run) shown = &s;
+  auto front_of = [](const SearchRunRecord& s) {
+    ParetoArchive archive;
+    for (const SearchPoint& p : s.points) archive.add(p);
+    std::vector<SearchPoint> front;
+    for (size_t i : archive.front()) front.push_back(archive.points()[i]);
+    return front;
+  };
   if (args.flag("json")) {
-    nlohmann::json j = {{"project", r.path()}, {"model", model.path}, {"modules", order}};
-    if (r.has_calibration()) {
-      const CalibrationSettings c = r.calibration();
+    nlohmann::json j = {{"project", summary.path}, {"model", summary.model.path}, {"modules", order}};
+    if (summary.calibration) {
+      const CalibrationSettings& c = *summary.calibration;
       j["calibration"] = {{"corpus", c.corpus}, {"samples", c.samples}, {"seqlen", c.seqlen},
                           {"seed", c.seed},     {"mode", c.mode},       {"hessians", c.hessians}};
     }
     j["sensitivity_runs"] = runs;
-    j["probing_runs"] = probing_runs(r);
+    j["probing_runs"] = nlohmann::json::array();
+    for (const ProbingRunInfo& p : summary.probing_runs) j["probing_runs"].push_back(p.name);
     j["search_runs"] = nlohmann::json::array();
-    for (const std::string& name : search_runs(r)) {
-      const SearchRunRecord s = read_search_run(r, name);
-      ParetoArchive archive;
-      for (const SearchPoint& p : s.points) archive.add(p);
+    for (const SearchRunRecord& s : summary.search_runs) {
       nlohmann::json front = nlohmann::json::array();
-      for (size_t i : archive.front()) {
-        const SearchPoint& p = archive.points()[i];
+      for (const SearchPoint& p : front_of(s))
         front.push_back({{"method", p.method}, {"average_bits", p.average_bits},
                          {"ppl", number(p.ppl)}, {"kl", number(p.kl)}, {"genes", p.genes}});
-      }
-      j["search_runs"].push_back({{"name", name}, {"method", s.method}, {"status", s.status},
+      j["search_runs"].push_back({{"name", s.name}, {"method", s.method}, {"status", s.status},
                                   {"points", s.points.size()}, {"seconds", s.seconds},
                                   {"baseline_ppl", s.baseline_ppl}, {"log", s.log},
                                   {"front", front}});
     }
-    if (!run.empty()) {
-      const SensitivityRunInfo info = read_sensitivity_run(r, run, order);
+    j["edits"] = nlohmann::json::array();
+    for (const EditRecord& e : summary.edits)
+      j["edits"].push_back({{"name", e.name}, {"label", e.label}, {"created", e.created},
+                            {"average_bits", e.point.average_bits}, {"ppl", number(e.point.ppl)},
+                            {"kl", number(e.point.kl)}});
+    if (shown) {
+      const SensitivityRunInfo& info = shown->info;
       nlohmann::json rj = {{"name", run},         {"status", info.status},
                            {"bits", info.bits},   {"metrics", info.metrics},
                            {"quantizer", info.quantizer}, {"group_size", info.group_size},
@@ -200,9 +223,9 @@ int run_show(const Args& args) {
                            {"seqlen", info.seqlen}, {"baseline_ppl", info.baseline_ppl},
                            {"seconds", info.seconds}};
       rj["curves"] = nlohmann::json::object();
-      for (const std::string& m : info.modules)
-        if (auto c = read_module_curve(r, run, m)) rj["curves"][m] = curve_json(*c);
+      for (const SensitivityCurve& c : shown->curves) rj["curves"][c.module] = curve_json(c);
       rj["correlations"] = nlohmann::json::array();
+      const ProjectReader r = ProjectReader::open(summary.path);
       for (const ProxyCorrelation& p : read_proxy_correlations(r, run))
         rj["correlations"].push_back({{"proxy", p.proxy}, {"against", p.against},
                                       {"bits", p.bits}, {"spearman", numbers(p.spearman)}});
@@ -211,44 +234,40 @@ int run_show(const Args& args) {
     std::cout << j.dump() << "\n";
     return 0;
   }
-  std::printf("project       %s\nmodel         %s (%zu modules)\n", r.path().c_str(),
-              model.path.c_str(), order.size());
-  if (r.has_calibration()) {
-    const CalibrationSettings c = r.calibration();
+  std::printf("project       %s\nmodel         %s (%zu modules)\n", summary.path.c_str(),
+              summary.model.path.c_str(), order.size());
+  if (summary.calibration) {
+    const CalibrationSettings& c = *summary.calibration;
     std::printf("calibration   %lld x %lld tokens from %s (seed %llu), %s inputs, Hessians %s\n",
                 static_cast<long long>(c.samples), static_cast<long long>(c.seqlen), c.corpus.c_str(),
                 static_cast<unsigned long long>(c.seed), c.mode.c_str(), c.hessians.c_str());
   }
-  for (const std::string& name : runs) {
-    const SensitivityRunInfo info = read_sensitivity_run(r, name, order);
-    std::printf("sensitivity   %s: %s, %zu modules, baseline ppl %.4f, %s at bits", name.c_str(),
+  for (const auto& s : summary.sensitivity_runs) {
+    const SensitivityRunInfo& info = s.info;
+    std::printf("sensitivity   %s: %s, %zu modules, baseline ppl %.4f, %s at bits", info.name.c_str(),
                 info.status.c_str(), info.modules.size(), info.baseline_ppl, info.quantizer.c_str());
     for (int b : info.bits) std::printf(" %d", b);
     std::printf("\n");
   }
-  for (const std::string& name : probing_runs(r)) {
-    const ProbingRunInfo info = read_probing_run(r, name);
-    std::printf("probing       %s: %zu sources, %s saliency, top %.1f%% critical\n", name.c_str(),
+  for (const ProbingRunInfo& info : summary.probing_runs)
+    std::printf("probing       %s: %zu sources, %s saliency, top %.1f%% critical\n", info.name.c_str(),
                 info.sources.size(), info.metric.c_str(), 100 * info.critical_fraction);
-  }
-  for (const std::string& name : search_runs(r)) {
-    const SearchRunRecord s = read_search_run(r, name);
-    ParetoArchive archive;
-    for (const SearchPoint& p : s.points) archive.add(p);
-    std::printf("search        %s: %s, %s, %zu points (%zu on the front), %.0f s\n", name.c_str(),
-                s.method.c_str(), s.status.c_str(), s.points.size(), archive.front().size(), s.seconds);
-  }
-  if (!run.empty()) {
-    const SensitivityRunInfo info = read_sensitivity_run(r, run, order);
+  for (const SearchRunRecord& s : summary.search_runs)
+    std::printf("search        %s: %s, %s, %zu points (%zu on the front), %.0f s\n", s.name.c_str(),
+                s.method.c_str(), s.status.c_str(), s.points.size(), front_of(s).size(), s.seconds);
+  for (const EditRecord& e : summary.edits)
+    std::printf("edit          %s: %s, %.3f bits, ppl %.4f, KL %.5f\n", e.name.c_str(),
+                e.label.empty() ? "(no label)" : e.label.c_str(), e.point.average_bits, e.point.ppl,
+                e.point.kl);
+  if (shown) {
     std::printf("\n%-34s", ("ppl increase (" + run + ")").c_str());
-    for (int b : info.bits) std::printf(" %9d-bit", b);
+    for (int b : shown->info.bits) std::printf(" %9d-bit", b);
     std::printf("\n");
-    for (const std::string& m : info.modules)
-      if (auto c = read_module_curve(r, run, m)) {
-        std::printf("%-34s", m.c_str());
-        for (double d : c->delta_ppl) std::printf(" %13.4f", d);
-        std::printf("\n");
-      }
+    for (const SensitivityCurve& c : shown->curves) {
+      std::printf("%-34s", c.module.c_str());
+      for (double d : c.delta_ppl) std::printf(" %13.4f", d);
+      std::printf("\n");
+    }
   }
   return 0;
 }

@@ -115,35 +115,7 @@ DoctorReport Engine::doctor() { return run_doctor(false); }
 
 ProjectContents Engine::readProject(const std::string& path, ProgressSink& progress,
                                     const CancelToken& cancel) {
-  const ProjectReader reader = ProjectReader::open(path);
-  ProjectContents c;
-  c.path = path;
-  c.model_path = reader.model().path;
-  if (reader.has_calibration()) c.modules = reader.calibrated_modules();
-  const std::vector<std::string> searches = search_runs(reader);
-  const std::vector<std::string> sensitivities = sensitivity_runs(reader);
-  progress.stage("read project", int64_t(searches.size() + sensitivities.size()));
-  int64_t done = 0;
-  for (const std::string& run : searches) {
-    cancel.throw_if_cancelled();
-    c.search_runs.push_back(read_search_run(reader, run));
-    progress.advance(++done);
-  }
-  for (const std::string& run : sensitivities) {
-    cancel.throw_if_cancelled();
-    ProjectContents::Sensitivity s;
-    s.info = read_sensitivity_run(reader, run, c.modules);
-    for (const std::string& m : s.info.modules) {
-      if (auto curve = read_module_curve(reader, run, m)) s.curves.push_back(std::move(*curve));
-      for (const std::string& metric : s.info.metrics)
-        if (auto sal = read_module_saliency(reader, run, m, metric)) s.saliency_totals[m][metric] = sal->total;
-    }
-    c.sensitivity_runs.push_back(std::move(s));
-    progress.advance(++done);
-  }
-  c.probing_runs = probing_runs(reader);
-  for (const std::string& e : edit_records(reader)) c.edits.push_back(read_edit(reader, e));
-  return c;
+  return read_project_summary(path, progress, cancel);
 }
 
 SearchRunRecord Engine::search(const SearchRequest& request, ProgressSink& progress,

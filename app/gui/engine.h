@@ -17,6 +17,7 @@
 #include "bitscape/eval_result.h"
 #include "bitscape/model_info.h"
 #include "bitscape/progress.h"
+#include "bitscape/project_summary.h"
 #include "bitscape/search_store.h"
 #include "bitscape/sensitivity_result.h"
 #include "bitscape/sensitivity_store.h"
@@ -33,23 +34,10 @@ struct EvaluationOptions {
   int threads = 0;                // 0 = one per core
 };
 
-// What the workbench shows of a project: its search runs (every evaluated point) and its
-// sensitivity runs (per-module curves), as plain values.
-struct ProjectContents {
-  std::string path;
-  std::string model_path;
-  std::vector<std::string> modules;  // calibrated modules, execution order
-  std::vector<SearchRunRecord> search_runs;
-  struct Sensitivity {
-    SensitivityRunInfo info;
-    std::vector<SensitivityCurve> curves;  // in info.modules order
-    // Saliency totals: module -> metric -> sum over the module's weights.
-    std::map<std::string, std::map<std::string, double>> saliency_totals;
-  };
-  std::vector<Sensitivity> sensitivity_runs;
-  std::vector<std::string> probing_runs;  // names, oldest first
-  std::vector<EditRecord> edits;          // allocations measured from the editor, oldest first
-};
+// What the workbench shows of a project: core's summary (search runs with every evaluated
+// point, sensitivity runs with their curves, probing runs, measured edits), read once when a
+// project opens.
+using ProjectContents = ProjectSummary;
 
 // An edited allocation measured and stored in the project.
 struct MeasuredEdit {

@@ -43,7 +43,6 @@
 #include <QUndoStack>
 #include <QVBoxLayout>
 
-#include "bitscape/run_choice.h"
 #include "bitscape/search_methods.h"
 #include "bitscape/widgets/about_text.h"
 #include "bitscape/widgets/format.h"
@@ -774,13 +773,7 @@ void MainWindow::openProject(const QString& path) {
         sensitivity_->clear();
         saliency_->clear();
         // The sensitivity run shown: the one rule of run_choice.h.
-        std::vector<std::pair<std::string, std::string>> statuses;
-        for (const auto& s : contents.sensitivity_runs) statuses.emplace_back(s.info.name, s.info.status);
-        const std::string shownName =
-            choose_run(statuses, RunChoice::kShown, "", path.toStdString(), "sensitivity");
-        const ProjectContents::Sensitivity* shown = nullptr;
-        for (const auto& s : contents.sensitivity_runs)
-          if (s.info.name == shownName) shown = &s;
+        const ProjectContents::Sensitivity* shown = contents.shown_sensitivity();
         if (shown) {
           sensitivity_->setCurves(QString::fromStdString(shown->info.name), shown->curves,
                                   shown->saliency_totals);

@@ -194,6 +194,15 @@ TEST(SearchCliTest, MeasureStoresTheAllocationAsAnEditWithThePerplexityEvalMeasu
   EXPECT_EQ(e1.label, "four");
   EXPECT_DOUBLE_EQ(e1.point.kl, j["kl"].get<double>());
   EXPECT_GT(bitscape::read_edit(r, "edit0002").point.kl, e1.point.kl);
+  // show lists them.
+  CliRun shown = cli("show --json --project " + p);
+  ASSERT_EQ(shown.code, 0) << shown.err;
+  const auto edits = nlohmann::json::parse(shown.out)["edits"];
+  ASSERT_EQ(edits.size(), 2u);
+  EXPECT_EQ(edits[0]["label"], "four");
+  EXPECT_DOUBLE_EQ(edits[0]["kl"].get<double>(), j["kl"].get<double>());
+  CliRun text = cli("show --project " + p);
+  EXPECT_NE(text.out.find("edit          edit0001: four"), std::string::npos) << text.out;
   // Bad input: a clear error, nothing stored.
   expect_input_error(cli("measure --quiet --project " + dir + "/missing.bsproj.h5 --bits 4" + kSmall),
                      {"missing.bsproj.h5"});
