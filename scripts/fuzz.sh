@@ -52,7 +52,8 @@ out=tests/fuzz/results.md
   echo "|---|---|---|---|---|---|---|"
   for t in "${targets[@]}"; do
     log="$build/fuzz_$t.log"
-    execs=$(grep -o 'stat::number_of_executed_units: [0-9]*' "$log" | awk '{print $2}' | tail -1)
+    # (grep finds nothing in some logs: `|| true` keeps set -o pipefail from ending the table)
+    execs=$(grep -o 'stat::number_of_executed_units: [0-9]*' "$log" | awk '{print $2}' | tail -1 || true)
     secs=$(cat "$build/fuzz_$t.seconds" 2>/dev/null || echo 0)
     corpus=$(ls "$build/corpus/$t" | wc -l)
     # The fuzzed process ran to its end ("Done N runs") unless it found something; then the
@@ -60,10 +61,10 @@ out=tests/fuzz/results.md
     if grep -q '^Done [0-9]* runs' "$log"; then
       finding="none"
     else
-      finding=$(grep -E 'ERROR: (AddressSanitizer|LeakSanitizer|libFuzzer)|runtime error:' "$log" | tail -1)
+      finding=$(grep -E 'ERROR: (AddressSanitizer|LeakSanitizer|libFuzzer)|runtime error:' "$log" | tail -1 || true)
       [[ -z "$finding" ]] && finding="stopped: see $log"
     fi
-    contained=$(grep -o 'contained in the child: .*' "$log" | tail -1 | sed 's/contained in the child: //')
+    contained=$(grep -o 'contained in the child: .*' "$log" | tail -1 | sed 's/contained in the child: //' || true)
     [[ -z "$contained" ]] && contained="-"
     rate=$(( ${execs:-0} / (secs > 0 ? secs : 1) ))
     echo "| $t | ${execs:-?} | ${secs:-?} | $rate | $corpus | $finding | $contained |"
