@@ -236,6 +236,20 @@ std::vector<Case> cases() {
                                                  "--calib-seqlen", "32", "--out", w + "/q", "--force"};
                },
                nullptr, nullptr});
+  // A project append: an allocation measured and stored as an edit, with earlier edits in place.
+  auto measure_args = [](const std::string& w, const std::string& bits) {
+    return std::vector<std::string>{"measure", "--quiet", "--project", w + "/p.bsproj.h5", "--bits",
+                                    bits, "--group", "64", "--method", "gptq", "--eval-windows",
+                                    "4", "--seqlen", "32"};
+  };
+  c.push_back({"measure",
+               [b, measure_args](const std::string& w) {
+                 fs::copy_file(b.project, w + "/p.bsproj.h5");
+                 CliRun r = run(measure_args(w, "4"));
+                 EXPECT_EQ(r.code, 0) << r.err;
+               },
+               [measure_args](const std::string& w) { return measure_args(w, "3"); }, nullptr,
+               nullptr});
   c.push_back({"train-lm",
                [b](const std::string& w) { fs::copy(b.model, w + "/m", fs::copy_options::recursive); },
                [](const std::string& w) {
@@ -364,7 +378,7 @@ TEST_P(KillTest, EveryFileIsOldOrCompleteAfterKillsAtRandomInstants) {
 
 INSTANTIATE_TEST_SUITE_P(Writers, KillTest,
                          ::testing::Values("calibrate", "sensitivity", "search", "quantize",
-                                           "train-lm", "probing"),
+                                           "measure", "train-lm", "probing"),
                          [](const auto& info) {
                            std::string n = info.param;
                            std::replace(n.begin(), n.end(), '-', '_');
