@@ -9,6 +9,7 @@
 #include <QUndoStack>
 #include <QTest>
 #include <algorithm>
+#include <cstdlib>
 #include <cmath>
 #include <filesystem>
 #include <set>
@@ -42,7 +43,16 @@ const std::string kTrain = std::string(BITSCAPE_SAMPLE_DIR) + "/train.txt";
 const std::string kValidation = std::string(BITSCAPE_SAMPLE_DIR) + "/validation.txt";
 
 // Waits for the window's jobEnded(what, ok) and returns ok.
+// Waits scale with BITSCAPE_TEST_TIMEOUT_SCALE (scripts/sanitize.sh tsan sets it: the demo's
+// calibration runs several times slower under ThreadSanitizer).
+int scaled(int ms) {
+  const char* v = std::getenv("BITSCAPE_TEST_TIMEOUT_SCALE");
+  const int k = v != nullptr ? std::atoi(v) : 1;
+  return ms * std::max(1, k);
+}
+
 bool waitForJob(MainWindow& w, const QString& what, int timeoutMs = 240000) {
+  timeoutMs = scaled(timeoutMs);
   QSignalSpy ended(&w, &MainWindow::jobEnded);
   QElapsedTimer timer;
   timer.start();
@@ -272,7 +282,7 @@ TEST(WorkbenchTest, TheGuidedDemoRunsEveryStepOnTheSampleModel) {
     QSignalSpy ended(&w, &MainWindow::demoStepEnded);
     w.runDemoStep(step);
     if (ended.isEmpty()) {
-      ASSERT_TRUE(ended.wait(300000)) << "step " << step;
+      ASSERT_TRUE(ended.wait(scaled(300000))) << "step " << step;
     }
     ASSERT_EQ(ended.count(), 1);
     EXPECT_TRUE(ended.at(0).at(1).toBool()) << "step " << step << ": " << demo->note(step).toStdString();
