@@ -166,7 +166,8 @@ int run_show(const Args& args) {
     return show_module(args, r, order);
   }
   NullProgress quiet;
-  const ProjectSummary summary = read_project_summary(args.get("project"), quiet, CancelToken());
+  const ProjectReader r = ProjectReader::open(args.get("project"));
+  const ProjectSummary summary = read_project_summary(r, quiet, CancelToken());
   std::vector<std::string> order;
   for (const ModuleShape& m : summary.model.modules) order.push_back(m.name);
   // --run, or the run the workbench shows.
@@ -225,7 +226,6 @@ int run_show(const Args& args) {
       rj["curves"] = nlohmann::json::object();
       for (const SensitivityCurve& c : shown->curves) rj["curves"][c.module] = curve_json(c);
       rj["correlations"] = nlohmann::json::array();
-      const ProjectReader r = ProjectReader::open(summary.path);
       for (const ProxyCorrelation& p : read_proxy_correlations(r, run))
         rj["correlations"].push_back({{"proxy", p.proxy}, {"against", p.against},
                                       {"bits", p.bits}, {"spearman", numbers(p.spearman)}});

@@ -40,5 +40,7 @@ struct ProjectSummary {
 // Throws InputError (not a project, damaged), Cancelled.
 ProjectSummary read_project_summary(const std::string& path, ProgressSink& progress,
                                     const CancelToken& cancel);
+ProjectSummary read_project_summary(const ProjectReader& reader, ProgressSink& progress,
+                                    const CancelToken& cancel);
 
 }  // namespace bitscape

@@ -16,9 +16,13 @@ const ProjectSummary::Sensitivity* ProjectSummary::shown_sensitivity() const {
 
 ProjectSummary read_project_summary(const std::string& path, ProgressSink& progress,
                                     const CancelToken& cancel) {
-  const ProjectReader reader = ProjectReader::open(path);
+  return read_project_summary(ProjectReader::open(path), progress, cancel);
+}
+
+ProjectSummary read_project_summary(const ProjectReader& reader, ProgressSink& progress,
+                                    const CancelToken& cancel) {
   ProjectSummary c;
-  c.path = path;
+  c.path = reader.path();
   c.model = reader.model();
   if (reader.has_calibration()) {
     c.modules = reader.calibrated_modules();

@@ -54,14 +54,12 @@ bool SearchContext::have_iteration(int iteration) const {
   return false;
 }
 
-SearchPoint SearchContext::make_point(const std::vector<int>& genes, const FidelityAccumulator& a,
-                                      int iteration) const {
+// A point of `method` measured as `a` for an allocation of cost `c`.
+static SearchPoint measured_point(const std::string& method, int iteration, const AllocationCost& c,
+                           const FidelityAccumulator& a, std::chrono::steady_clock::time_point t0) {
   SearchPoint p;
-  p.method = options.method;
+  p.method = method;
   p.iteration = iteration;
-  p.genes = genes;
-  const AllocationCost c =
-      allocation_cost(allocation_of(genes, out.options, out.modules), shapes, other_parameters);
   p.average_bits = c.average_bits;
   p.code_bits = c.average_code_bits;
   p.total_bytes = c.total_bytes();
@@ -69,7 +67,16 @@ SearchPoint SearchContext::make_point(const std::vector<int>& genes, const Fidel
   p.kl = a.kl();
   p.jsd = a.jsd();
   p.top1 = a.top1();
-  p.seconds = seconds_since(t0_);
+  p.seconds = seconds_since(t0);
+  return p;
+}
+
+SearchPoint SearchContext::make_point(const std::vector<int>& genes, const FidelityAccumulator& a,
+                                      int iteration) const {
+  SearchPoint p = measured_point(
+      options.method, iteration,
+      allocation_cost(allocation_of(genes, out.options, out.modules), shapes, other_parameters), a, t0_);
+  p.genes = genes;
   return p;
 }
 
@@ -236,20 +243,10 @@ SearchOutcome run_search(Model& model, const SearchInputs& inputs, const SearchO
         for (const std::string& module : out.modules) a.modules[module] = m;
         acc = ev.evaluate_allocation(a);
       }
-      SearchPoint p;
-      p.method = "uniform";
-      p.iteration = -1;
-      const AllocationCost c = allocation_cost(Allocation::uniform(shapes, m), shapes, other);
-      p.average_bits = c.average_bits;
-      p.code_bits = c.average_code_bits;
-      p.total_bytes = c.total_bytes();
-      p.ppl = acc.ppl();
-      p.kl = acc.kl();
-      p.jsd = acc.jsd();
-      p.top1 = acc.top1();
+      SearchPoint p = search::measured_point(
+          "uniform", -1, allocation_cost(Allocation::uniform(shapes, m), shapes, other), acc, t0);
       p.loss = acc.kl();
       p.genes = genes;  // empty when not expressible in the options
-      p.seconds = search::seconds_since(t0);
       ctx.emit(p);
       progress.advance(++n);
     }

@@ -48,7 +48,7 @@ at::Tensor windows(const Model& m, int64_t n = 4, int64_t len = 32) {
 // need them to be deterministic.
 ModuleCalibration calibration_of(const Model& model, const std::string& module) {
   const at::Tensor& W = model.parameter(module + ".weight");
-  const int64_t out = W.size(0), in = W.size(1);
+  const int64_t in = W.size(1);
   at::manual_seed(static_cast<uint64_t>(std::hash<std::string>()(module) % 100000));
   const at::Tensor X = at::randn({64, in}, at::kFloat);
   ModuleCalibration c;
@@ -57,7 +57,6 @@ ModuleCalibration calibration_of(const Model& model, const std::string& module) 
   c.act_abs_mean = X.abs().mean(0);
   c.act_l2 = X.pow(2).sum(0).sqrt();
   c.out_abs_mean = at::matmul(X, W.t()).abs().mean(0);
-  (void)out;
   return c;
 }
 
