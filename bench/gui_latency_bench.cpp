@@ -77,27 +77,29 @@ int main(int argc, char** argv) {
   };
   std::vector<CancelCase> cases = {
       {"calibrate", [&] {
-         bitscape::gui::CalibrateRequest r;
+         bitscape::CalibrationJobOptions r;
          r.model_dir = a["--model"];
          r.data = (sample + "/train.txt").toStdString();
          r.out = (work + "/cancelled.bsproj.h5").toStdString();
          w.calibrate(r);
        }},
       {"sensitivity", [&] {
-         bitscape::gui::SensitivityRequest r;
+         bitscape::SensitivityJobOptions r;
          r.project = project.toStdString();
+         r.sensitivity.metrics = {bitscape::SaliencyMetric::kObs, bitscape::SaliencyMetric::kHessianDiagonal};
+         r.sensitivity.trace_samples = 0;
          w.runSensitivity(r);
        }},
       {"probing", [&] {
-         bitscape::gui::ProbingRequest r;
+         bitscape::ProbingJobOptions r;
          r.project = project.toStdString();
          for (const char* f : {"/train.txt", "/validation.txt", "/test.txt"}) r.sources.push_back((sample + f).toStdString());
          w.runProbing(r);
        }},
       {"search", [&] {
-         bitscape::gui::SearchRequest r;
+         bitscape::SearchJobOptions r;
          r.project = project.toStdString();
-         r.method = "amq";
+         r.search.method = "amq";
          w.startSearch(r);
        }},
       {"evaluate", [&] {

@@ -55,9 +55,7 @@ int run_calibrate(const Args& args) {
   o.seed = static_cast<uint64_t>(seed);
   o.mode = mode;
   o.hessians = hessians;
-  o.load.dtype = parse_compute_dtype(args.get("dtype"));
-  o.load.device = args.get("device");
-  o.load.resident_gib = args.get_double("gpu-memory");
+  o.device = device_options_from_args(args);
   if (mode == "quantized")
     o.allocation = [&](const std::vector<ModuleShape>& shapes) { return allocation_from_args(args, shapes); };
   const CalibrationJobResult r = run_calibration_job(o, progress, cancel);

@@ -29,10 +29,7 @@ int run_eval(const Args& args) {
   const std::string context_note =
       context_warning(ModelConfig::from_json_file(dir + "/config.json"), seqlen);
   const int threads = configure_threads(static_cast<int>(args.get_int("threads")));
-  LoadOptions load;
-  load.dtype = parse_compute_dtype(args.get("dtype"));
-  load.device = args.get("device");
-  load.resident_gib = args.get_double("gpu-memory");
+  const LoadOptions load = load_options(device_options_from_args(args));
   StderrProgress progress(args.flag("quiet"));
   const CancelToken& cancel = interrupt_token();
   if (!context_note.empty()) progress.log(context_note);

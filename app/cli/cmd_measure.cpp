@@ -23,6 +23,7 @@ int run_measure(const Args& args) {
     throw InputError(project, "this build of Bitscape has no HDF5 support (install libhdf5-dev and rebuild)");
   MeasureAllocationOptions o;
   o.project = project;
+  o.device = device_options_from_args(args);
   if (args.has("model")) o.model_dir = args.get("model");
   {
     const ProjectReader reader = ProjectReader::open(project);
@@ -63,8 +64,7 @@ std::vector<OptionSpec> measure_options() {
       {"eval-windows", "N", "evaluation windows", "16"},
       {"seqlen", "L", "window length (0 = min(2048, the model's context))", "0"}};
   for (const OptionSpec& s : allocation_options()) o.push_back(s);
-  for (const OptionSpec& s : runtime_options())
-    if (s.name != "device" && s.name != "dtype" && s.name != "gpu-memory") o.push_back(s);
+  for (const OptionSpec& s : runtime_options()) o.push_back(s);
   return o;
 }
 

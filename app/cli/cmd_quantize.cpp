@@ -9,6 +9,7 @@
 #include "bitscape/calibration.h"
 #include "bitscape/error.h"
 #include "bitscape/model.h"
+#include "bitscape/packed_export.h"
 #include "bitscape/quantize_job.h"
 #include "bitscape/runtime.h"
 #include "bitscape/safe_write.h"
@@ -37,11 +38,8 @@ int run_quantize(const Args& args) {
   StderrProgress progress(args.flag("quiet"));
   const CancelToken& cancel = interrupt_token();
 
+  const LoadOptions load = load_options(device_options_from_args(args));
   progress.stage("load", 0);
-  LoadOptions load;
-  load.dtype = parse_compute_dtype(args.get("dtype"));
-  load.device = args.get("device");
-  load.resident_gib = args.get_double("gpu-memory");
   Model model = Model::load(dir, load);
   const std::vector<ModuleShape> shapes = module_shapes(model);
   const Allocation alloc = allocation_from_args(args, shapes);
@@ -52,20 +50,7 @@ int run_quantize(const Args& args) {
 
   progress.stage("write", 0);
   const fs::path tmp(staged.path());
-  model.save(tmp.string());
-  for (const char* f : {"tokenizer.json", "tokenizer_config.json", "special_tokens_map.json",
-                        "generation_config.json"})
-    if (fs::exists(fs::path(dir) / f)) fs::copy_file(fs::path(dir) / f, tmp / f);
-  std::vector<std::pair<std::string, at::Tensor>> packed;
-  std::map<std::string, std::string> metadata;
-  for (const auto& [name, p] : report.packed) {
-    for (auto& t : p.tensors(name)) packed.push_back(std::move(t));
-    metadata[name] = p.metadata_json();
-  }
-  metadata["format"] = "bitscape-packed";
-  metadata["format_version"] = "1";
-  write_safetensors((tmp / "quantized.safetensors").string(), packed, metadata);
-  alloc.save((tmp / "allocation.alloc.json").string(), shapes);
+  write_packed_model(tmp.string(), model, dir, report, alloc, shapes);
   nlohmann::json summary = quantize_report_json(report);
   summary["model"] = dir;
   summary["allocation"] = args.has("alloc") ? args.get("alloc") : alloc.name;

@@ -65,6 +65,7 @@ int run_search_command(const Args& args) {
 
   SearchJobOptions job;
   job.project = project;
+  job.device = device_options_from_args(args);
   if (args.has("model")) job.model_dir = args.get("model");
   job.run = args.get("run");
   job.resume = args.flag("resume");
@@ -224,8 +225,7 @@ std::vector<OptionSpec> search_options() {
       {"three-bit", "", "automixq: also 3-bit among the options (2/3/4)"},
       {"sensitivity-run", "NAME", "dp: the sensitivity run whose curves are used (default: the last complete)"},
       {"dp-measure", "M", "dp: kl or delta_ppl", "kl"}};
-  for (const OptionSpec& s : runtime_options())
-    if (s.name != "device" && s.name != "dtype" && s.name != "gpu-memory") o.push_back(s);
+  for (const OptionSpec& s : runtime_options()) o.push_back(s);
   return o;
 }
 

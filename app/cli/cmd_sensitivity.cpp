@@ -104,6 +104,7 @@ int run_probing_command(const Args& args, const std::string& project, const std:
                         ProgressSink& progress, const CancelToken& cancel) {
   ProbingJobOptions job;
   job.project = project;
+  job.device = device_options_from_args(args);
   job.model_dir = model_dir;
   job.run = args.get("run");
   job.sources = args.all("data");
@@ -170,6 +171,7 @@ int run_sensitivity_command(const Args& args) {
   if (!args.all("data").empty()) return run_probing_command(args, project, model_dir, progress, cancel);
   SensitivityJobOptions job;
   job.project = project;
+  job.device = device_options_from_args(args);
   job.model_dir = model_dir;
   job.run = args.get("run");
   job.resume = args.flag("resume");
@@ -255,8 +257,7 @@ std::vector<OptionSpec> sensitivity_options() {
       {"non-critical", "F", "probing: share of non-critical columns per source", "0.5"},
       {"consensus", "P", "probing: sources a column needs to be in the consensus set (0 = half)", "0"},
       {"tammp-out", "PREFIX", "probing: write PREFIX.strategy{1,2}.alloc.json"}};
-  for (const OptionSpec& s : runtime_options())
-    if (s.name != "device" && s.name != "dtype" && s.name != "gpu-memory") o.push_back(s);
+  for (const OptionSpec& s : runtime_options()) o.push_back(s);
   return o;
 }
 

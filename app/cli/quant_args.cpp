@@ -43,6 +43,14 @@ std::vector<OptionSpec> calibration_source_options() {
           {"fisher-windows", "N", "with --kmeans-fisher: calibration windows used (0 = all)", "0"}};
 }
 
+DeviceOptions device_options_from_args(const Args& args) {
+  DeviceOptions d;
+  d.device = args.get("device");
+  d.dtype = args.get("dtype");
+  d.gpu_memory_gib = args.get_double("gpu-memory");
+  return d;
+}
+
 bool wants_quantization(const Args& args) {
   return args.has("alloc") || args.has("bits") || args.has("cmpq");
 }

@@ -7,6 +7,7 @@
 #include <vector>
 
 #include "bitscape/allocation.h"
+#include "bitscape/device.h"
 #include "bitscape/quantize_job.h"
 #include "cli.h"
 
@@ -16,6 +17,8 @@ namespace bitscape::cli {
 std::vector<OptionSpec> allocation_options();
 // --device, --dtype, --threads, --json, --quiet.
 std::vector<OptionSpec> runtime_options();
+// --device, --dtype and --gpu-memory as the jobs take them (checked by the job).
+DeviceOptions device_options_from_args(const Args& args);
 std::vector<OptionSpec> calibration_source_options();
 
 // True when the command line asks for quantization (--alloc or --bits).

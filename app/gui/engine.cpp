@@ -21,6 +21,7 @@
 #include "bitscape/safetensors.h"
 #include "bitscape/calibration.h"
 #include "bitscape/search_job.h"
+#include "bitscape/sensitivity.h"
 #include "bitscape/sensitivity_job.h"
 #include "bitscape/runtime.h"
 
@@ -47,6 +48,7 @@ struct Engine::Impl {
   struct LoadedModel {
     std::string dir, device;
     at::ScalarType dtype;
+    double resident_gib;
     std::string stamp;
     std::unique_ptr<Model> model;
   };
@@ -77,7 +79,8 @@ PerplexityResult Engine::evaluate(const EvaluationOptions& o, ProgressSink& prog
                                   const CancelToken& cancel) {
   std::lock_guard<std::mutex> lock(impl_->mutex);
   if (o.seqlen < 2) throw InputError("", "the window length must be at least 2 tokens");
-  const at::ScalarType dtype = parse_compute_dtype(o.dtype);
+  LoadOptions load = load_options(o.device);
+  const at::ScalarType dtype = load.dtype;
   configure_threads(o.threads);
 
   const std::string tokenizerPath = o.model_dir + "/tokenizer.json";
@@ -97,15 +100,14 @@ PerplexityResult Engine::evaluate(const EvaluationOptions& o, ProgressSink& prog
 
   auto& loaded = impl_->loaded;
   const std::string modelStamp = fileStamp(o.model_dir + "/config.json");
-  if (!loaded || loaded->dir != o.model_dir || loaded->device != o.device ||
-      loaded->dtype != dtype || loaded->stamp != modelStamp) {
+  if (!loaded || loaded->dir != o.model_dir || loaded->device != load.device ||
+      loaded->dtype != dtype || loaded->resident_gib != load.resident_gib ||
+      loaded->stamp != modelStamp) {
     loaded.reset();  // free the old weights before loading new ones
     progress.stage("Loading the model", 0);
-    LoadOptions load;
-    load.dtype = dtype;
-    load.device = o.device;
     auto model = std::make_unique<Model>(Model::load(o.model_dir, load));
-    loaded = Impl::LoadedModel{o.model_dir, o.device, dtype, modelStamp, std::move(model)};
+    loaded = Impl::LoadedModel{o.model_dir, load.device, dtype, load.resident_gib, modelStamp,
+                               std::move(model)};
   }
   cancel.throw_if_cancelled();
   return evaluate_perplexity(*loaded->model, windows, progress, cancel);
@@ -118,17 +120,10 @@ ProjectContents Engine::readProject(const std::string& path, ProgressSink& progr
   return read_project_summary(path, progress, cancel);
 }
 
-SearchRunRecord Engine::search(const SearchRequest& request, ProgressSink& progress,
+SearchRunRecord Engine::search(const SearchJobOptions& options, ProgressSink& progress,
                                const CancelToken& cancel) {
-  SearchJobOptions job;
-  job.project = request.project;
-  job.search.method = request.method;
-  job.search.budget_lo = request.budget_lo;
-  job.search.budget_hi = request.budget_hi;
-  job.search.seed = request.seed;
-  job.eval_windows = request.eval_windows;
   SearchJobResult r = run_search_job(
-      job, [&](const SearchPoint& p) { progress.result("search_point", search_point_json(p)); },
+      options, [&](const SearchPoint& p) { progress.result("search_point", search_point_json(p)); },
       progress, cancel);
   return std::move(r.record);
 }
@@ -137,12 +132,9 @@ Allocation Engine::allocationOfPoint(const std::string& project, const std::stri
   return allocation_of_point(project, run, index);
 }
 
-MeasuredEdit Engine::measureAllocation(const std::string& project, const Allocation& allocation,
+MeasuredEdit Engine::measureAllocation(const MeasureAllocationOptions& options,
                                        ProgressSink& progress, const CancelToken& cancel) {
-  MeasureAllocationOptions o;
-  o.project = project;
-  o.allocation = allocation;
-  const EditRecord e = store_measured_allocation(o, allocation.name, progress, cancel);
+  const EditRecord e = store_measured_allocation(options, options.allocation.name, progress, cancel);
   MeasuredEdit m;
   m.point = e.point;
   m.name = e.name;
@@ -159,33 +151,16 @@ Allocation Engine::allocationOfEdit(const std::string& project, const std::strin
   return a;
 }
 
-std::string Engine::calibrate(const CalibrateRequest& request, ProgressSink& progress,
+std::string Engine::calibrate(const CalibrationJobOptions& options, ProgressSink& progress,
                               const CancelToken& cancel) {
-  CalibrationJobOptions o;
-  o.model_dir = request.model_dir;
-  o.data = request.data;
-  o.out = request.out;
-  o.samples = request.samples;
-  o.seqlen = request.seqlen;
-  const CalibrationJobResult r = run_calibration_job(o, progress, cancel);
+  const CalibrationJobResult r = run_calibration_job(options, progress, cancel);
   return std::to_string(r.samples) + " windows x " + std::to_string(r.seqlen) + " tokens, " +
          std::to_string(r.modules) + " modules in " + std::to_string(int(r.seconds + 0.5)) + " s";
 }
 
-std::string Engine::sensitivity(const SensitivityRequest& request, ProgressSink& progress,
+std::string Engine::sensitivity(const SensitivityJobOptions& options, ProgressSink& progress,
                                 const CancelToken& cancel) {
-  SensitivityJobOptions o;
-  o.project = request.project;
-  o.sensitivity.bits = request.bits;
-  o.sensitivity.metrics.clear();
-  for (const std::string& m : request.metrics) {
-    SaliencyMetric metric;
-    if (!parse_saliency_metric(m, &metric)) throw InputError("", "unknown saliency metric '" + m + "'");
-    o.sensitivity.metrics.push_back(metric);
-  }
-  o.sensitivity.trace_samples = request.trace_samples;
-  o.eval_windows = request.eval_windows;
-  return run_sensitivity_job(o, progress, cancel).run;
+  return run_sensitivity_job(options, progress, cancel).run;
 }
 
 std::map<std::string, SaliencySummary> Engine::readSaliency(const std::string& project,
@@ -212,19 +187,9 @@ std::optional<std::pair<ProbingRunInfo, StoredProbe>> Engine::readProbe(const st
   return std::make_pair(std::move(info), std::move(*probe));
 }
 
-std::string Engine::probe(const ProbingRequest& request, ProgressSink& progress,
+std::string Engine::probe(const ProbingJobOptions& options, ProgressSink& progress,
                           const CancelToken& cancel) {
-  ProbingJobOptions o;
-  o.project = request.project;
-  o.sources = request.sources;
-  if (!parse_saliency_metric(request.metric, &o.probing.metric))
-    throw InputError("", "unknown saliency metric '" + request.metric + "'");
-  o.probing.critical_fraction = request.critical;
-  o.probing.non_critical_fraction = request.non_critical;
-  o.probing.consensus = request.consensus;
-  o.samples = request.samples;
-  o.seqlen = request.seqlen;
-  return run_probing_job(o, progress, cancel).run;
+  return run_probing_job(options, progress, cancel).run;
 }
 
 Allocation Engine::tammpAllocation(const std::string& project, int strategy) {
@@ -281,31 +246,19 @@ void Engine::copyProject(const std::string& from, const std::string& to, Progres
   std::ifstream in(from, std::ios::binary);
   if (!in) throw InputError(from, "cannot be read");
   const uint64_t size = fs::file_size(from);
-  remove_stale_temps(to);
-  TempFileGuard temp(temp_path_beside(to));
-  {
-    std::ofstream out(temp.path(), std::ios::binary | std::ios::trunc);
-    if (!out) throw InputError(to, "cannot be written (" + fs::path(to).parent_path().string() + ")");
-    constexpr size_t kChunk = size_t{16} << 20;
-    std::vector<char> buffer(kChunk);
-    const int64_t chunks = int64_t((size + kChunk - 1) / kChunk);
-    progress.stage("copy project", chunks);
-    for (int64_t done = 0; in; ++done) {
-      cancel.throw_if_cancelled();  // the guard removes the partial copy
-      in.read(buffer.data(), std::streamsize(kChunk));
-      out.write(buffer.data(), in.gcount());
-      if (!out) throw InputError(to, "could not be written (disk full?)");
-      progress.advance(std::min(done + 1, chunks));
-    }
-    out.flush();
-    if (!out) throw InputError(to, "could not be written (disk full?)");
+  AtomicFile out(to, "project copy");
+  constexpr size_t kChunk = size_t{16} << 20;
+  std::vector<char> buffer(kChunk);
+  const int64_t chunks = int64_t((size + kChunk - 1) / kChunk);
+  progress.stage("copy project", chunks);
+  for (int64_t done = 0; in; ++done) {
+    cancel.throw_if_cancelled();  // the temporary is removed, `to` untouched
+    in.read(buffer.data(), std::streamsize(kChunk));
+    out.write(buffer.data(), size_t(in.gcount()));
+    progress.advance(std::min(done + 1, chunks));
   }
   if (in.bad()) throw InputError(from, "could not be read to the end");
-  if (!sync_path(temp.path(), false)) throw InputError(to, "could not be written (sync failed)");
-  fs::rename(temp.path(), to, ec);
-  if (ec) throw InputError(to, "could not be written: " + ec.message());
-  temp.release();
-  sync_path(fs::path(to).parent_path().empty() ? "." : fs::path(to).parent_path().string(), true);
+  out.commit();
 }
 
 }  // namespace bitscape::gui

@@ -1,5 +1,6 @@
-// The GUI's door to core: opening a model, evaluating perplexity, the machine report. Plain
-// values in and out, so Qt code includes this header and never a LibTorch one; the
+// The GUI's door to core: opening a model, evaluating perplexity, core's jobs (with core's own
+// plain-value option structs: calibration, sensitivity, probing, search, measuring), the machine
+// report. Plain values in and out, so Qt code includes this header and never a LibTorch one; the
 // implementation (engine.cpp) includes LibTorch and no Qt. Every call runs on the job runner's
 // worker thread, never on the GUI thread; calls are serialised by the runner and by a mutex.
 #pragma once
@@ -13,13 +14,16 @@
 #include <vector>
 
 #include "bitscape/allocation.h"
+#include "bitscape/device.h"
 #include "bitscape/doctor.h"
 #include "bitscape/eval_result.h"
 #include "bitscape/model_info.h"
 #include "bitscape/progress.h"
 #include "bitscape/project_summary.h"
+#include "bitscape/search_job.h"
 #include "bitscape/search_store.h"
 #include "bitscape/sensitivity_result.h"
+#include "bitscape/sensitivity_job.h"
 #include "bitscape/sensitivity_store.h"
 
 namespace bitscape::gui {
@@ -29,8 +33,7 @@ struct EvaluationOptions {
   std::string data_path;
   int64_t seqlen = 256;
   int64_t max_windows = 0;  // 0 = all
-  std::string device = "cpu";
-  std::string dtype = "float32";  // "float32", "bfloat16", "float16"
+  DeviceOptions device;           // device, dtype ("fp32", "bf16", "fp16"), GPU memory
   int threads = 0;                // 0 = one per core
 };
 
@@ -43,42 +46,6 @@ using ProjectContents = ProjectSummary;
 struct MeasuredEdit {
   SearchPoint point;
   std::string name;  // its record in the project (/edits/<name>)
-};
-
-// A new project: the model calibrated on a corpus (Project > New project).
-struct CalibrateRequest {
-  std::string model_dir, data, out;
-  int64_t samples = 128;
-  int64_t seqlen = 0;  // 0 = min(2048, the model's context)
-};
-
-// A sensitivity run on a project (Project > Run sensitivity analysis).
-struct SensitivityRequest {
-  std::string project;
-  std::vector<int> bits = {2, 3, 4, 8};
-  std::vector<std::string> metrics = {"obs", "diag"};
-  int64_t eval_windows = 32;
-  int64_t trace_samples = 0;  // Hutchinson samples for HAWQ's trace (0 = none)
-};
-
-// A search on the open project, as the Search dialog asks for it.
-struct SearchRequest {
-  std::string project;
-  std::string method = "dp";  // dp, amq, automixq, cmpq
-  double budget_lo = 2.25, budget_hi = 4.25;
-  uint64_t seed = 0;
-  int64_t eval_windows = 16;
-};
-
-// TAMMP's multi-source probing on the open project (Project > Run multi-source probing).
-struct ProbingRequest {
-  std::string project;
-  std::vector<std::string> sources;  // one corpus per source, at least 2
-  std::string metric = "tammp";      // obs, tammp, act, diag
-  double critical = 0.01, non_critical = 0.5;
-  int consensus = 0;                 // 0 = half the sources
-  int64_t samples = 32;              // windows per source
-  int64_t seqlen = 0;                // 0 = the model's context (at most 2048)
 };
 
 // The channels one module's allocation keeps at other bits, resolved as the quantizer resolves
@@ -114,14 +81,14 @@ class Engine {
 
   // Runs a search (core's search job: the run is stored in the project as it goes); each
   // evaluated point goes to progress.result("search_point", JSON). Returns the run's record.
-  static SearchRunRecord search(const SearchRequest& request, ProgressSink& progress,
+  static SearchRunRecord search(const SearchJobOptions& options, ProgressSink& progress,
                                 const CancelToken& cancel);
 
   // Calibrates and writes a new project; returns a one-line summary. Throws InputError/Cancelled.
-  static std::string calibrate(const CalibrateRequest& request, ProgressSink& progress,
+  static std::string calibrate(const CalibrationJobOptions& options, ProgressSink& progress,
                                const CancelToken& cancel);
   // Adds a sensitivity run to the project; returns the run's name.
-  static std::string sensitivity(const SensitivityRequest& request, ProgressSink& progress,
+  static std::string sensitivity(const SensitivityJobOptions& options, ProgressSink& progress,
                                  const CancelToken& cancel);
 
   // The saliency summaries of one module (by metric) from the project's last complete
@@ -138,7 +105,7 @@ class Engine {
   static void copyProject(const std::string& from, const std::string& to, ProgressSink& progress,
                           const CancelToken& cancel);
   // Runs multi-source probing and stores it in the project; returns the run's name.
-  static std::string probe(const ProbingRequest& request, ProgressSink& progress,
+  static std::string probe(const ProbingJobOptions& options, ProgressSink& progress,
                            const CancelToken& cancel);
   // TAMMP's allocation (strategy 1 or 2: critical columns fp16, sub-critical 3 bits, the rest
   // 2 bits, RTN g128) from the project's last probing run. Throws InputError without one.
@@ -153,7 +120,8 @@ class Engine {
   // Measures an allocation as a search candidate (KL, JSD, top-1, perplexity against the
   // unquantized model on the search's default windows), quantized with its own quantizers, and
   // stores it with its point in the project (nothing measured is lost).
-  static MeasuredEdit measureAllocation(const std::string& project, const Allocation& allocation,
+  // (options.allocation; its name is the edit's label).
+  static MeasuredEdit measureAllocation(const MeasureAllocationOptions& options,
                                         ProgressSink& progress, const CancelToken& cancel);
   // The allocation of a stored edit, for the model's modules. Throws InputError.
   static Allocation allocationOfEdit(const std::string& project, const std::string& name);

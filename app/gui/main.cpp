@@ -130,9 +130,9 @@ int main(int argc, char** argv) {
   QObject::connect(&window, &bitscape::gui::MainWindow::projectOpened, &window,
                    [&](const QString& path) {
                      if (!autoSearch) return;
-                     bitscape::gui::SearchRequest r;
+                     bitscape::SearchJobOptions r;
                      r.project = path.toStdString();
-                     r.method = parser.value(search).toStdString();
+                     r.search.method = parser.value(search).toStdString();
                      window.startSearch(r);
                    });
   QObject::connect(&window, &bitscape::gui::MainWindow::jobEnded, &window,

@@ -558,6 +558,23 @@ void MainWindow::dropEvent(QDropEvent* event) {
   else loadAllocationFile(path);
 }
 
+DeviceOptions MainWindow::jobDevice() const {
+  const widgets::PerplexityRequest r = panel_->request();
+  DeviceOptions d;
+  d.device = r.device.toStdString();
+  d.dtype = r.dtype.toStdString();
+  d.gpu_memory_gib = QSettings().value(QStringLiteral("jobs/gpuMemory"), d.gpu_memory_gib).toDouble();
+  return d;
+}
+
+MeasureAllocationOptions MainWindow::measureOptions(const Allocation& allocation) const {
+  MeasureAllocationOptions o;
+  o.project = projectPath_.toStdString();
+  o.allocation = allocation;
+  o.device = jobDevice();
+  return o;
+}
+
 void MainWindow::saveEvaluationSettings() const {
   QSettings settings;
   const widgets::PerplexityRequest r = panel_->request();
@@ -648,8 +665,7 @@ void MainWindow::evaluate() {
   o.data_path = r.dataPath.toStdString();
   o.seqlen = r.seqlen;
   o.max_windows = r.maxWindows;
-  o.device = r.device.toStdString();
-  o.dtype = r.dtype.toStdString();
+  o.device = jobDevice();
   o.threads = r.threads;
 
   runningJob_ = QStringLiteral("evaluate");
@@ -833,17 +849,17 @@ void MainWindow::chooseSearch() {
   form->addRow(tr("Seed:"), seed);
   form->addRow(tr("Evaluation windows:"), windows);
   if (!runFormDialog(dialog, form, tr("Search"))) return;
-  SearchRequest r;
+  SearchJobOptions r;
   r.project = projectPath_.toStdString();
-  r.method = method->currentData().toString().toStdString();
-  r.budget_lo = lo->value();
-  r.budget_hi = std::max(lo->value(), hi->value());
-  r.seed = uint64_t(seed->value());
+  r.search.method = method->currentData().toString().toStdString();
+  r.search.budget_lo = lo->value();
+  r.search.budget_hi = std::max(lo->value(), hi->value());
+  r.search.seed = uint64_t(seed->value());
   r.eval_windows = windows->value();
   startSearch(r);
 }
 
-void MainWindow::startSearch(const SearchRequest& request) {
+void MainWindow::startSearch(SearchJobOptions request) {
   if (searchRunner_->isRunning()) {
     showError(tr("A search is running"), tr("Cancel it first, or wait for it to finish."));
     return;
@@ -852,7 +868,8 @@ void MainWindow::startSearch(const SearchRequest& request) {
     showError(tr("No project"), tr("Open a project (File \u203A Open project) first."));
     return;
   }
-  liveRun_ = pareto_->addRun(tr("new %1 search").arg(QString::fromStdString(request.method)));
+  request.device = jobDevice();
+  liveRun_ = pareto_->addRun(tr("new %1 search").arg(QString::fromStdString(request.search.method)));
   paretoRunNames_.resize(size_t(liveRun_) + 1);
   searchProgress_->setRange(0, 0);
   searchProgress_->setVisible(true);
@@ -968,8 +985,8 @@ void MainWindow::evaluateAllocation(const Allocation& allocation) {
   const int undoIndex = editor_->model()->undoStack()->index();
   measureRunner_->start(
       QStringLiteral("measure"),
-      [project = projectPath_.toStdString(), allocation](ProgressSink& progress, const CancelToken& cancel) {
-        return Engine::measureAllocation(project, allocation, progress, cancel);
+      [options = measureOptions(allocation)](ProgressSink& progress, const CancelToken& cancel) {
+        return Engine::measureAllocation(options, progress, cancel);
       },
       [this, undoIndex](MeasuredEdit m) {
         const SearchPoint& p = m.point;
@@ -1121,7 +1138,7 @@ void MainWindow::chooseCalibration() {
                                                    QStringLiteral("model.bsproj.h5"),
                                                    tr("Bitscape projects (*.bsproj.h5)"));
   if (out.isEmpty()) return;
-  CalibrateRequest r;
+  CalibrationJobOptions r;
   r.model_dir = modelDir_.toStdString();
   r.data = data->text().toStdString();
   r.out = out.toStdString();
@@ -1139,7 +1156,8 @@ void MainWindow::startAnalysis(const QString& job, const QString& status,
   analysisRunner_->start(job, std::move(work), [done = std::move(done)](std::string result) { done(result); });
 }
 
-void MainWindow::calibrate(const CalibrateRequest& request) {
+void MainWindow::calibrate(CalibrationJobOptions request) {
+  request.device = jobDevice();
   startAnalysis(
       QStringLiteral("calibrate"), tr("Calibrating\u2026"),
       [request](ProgressSink& progress, const CancelToken& cancel) {
@@ -1172,9 +1190,10 @@ void MainWindow::chooseSensitivity() {
   form->addRow(tr("Evaluation windows:"), windows);
   form->addRow(tr("Hutchinson samples (HAWQ):"), traces);
   if (!runFormDialog(dialog, form, tr("Run"))) return;
-  SensitivityRequest r;
+  SensitivityJobOptions r;
   r.project = projectPath_.toStdString();
-  r.bits.clear();
+  r.sensitivity.metrics = {SaliencyMetric::kObs, SaliencyMetric::kHessianDiagonal};
+  r.sensitivity.bits.clear();
   for (const QString& b : bits->text().split(',', Qt::SkipEmptyParts)) {
     bool ok = false;
     const int v = b.trimmed().toInt(&ok);
@@ -1182,14 +1201,15 @@ void MainWindow::chooseSensitivity() {
       showError(tr("Bad bits"), tr("Bits are a comma-separated list such as 2,3,4,8."));
       return;
     }
-    r.bits.push_back(v);
+    r.sensitivity.bits.push_back(v);
   }
   r.eval_windows = windows->value();
-  r.trace_samples = traces->value();
+  r.sensitivity.trace_samples = traces->value();
   runSensitivity(r);
 }
 
-void MainWindow::runSensitivity(const SensitivityRequest& request) {
+void MainWindow::runSensitivity(SensitivityJobOptions request) {
+  request.device = jobDevice();
   startAnalysis(
       QStringLiteral("sensitivity"), tr("Sensitivity analysis\u2026"),
       [request](ProgressSink& progress, const CancelToken& cancel) {
@@ -1224,7 +1244,7 @@ void MainWindow::runDemoStep(int step) {
       if (modelDir_.isEmpty()) return finishDemoStep(false, tr("Open the sample model first."));
       const QString data = besideModel(modelDir_, QStringLiteral("train.txt"));
       if (data.isEmpty()) return finishDemoStep(false, tr("No train.txt beside the model directory."));
-      CalibrateRequest r;
+      CalibrationJobOptions r;
       r.model_dir = modelDir_.toStdString();
       r.data = data.toStdString();
       r.out = QDir(demoDir_).filePath(QStringLiteral("demo.bsproj.h5")).toStdString();
@@ -1235,19 +1255,20 @@ void MainWindow::runDemoStep(int step) {
     }
     case 1: {
       if (projectPath_.isEmpty()) return finishDemoStep(false, tr("Calibrate first."));
-      SensitivityRequest r;
+      SensitivityJobOptions r;
       r.project = projectPath_.toStdString();
-      r.bits = {2, 3, 4};
-      r.metrics = {"obs"};
+      r.sensitivity.bits = {2, 3, 4};
+      r.sensitivity.metrics = {SaliencyMetric::kObs};
+      r.sensitivity.trace_samples = 0;
       r.eval_windows = 16;
       demoWaitsFor_ = QStringLiteral("sensitivity");
       runSensitivity(r);
       return;
     }
     case 2: {
-      SearchRequest r;
+      SearchJobOptions r;
       r.project = projectPath_.toStdString();
-      r.method = "dp";
+      r.search.method = "dp";
       demoWaitsFor_ = QStringLiteral("search");
       paretoDock_->raise();
       startSearch(r);
@@ -1448,17 +1469,18 @@ void MainWindow::chooseProbing() {
   form->addRow(tr("Critical share per source:"), critical);
   form->addRow(tr("Non-critical share per source:"), nonCritical);
   if (!runFormDialog(dialog, form, tr("Run"))) return;
-  ProbingRequest r;
+  ProbingJobOptions r;
   r.project = projectPath_.toStdString();
   for (int i = 0; i < sources->count(); ++i) r.sources.push_back(sources->item(i)->text().toStdString());
-  r.metric = metric->currentData().toString().toStdString();
+  if (!parse_saliency_metric(metric->currentData().toString().toStdString(), &r.probing.metric)) return;
   r.samples = samples->value();
-  r.critical = critical->value() / 100.0;
-  r.non_critical = nonCritical->value() / 100.0;
+  r.probing.critical_fraction = critical->value() / 100.0;
+  r.probing.non_critical_fraction = nonCritical->value() / 100.0;
   runProbing(r);
 }
 
-void MainWindow::runProbing(const ProbingRequest& request) {
+void MainWindow::runProbing(ProbingJobOptions request) {
+  request.device = jobDevice();
   startAnalysis(
       QStringLiteral("probing"), tr("Multi-source probing\u2026"),
       [request](ProgressSink& progress, const CancelToken& cancel) {
@@ -1502,6 +1524,12 @@ void MainWindow::showSettings() {
   if (doctor_ && doctor_->cuda_built)
     for (const std::string& d : doctor_->cuda_devices) device->addItem(QString::fromStdString(d), QString::fromStdString(d));
   device->setCurrentIndex(std::max(0, device->findData(panel_->request().device)));
+  auto* gpuMemory = new QDoubleSpinBox;
+  gpuMemory->setRange(0.0, 4096.0);
+  gpuMemory->setDecimals(1);
+  gpuMemory->setSuffix(tr(" GiB"));
+  gpuMemory->setValue(settings.value(QStringLiteral("jobs/gpuMemory"), 2.0).toDouble());
+  gpuMemory->setToolTip(tr("CUDA: a model whose weights fit stays on the GPU; a larger one streams its blocks from host memory"));
   auto* threads = new QSpinBox;
   threads->setRange(0, 1024);
   threads->setSpecialValueText(tr("one per core"));
@@ -1526,7 +1554,8 @@ void MainWindow::showSettings() {
   lo->setValue(settings.value(QStringLiteral("defaults/budgetLo"), 2.25).toDouble());
   hi->setValue(settings.value(QStringLiteral("defaults/budgetHi"), 4.25).toDouble());
   auto* form = new QFormLayout(&dialog);
-  form->addRow(tr("Evaluation device:"), device);
+  form->addRow(tr("Device (every job):"), device);
+  form->addRow(tr("GPU memory for weights:"), gpuMemory);
   form->addRow(tr("CPU threads:"), threads);
   form->addRow(tr("Calibration windows:"), calibration);
   form->addRow(tr("Search method:"), method);
@@ -1539,6 +1568,7 @@ void MainWindow::showSettings() {
   r.threads = threads->value();
   panel_->setRequest(r);
   saveEvaluationSettings();
+  settings.setValue(QStringLiteral("jobs/gpuMemory"), gpuMemory->value());
   settings.setValue(QStringLiteral("defaults/calibrationWindows"), calibration->value());
   settings.setValue(QStringLiteral("defaults/method"), method->currentData().toString());
   settings.setValue(QStringLiteral("defaults/searchWindows"), windows->value());

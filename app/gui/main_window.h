@@ -60,7 +60,7 @@ class MainWindow : public QMainWindow {
   void saveProjectAs(const QString& path);
   // Runs a search on the open project in the background; its points appear in the Pareto view
   // as they are measured. Needs an open project.
-  void startSearch(const SearchRequest& request);
+  void startSearch(SearchJobOptions request);
   void chooseSearch();  // the Search dialog
   QString projectPath() const { return projectPath_; }
   // Loads the allocation behind point `index` of the Pareto view's run `run` into the editor.
@@ -78,16 +78,19 @@ class MainWindow : public QMainWindow {
   void showSaliency(const QString& module);
   // Calibrates the open model into a new project, then opens it (job "calibrate", then
   // "project"); runs a sensitivity analysis on the open project, then reloads it.
-  void calibrate(const CalibrateRequest& request);
-  void runSensitivity(const SensitivityRequest& request);
+  void calibrate(CalibrationJobOptions request);
+  void runSensitivity(SensitivityJobOptions request);
   // Runs TAMMP's multi-source probing on the open project (job "probing"), then shows the
   // selected module's probe.
-  void runProbing(const ProbingRequest& request);
+  void runProbing(ProbingJobOptions request);
   // Loads TAMMP's allocation (strategy 1 or 2) of the project's last probing run into the editor.
   void loadTammpAllocation(int strategy);
   // The guided demo's step `step` (0-5); `demoDir` holds its project and figures.
   void runDemoStep(int step);
   void setDemoDir(const QString& dir) { demoDir_ = dir; }
+  // Where every job runs: the device and dtype chosen in the evaluate panel (and in Settings),
+  // the GPU memory from Settings. The jobs check them (CUDA missing is the job's error).
+  DeviceOptions jobDevice() const;
   // Exports the Pareto front, the sensitivity heatmap and the allocation map (grid and bars) as
   // PNG, SVG and PDF into `dir`; returns the files written.
   QStringList exportFigures(const QString& dir);
@@ -143,6 +146,7 @@ class MainWindow : public QMainWindow {
   void setDoctor(const DoctorReport& report);
   void setModel(const QString& dir, const ModelSummary& summary);
   void saveEvaluationSettings() const;
+  MeasureAllocationOptions measureOptions(const Allocation& allocation) const;
   // The editor's allocation, when it has edits not saved to a file or the project, is kept on
   // close (in the application's data folder) and restored when the same model opens next.
   void keepUnsavedAllocation();

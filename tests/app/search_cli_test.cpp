@@ -108,8 +108,11 @@ TEST(SearchCliTest, CtrlCKeepsTheCompletedIterationsAndResumeReachesTheSameFront
   ASSERT_FALSE(cut.is_null());
   EXPECT_EQ(cut["status"], "cancelled");
   EXPECT_LT(cut["points"].get<size_t>(), whole.points.size());
-  CliRun resumed = cli("search --quiet --json --resume --run cut --project " + p + args);
+  CliRun resumed = cli("search --json --resume --run cut --project " + p + args);
   ASSERT_EQ(resumed.code, 0) << resumed.err;
+  // The reference predictions were stored with the first run and are not computed again.
+  EXPECT_NE(resumed.err.find("reference predictions read from " + p + ".cache/reference-"), std::string::npos)
+      << resumed.err;
   const Lines rest = parse(resumed.out);
   EXPECT_EQ(rest.summary["points"], whole.summary["points"]);
   ASSERT_EQ(rest.summary["front"].size(), whole.summary["front"].size());
@@ -213,3 +216,53 @@ TEST(SearchCliTest, MeasureStoresTheAllocationAsAnEditWithThePerplexityEvalMeasu
 }
 
 }  // namespace
+
+// Every job takes --device/--dtype/--gpu-memory (issue: every job on any device). Without CUDA,
+// `--device cuda` is one clear error with exit 2 before any work, and the project is unchanged;
+// a bad dtype is refused the same way (a negative GPU memory as a usage error); the dtype reaches the model (a bf16
+// measurement differs from the fp32 one, by little).
+TEST(SearchCliTest, EveryJobTakesTheDeviceAndCudaWithoutAGpuIsOneClearError) {
+  if (!bitscape::project_support_available()) GTEST_SKIP() << "built without HDF5";
+  CliRun doctor = cli("doctor --json");
+  ASSERT_EQ(doctor.code, 0) << doctor.err;
+  if (nlohmann::json::parse(doctor.out)["cuda_devices"].get<int>() > 0) GTEST_SKIP() << "this machine has CUDA";
+  const std::string dir = scratch_dir();
+  const std::string p = calibrated_project(dir);
+  const std::string alloc = " --bits 4 --method rtn";
+  const auto before = fs::last_write_time(p);
+  const std::vector<std::string> commands = {
+      "calibrate --model " + kSample + " --data " + kTrain + " --samples 4 --seqlen 64 --out " + dir + "/c.bsproj.h5",
+      "sensitivity --project " + p + " --bits 2,4" + kSmall,
+      "sensitivity --project " + p + " --data " + kTrain + " --data " + kValidation + " --probe-samples 2 --seqlen 64",
+      "search --project " + p + kAmq + kSmall,
+      "search --project " + p + " --method cmpq" + kSmall,
+      "quantize --model " + kSample + " --bits 4 --method rtn --out " + dir + "/q2",
+      "eval --model " + kSample + " --data " + kValidation + " --max-windows 2 --seqlen 64",
+      "measure --project " + p + alloc + kSmall,
+  };
+  for (const std::string& c : commands) {
+    SCOPED_TRACE(c);
+    CliRun r = cli(c + " --device cuda");
+    EXPECT_EQ(r.code, 2) << r.err;
+    EXPECT_NE(r.err.find("error: device 'cuda' requested but CUDA is not available"), std::string::npos) << r.err;
+    EXPECT_EQ(std::count(r.err.begin(), r.err.end(), '\n'), 1) << r.err;  // one line
+    CliRun d = cli(c + " --dtype fp64");
+    EXPECT_EQ(d.code, 2) << d.err;
+    EXPECT_NE(d.err.find("unknown dtype 'fp64'"), std::string::npos) << d.err;
+    CliRun g = cli(c + " --gpu-memory -1");  // a usage error
+    EXPECT_EQ(g.code, 1) << g.err;
+    EXPECT_NE(g.err.find("option '--gpu-memory' must not be negative"), std::string::npos) << g.err;
+  }
+  EXPECT_FALSE(fs::exists(dir + "/c.bsproj.h5"));
+  EXPECT_FALSE(fs::exists(dir + "/q2"));
+  EXPECT_EQ(fs::last_write_time(p), before);  // no run, no edit added
+  // The dtype reaches the model: measured in bf16 the same allocation gives another, close KL.
+  CliRun f = cli("measure --quiet --json --project " + p + alloc + kSmall);
+  CliRun b = cli("measure --quiet --json --project " + p + alloc + kSmall + " --dtype bf16");
+  ASSERT_EQ(f.code, 0) << f.err;
+  ASSERT_EQ(b.code, 0) << b.err;
+  const double kl_f = nlohmann::json::parse(f.out)["kl"].get<double>();
+  const double kl_b = nlohmann::json::parse(b.out)["kl"].get<double>();
+  EXPECT_NE(kl_f, kl_b);
+  EXPECT_NEAR(kl_b, kl_f, 0.5 * kl_f);
+}

@@ -68,11 +68,12 @@ std::string tiny_model(const std::string& dir) {
   return m;
 }
 
-bitscape::gui::SensitivityRequest quick_sensitivity(const std::string& project, int64_t windows = 2) {
-  bitscape::gui::SensitivityRequest s;
+bitscape::SensitivityJobOptions quick_sensitivity(const std::string& project, int64_t windows = 2) {
+  bitscape::SensitivityJobOptions s;
   s.project = project;
-  s.bits = {2, 4};
-  s.metrics = {"obs"};
+  s.sensitivity.bits = {2, 4};
+  s.sensitivity.metrics = {bitscape::SaliencyMetric::kObs};
+  s.sensitivity.trace_samples = 0;
   s.eval_windows = windows;
   return s;
 }
@@ -105,7 +106,7 @@ TEST(WorkbenchFaultTest, AFailingJobShowsAnErrorAndTheWindowKeepsWorking) {
   w.show();
   w.openModel(QString::fromStdString(model));
   ASSERT_TRUE(seen.job("open"));
-  bitscape::gui::CalibrateRequest c;
+  bitscape::CalibrationJobOptions c;
   c.model_dir = model;
   c.data = dir + "/bad.txt";
   c.out = dir + "/p.bsproj.h5";

@@ -103,7 +103,7 @@ TEST(WorkbenchTest, SearchEditEvaluateAndExportInTheRealWindow) {
 
   // Multi-source probing from the window (Project > Run multi-source probing): the run is stored
   // and the shown module's probe appears: two sources and the columns they agree on.
-  bitscape::gui::ProbingRequest pr;
+  bitscape::ProbingJobOptions pr;
   pr.project = p;
   pr.sources = {kTrain, kValidation};
   pr.samples = 4;
@@ -166,9 +166,9 @@ TEST(WorkbenchTest, SearchEditEvaluateAndExportInTheRealWindow) {
   }
 
   // A dp search from the window: its points arrive while it runs and are stored in the project.
-  bitscape::gui::SearchRequest r;
+  bitscape::SearchJobOptions r;
   r.project = p;
-  r.method = "dp";
+  r.search.method = "dp";
   r.eval_windows = 2;
   bitscape::widgets::ParetoView* pareto = w.paretoPanel()->view();
   w.startSearch(r);

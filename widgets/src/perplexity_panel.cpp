@@ -61,7 +61,7 @@ PerplexityPanel::PerplexityPanel(QWidget* parent) : QWidget(parent) {
   dtype_->setObjectName(QStringLiteral("dtype"));
   dtype_->addItems({QStringLiteral("float32"), QStringLiteral("bfloat16"),
                     QStringLiteral("float16")});
-  dtype_->setToolTip(tr("Compute dtype of the model during evaluation"));
+  dtype_->setToolTip(tr("Compute dtype of the model in every job (evaluation, calibration, sensitivity, search, measuring)"));
 
   threads_ = new QSpinBox(this);
   threads_->setObjectName(QStringLiteral("threads"));

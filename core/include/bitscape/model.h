@@ -28,6 +28,7 @@
 #include <vector>
 
 #include "bitscape/config.h"
+#include "bitscape/device.h"
 #include "bitscape/model_info.h"
 
 namespace bitscape {
@@ -49,6 +50,13 @@ struct LoadOptions {
 
 // "fp32"/"float32", "bf16"/"bfloat16", "fp16"/"float16" -> the scalar type; InputError otherwise.
 at::ScalarType parse_compute_dtype(const std::string& name);
+
+// The load options of a job's DeviceOptions, checked: an unknown device or dtype, CUDA where it is
+// not available, a dtype the device cannot compute in, or a negative GPU memory is an InputError
+// (the jobs call this before any heavy work).
+LoadOptions load_options(const DeviceOptions& device);
+// "fp32", "bf16" or "fp16": the dtype's short name (as projects record it).
+std::string short_dtype_name(at::ScalarType dtype);
 
 // Called with (module name, input activation [.., in_features]) before each linear module of a
 // block runs, e.g. "model.layers.3.mlp.down_proj".

@@ -47,6 +47,33 @@ class TempFileGuard {
 // Called from a signal handler: unlinks every registered temporary.
 void remove_registered_temps_from_signal_handler();
 
+// The one way every writer puts a complete temporary in its target's place: fsync of the
+// temporary, rename over the target, release of the guard, fsync of the folder (the rename made
+// durable where the file system can sync a folder). Throws InputError naming `target`
+// ("cannot write the <kind>: ..."); the guard then still removes the temporary.
+void replace_with_temp(TempFileGuard& temp, const std::string& target, const std::string& kind);
+
+// A file written atomically by parts (safetensors, copies, JSON): the bytes go to a registered
+// temporary beside `target` (stale ones of ended processes removed first), and commit() puts it
+// in place with replace_with_temp. Without commit() the temporary is removed and the target is
+// untouched. Errors are InputErrors naming `target` ("cannot write the <kind>: ...").
+class AtomicFile {
+ public:
+  AtomicFile(const std::string& target, std::string kind);
+  ~AtomicFile();
+  AtomicFile(const AtomicFile&) = delete;
+  AtomicFile& operator=(const AtomicFile&) = delete;
+  void write(const void* data, size_t size);
+  void commit();
+  const std::string& temp_path() const { return temp_.path(); }
+
+ private:
+  [[noreturn]] void fail(int err);
+  std::string target_, kind_;
+  TempFileGuard temp_;
+  int fd_ = -1;
+};
+
 // An output folder written as a whole (quantize, train-lm, export): built in a staging folder
 // beside `target`, then put in its place by commit(). What may be replaced is decided before any
 // work starts (check_replaceable), so a long job never ends in a refusal.

@@ -3,16 +3,18 @@
 // windows, starts a new named run or resumes one with the same settings, runs the search
 // (every point to `on_point` the moment it exists), stores the run in the project after every
 // completed iteration and at the end, and on cancellation keeps the completed iterations.
-// Tensor-facing header (LibTorch).
+// The model runs on `device` (any device, checked before the work starts). Plain-value header
+// (no LibTorch).
 #pragma once
 
 #include <functional>
 #include <string>
 #include <vector>
 
-#include "bitscape/calibration.h"
+#include "bitscape/allocation.h"
+#include "bitscape/device.h"
 #include "bitscape/progress.h"
-#include "bitscape/search.h"
+#include "bitscape/search_options.h"
 #include "bitscape/search_store.h"
 
 namespace bitscape {
@@ -28,6 +30,7 @@ struct SearchJobOptions {
   std::string eval_data;      // "" = the project's calibration corpus
   int64_t eval_windows = 16;
   int64_t seqlen = 0;         // 0 = min(2048, the model's context)
+  DeviceOptions device;
 };
 
 struct SearchJobResult {
@@ -62,6 +65,7 @@ struct MeasureAllocationOptions {
   std::string eval_data;  // "" = the project's calibration corpus
   int64_t eval_windows = 16;
   int64_t seqlen = 0;
+  DeviceOptions device;
 };
 SearchPoint measure_allocation_job(const MeasureAllocationOptions& options, ProgressSink& progress,
                                    const CancelToken& cancel);

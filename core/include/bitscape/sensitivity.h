@@ -20,6 +20,7 @@
 #include "bitscape/allocation.h"
 #include "bitscape/progress.h"
 #include "bitscape/quantizer.h"
+#include "bitscape/sensitivity_options.h"
 #include "bitscape/sensitivity_result.h"
 
 namespace bitscape {
@@ -48,29 +49,11 @@ at::Tensor saliency_map(SaliencyMetric metric, const at::Tensor& W, const Salien
 SaliencySummary summarize_saliency(const at::Tensor& map, SaliencyMetric metric, int group_size,
                                    int64_t max_rows, int64_t max_cols);
 
-struct SensitivityOptions {
-  std::vector<int> bits = {2, 3, 4, 8};
-  int group_size = 128;
-  QuantizerKind quantizer = QuantizerKind::kRtn;  // how each module is quantized for its curve
-  std::vector<SaliencyMetric> metrics = {SaliencyMetric::kObs, SaliencyMetric::kTammp,
-                                         SaliencyMetric::kActivation,
-                                         SaliencyMetric::kHessianDiagonal};
-  bool curves = true;
-  int64_t trace_samples = 16;  // Hutchinson samples for HAWQ's trace (0: none)
-  int64_t pooled_rows = 128, pooled_cols = 128;
-  uint64_t seed = 0;
-};
-
 // What one module's measurement produced, handed over as soon as it is complete.
 struct ModuleSensitivity {
   std::string module;
   std::vector<SaliencySummary> saliency;  // one per requested metric
   SensitivityCurve curve;                 // empty when curves are off
-};
-
-struct SensitivityBaseline {
-  double ppl = 0.0, nll = 0.0;
-  int64_t windows = 0, seqlen = 0, tokens = 0;
 };
 
 // Where the statistics come from, per module (the project's calibration; `gradient_windows` for
@@ -92,22 +75,6 @@ SensitivityBaseline run_sensitivity(Model& model, const SensitivityInputs& input
                                     ProgressSink& progress, const CancelToken& cancel);
 
 // --- multi-source probing (TAMMP) -------------------------------------------------------------
-
-struct ProbingOptions {
-  SaliencyMetric metric = SaliencyMetric::kTammp;
-  double critical_fraction = 0.01;      // top share of columns per source
-  double non_critical_fraction = 0.5;   // bottom share of columns per source (strategy 2)
-  int consensus = 0;                    // p of the consensus set; 0: ceil(K / 2)
-  double damp = 0.01;
-};
-
-struct ModuleProbing {
-  std::string module;
-  std::vector<std::vector<float>> column_saliency;        // per source, [in]
-  std::vector<std::vector<int64_t>> critical, non_critical;  // per source, sorted indices
-  double compactness = 0.0;              // consensus Jaccard of the critical sets
-  std::vector<uint8_t> groups_strategy1, groups_strategy2;  // per column: 2/1/0
-};
 
 // Calibrates on each source (full-precision inputs, `windows[k]` for source k) and probes every
 // module; `on_module` receives each module's result as soon as its block is done.

@@ -1,7 +1,8 @@
 // Jobs on a project shared by the CLI and the workbench: calibration (a new project from a model
 // and a corpus) and a sensitivity run (saliency maps and per-module curves added to the project,
 // resumable). They load the model, check the project belongs to it, store results as they go and
-// keep what is finished when cancelled. Tensor-facing header (LibTorch).
+// keep what is finished when cancelled. Every job loads the model on `device` (any device, checked
+// before the work starts). Plain-value header (no LibTorch).
 #pragma once
 
 #include <functional>
@@ -9,9 +10,9 @@
 #include <vector>
 
 #include "bitscape/allocation.h"
-#include "bitscape/model.h"
+#include "bitscape/device.h"
 #include "bitscape/progress.h"
-#include "bitscape/sensitivity.h"
+#include "bitscape/sensitivity_options.h"
 #include "bitscape/sensitivity_store.h"
 
 namespace bitscape {
@@ -25,7 +26,7 @@ struct CalibrationJobOptions {
   uint64_t seed = 0;
   std::string mode = "fp";      // "fp", or "quantized" (GPTQ's sequential inputs)
   std::string hessians = "full";  // "full" or "diag"
-  LoadOptions load;             // device, dtype (mapped is set by the job)
+  DeviceOptions device;         // where and in what dtype the model runs
   // mode "quantized": the allocation to quantize with, made for the model's modules.
   std::function<Allocation(const std::vector<ModuleShape>&)> allocation;
 };
@@ -49,6 +50,7 @@ struct SensitivityJobOptions {
   int64_t eval_windows = 32;
   int64_t seqlen = 0;
   int64_t gradient_windows = 8;
+  DeviceOptions device;
 };
 
 struct SensitivityJobResult {
@@ -76,6 +78,7 @@ struct ProbingJobOptions {
   int64_t samples = 32;              // windows per source
   int64_t seqlen = 0;                // 0 = min(2048, the model's context)
   uint64_t seed = 0;
+  DeviceOptions device;
 };
 
 struct ProbingJobResult {

@@ -782,8 +782,6 @@ Hid open_file(const std::string& file, const std::string& actual, unsigned flags
   return f;
 }
 
-std::string system_error_text(int err) { return std::strerror(err); }
-
 std::string module_group(const std::string& module) { return "/calibration/modules/" + module; }
 std::string hessian_group(const std::string& key) { return "/calibration/hessians/" + key; }
 
@@ -1325,18 +1323,9 @@ void ProjectWriter::commit() {
   hid_t f = w.writable();
   if (H5Fflush(f, H5F_SCOPE_GLOBAL) < 0) fail_hdf5(w.path, "cannot write project (flush failed)");
   if (!w.file.close()) fail_hdf5(w.path, "cannot write project (closing the file failed)");
-  if (!sync_path(w.temp_path, false))
-    throw InputError(w.path,
-                     "cannot sync " + in_quotes(w.temp_path) + ": " + system_error_text(errno));
-  if (std::rename(w.temp_path.c_str(), w.path.c_str()) != 0)
-    throw InputError(w.path, "cannot replace the project with " + in_quotes(w.temp_path) + ": " +
-                                 system_error_text(errno));
+  replace_with_temp(*w.temp_guard, w.path, "project");
   w.committed = true;
-  if (w.temp_guard) w.temp_guard->release();
   remember_good(w.path);  // written by Bitscape: no check needed to read it
-  // Makes the rename durable; some file systems cannot sync a directory, the rename stands.
-  fs::path dir = fs::path(w.path).parent_path();
-  sync_path(dir.empty() ? std::string(".") : dir.string(), true);
 }
 
 namespace {

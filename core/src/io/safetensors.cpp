@@ -350,41 +350,15 @@ void write_safetensors(const std::string& path,
   std::string h = header.dump();
   while (h.size() % 8) h.push_back(' ');
 
-  remove_stale_temps(path);
-  TempFileGuard tmp(temp_path_beside(path));
-  int fd = ::open(tmp.path().c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
-  if (fd < 0) throw InputError(path, "cannot create a file beside it: " + errno_str());
-  auto fail = [&](const std::string& what) {
-    std::string msg = what + ": " + errno_str();
-    ::close(fd);
-    throw InputError(path, msg);
-  };
-  auto write_all = [&](const void* p, size_t n) {
-    const char* c = static_cast<const char*>(p);
-    while (n > 0) {
-      ssize_t w = ::write(fd, c, n);
-      if (w < 0) {
-        if (errno == EINTR) continue;
-        fail("write failed");
-      }
-      c += w;
-      n -= static_cast<size_t>(w);
-    }
-  };
+  AtomicFile file(path, "safetensors file");
   unsigned char len[8];
-  uint64_t n = h.size();
+  const uint64_t n = h.size();
   for (int i = 0; i < 8; ++i) len[i] = static_cast<unsigned char>((n >> (8 * i)) & 0xff);
-  write_all(len, 8);
-  write_all(h.data(), h.size());
+  file.write(len, 8);
+  file.write(h.data(), h.size());
   for (const auto& t : data)
-    if (t.numel() > 0) write_all(t.data_ptr(), static_cast<size_t>(t.numel()) * t.element_size());
-  if (fsync(fd) != 0) fail("sync failed");
-  if (::close(fd) != 0) throw InputError(path, "close failed: " + errno_str());
-  if (::rename(tmp.path().c_str(), path.c_str()) != 0)
-    throw InputError(path, "rename failed: " + errno_str());
-  tmp.release();
-  const auto slash = path.rfind('/');
-  sync_path(slash == std::string::npos ? "." : path.substr(0, slash == 0 ? 1 : slash), true);
+    if (t.numel() > 0) file.write(t.data_ptr(), static_cast<size_t>(t.numel()) * t.element_size());
+  file.commit();
 }
 
 }  // namespace bitscape

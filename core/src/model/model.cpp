@@ -236,6 +236,21 @@ void check_dtype(at::ScalarType t, const at::Device& device) {
 
 }  // namespace
 
+LoadOptions load_options(const DeviceOptions& d) {
+  LoadOptions o;
+  o.dtype = parse_compute_dtype(d.dtype);
+  o.device = d.device;
+  check_dtype(o.dtype, parse_device(d.device));
+  if (!(d.gpu_memory_gib >= 0.0))
+    throw InputError("", "the GPU memory must be 0 or more GiB (got " + std::to_string(d.gpu_memory_gib) + ")");
+  o.resident_gib = d.gpu_memory_gib;
+  return o;
+}
+
+std::string short_dtype_name(at::ScalarType t) {
+  return t == at::kBFloat16 ? "bf16" : t == at::kHalf ? "fp16" : "fp32";
+}
+
 // --- construction -------------------------------------------------------------------------------
 
 void Model::finish_setup() {

@@ -1,7 +1,5 @@
 #include "bitscape/runtime.h"
 
-#include "bitscape/progress.h"
-
 #include <ATen/Parallel.h>
 
 #include <malloc.h>
@@ -33,15 +31,6 @@ void reexec_with_passive_openmp(char** argv) {
   if (std::getenv("OMP_WAIT_POLICY") != nullptr) return;
   ::setenv("OMP_WAIT_POLICY", "PASSIVE", 1);
   ::execv("/proc/self/exe", argv);  // returns only on failure: then run on as we are
-}
-
-}  // namespace bitscape
-
-namespace bitscape {
-
-const CancelToken& process_cancel_token() {
-  static const CancelToken token;
-  return token;
 }
 
 }  // namespace bitscape

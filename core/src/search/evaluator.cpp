@@ -11,6 +11,7 @@
 #include "bitscape/error.h"
 #include "bitscape/model.h"
 #include "bitscape/safetensors.h"
+#include "util/sha256.h"
 
 namespace bitscape {
 
@@ -46,15 +47,62 @@ at::Tensor final_hidden(const Model& model, const at::Tensor& ids, const CancelT
 }
 
 ReferencePredictions::ReferencePredictions(const Model& model, const at::Tensor& windows,
-                                           double temperature, const CancelToken& cancel)
+                                           double temperature, const CancelToken& cancel,
+                                           const std::string& path, const std::string& identity)
     : windows_(windows), temperature_(temperature) {
   c10::InferenceMode guard;
-  const int64_t N = windows_.size(0);
-  batch_ = batch_size(windows_.size(1));
-  for (int64_t b0 = 0; b0 < N; b0 += batch_) {
+  const int64_t N = windows_.size(0), T = windows_.size(1);
+  batch_ = batch_size(T);
+  // What the stored states depend on: the model, its compute dtype, the batching and the
+  // windows' tokens (the temperature only enters the comparison, not the states).
+  std::string id;
+  if (!path.empty()) {
+    const at::Tensor ids = windows_.to(at::kLong).contiguous().cpu();
+    detail::Sha256 h;
+    h.update(ids.data_ptr(), size_t(ids.numel()) * sizeof(int64_t));
+    id = identity + "|" + model.dir() + "|" + short_dtype_name(model.dtype()) + "|" +
+         std::to_string(N) + "x" + std::to_string(T) + "|batch " + std::to_string(batch_) +
+         "|windows " + h.hex();
+  }
+  std::vector<at::Tensor> stored;
+  if (!path.empty() && std::filesystem::exists(path)) {
+    try {
+      const std::shared_ptr<SafetensorsFile> f = SafetensorsFile::open(path);
+      const auto it = f->metadata().find("identity");
+      if (it != f->metadata().end() && it->second == id) {
+        for (int64_t b0 = 0, i = 0; b0 < N; b0 += batch_, ++i) {
+          const std::string key = "hidden." + std::to_string(i);
+          const std::vector<int64_t> shape = {std::min(N, b0 + batch_) - b0, T, model.config().hidden_size};
+          if (!f->contains(key) || f->tensor(key).sizes() != at::IntArrayRef(shape)) {
+            stored.clear();
+            break;
+          }
+          // A copy of its own on the execution device (the file's mapping is released here).
+          stored.push_back(f->tensor(key).to(model.device(), model.dtype(), false, true));
+        }
+      }
+    } catch (const InputError&) {
+      stored.clear();  // unreadable: computed again and rewritten
+    }
+  }
+  read_ = !stored.empty();
+  std::vector<std::pair<std::string, at::Tensor>> to_write;
+  for (int64_t b0 = 0, i = 0; b0 < N; b0 += batch_, ++i) {
     const at::Tensor ids = windows_.slice(0, b0, std::min(N, b0 + batch_));
-    refs_.emplace_back(model, final_hidden(model, ids, cancel), ids, temperature);
+    at::Tensor hidden = read_ ? stored[size_t(i)] : final_hidden(model, ids, cancel);
+    if (!read_ && !path.empty()) to_write.emplace_back("hidden." + std::to_string(i), hidden);
+    refs_.emplace_back(model, std::move(hidden), ids, temperature);
     refs_.back().add_baseline(baseline_);
+  }
+  if (!to_write.empty()) {
+    std::error_code ec;
+    std::filesystem::create_directories(std::filesystem::path(path).parent_path(), ec);
+    try {
+      write_safetensors(path, to_write, {{"identity", id}});
+    } catch (const InputError&) {
+      // Keeping them is an optimisation: a folder that cannot be written costs a recomputation
+      // next time, not this run.
+    }
   }
 }
 

@@ -34,9 +34,14 @@ class SafetensorsFile;
 class ReferencePredictions {
  public:
   // windows: [N, L] int64. Batches of about 2048 tokens. temperature: AutoMixQ's distillation
-  // temperature (1 for the other methods).
+  // temperature (1 for the other methods). path: where the unquantized final hidden states are
+  // kept (a safetensors file; "" = in memory only): read from it when it holds them for this
+  // model (`identity`, e.g. its fingerprint), dtype, temperature and these windows, else
+  // computed and written to it (a resumed run, and every later run or measurement on the same
+  // windows, skips the reference forward passes).
   ReferencePredictions(const Model& model, const at::Tensor& windows, double temperature,
-                       const CancelToken& cancel);
+                       const CancelToken& cancel, const std::string& path = {},
+                       const std::string& identity = {});
 
   // Compares the model's current weights with the reference on every window.
   FidelityAccumulator measure(const Model& model, const CancelToken& cancel) const;
@@ -44,11 +49,13 @@ class ReferencePredictions {
   const FidelityAccumulator& baseline() const { return baseline_; }
   const at::Tensor& windows() const { return windows_; }
   double temperature() const { return temperature_; }
+  bool read_from_file() const { return read_; }  // true when `path` held them
 
  private:
   at::Tensor windows_;
   int64_t batch_ = 1;
   double temperature_ = 1.0;
+  bool read_ = false;
   std::vector<detail::BatchReference> refs_;
   FidelityAccumulator baseline_;
 };

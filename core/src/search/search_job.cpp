@@ -13,11 +13,29 @@
 #include "bitscape/quantize_job.h"
 #include "bitscape/run_choice.h"
 #include "eval/reference.h"
+#include "util/sha256.h"
+#include "bitscape/search.h"
 #include "bitscape/search_methods.h"
 #include "bitscape/sensitivity_store.h"
 #include "search/evaluator.h"
 
 namespace bitscape {
+
+namespace {
+
+// Where a search or a measurement keeps the unquantized model's predictions on its windows:
+// beside the project, one file per (model, corpus, window length, window count, dtype), so that
+// a resume, every method's run and the editor's measurements on the same windows share them.
+std::string reference_path(const std::string& project, const std::string& fingerprint,
+                           const std::string& eval_data, int64_t seqlen, int64_t windows,
+                           at::ScalarType dtype) {
+  detail::Sha256 h;
+  h.update(fingerprint + "|" + eval_data + "|" + std::to_string(seqlen) + "|" +
+           std::to_string(windows) + "|" + short_dtype_name(dtype));
+  return project + ".cache/reference-" + h.hex().substr(0, 16) + ".safetensors";
+}
+
+}  // namespace
 
 SearchJobResult run_search_job(const SearchJobOptions& options,
                                const std::function<void(const SearchPoint&)>& on_point,
@@ -30,12 +48,13 @@ SearchJobResult run_search_job(const SearchJobOptions& options,
   const SearchMethodInfo* method = find_search_method(o.method);
   if (!method)
     throw InputError(project, "unknown search method '" + o.method + "' (" + search_method_names() + ")");
+  const LoadOptions load = load_options(options.device);
   const ProjectReader reader = ProjectReader::open(project);
   const ProjectModelInfo info = reader.model();
   SearchJobResult result;
   result.model_dir = options.model_dir.empty() ? info.path : options.model_dir;
   progress.stage("load", 0);
-  Model model = Model::load(result.model_dir);
+  Model model = Model::load(result.model_dir, load);
   if (!info.fingerprint.empty() && project_model_info(model).fingerprint != info.fingerprint)
     throw InputError(project, "was made for another model than '" + result.model_dir + "'");
   result.shapes = module_shapes(model);
@@ -73,7 +92,7 @@ SearchJobResult run_search_job(const SearchJobOptions& options,
   if (const std::string w = context_warning(model.config(), result.seqlen); !w.empty()) progress.log(w);
   const int64_t windows = options.eval_windows;
 
-  const nlohmann::json settings = {
+  nlohmann::json settings = {
       {"method", o.method},          {"budget_lo", o.budget_lo},
       {"budget_hi", o.budget_hi},    {"budgets", o.budgets},
       {"seed", o.seed},              {"quantizer", quantizer},
@@ -84,6 +103,9 @@ SearchJobResult run_search_job(const SearchJobOptions& options,
       {"fraction", o.automixq_fraction}, {"three_bit", o.automixq_three_bit},
       {"dp_measure", o.dp_measure},  {"eval_data", result.eval_data},
       {"eval_windows", windows},     {"seqlen", result.seqlen}};
+  // The compute dtype changes what is measured: a run resumes in its own (fp32 runs, which
+  // predate the setting, record none).
+  if (load.dtype != at::kFloat) settings["dtype"] = short_dtype_name(load.dtype);
   // The run: new, or resumed with the same settings.
   const std::vector<std::string> runs = search_runs(reader);
   std::string run = options.run;
@@ -113,6 +135,9 @@ SearchJobResult run_search_job(const SearchJobOptions& options,
   }
   result.run = run;
   o.cache_path = project + ".cache/" + o.method + "-" + quantizer + ".safetensors";
+  o.reference_path = reference_path(project, info.fingerprint, result.eval_data, result.seqlen,
+                                    windows, model.dtype());
+  o.model_identity = info.fingerprint;
 
   progress.stage("tokenize", 0);
   SearchInputs in;
@@ -215,11 +240,12 @@ SearchPoint measure_allocation_job(const MeasureAllocationOptions& options, Prog
                                    const CancelToken& cancel) {
   const auto t0 = std::chrono::steady_clock::now();
   const std::string& project = options.project;
+  const LoadOptions load = load_options(options.device);
   const ProjectReader reader = ProjectReader::open(project);
   const ProjectModelInfo info = reader.model();
   const std::string model_dir = options.model_dir.empty() ? info.path : options.model_dir;
   progress.stage("load", 0);
-  Model model = Model::load(model_dir);
+  Model model = Model::load(model_dir, load);
   if (!info.fingerprint.empty() && project_model_info(model).fingerprint != info.fingerprint)
     throw InputError(project, "was made for another model than '" + model_dir + "'");
   options.allocation.validate(module_shapes(model), "the edited allocation");
@@ -234,7 +260,10 @@ SearchPoint measure_allocation_job(const MeasureAllocationOptions& options, Prog
 
   // The unquantized model's predictions, then the quantized model against them.
   progress.stage("reference", 0);
-  const ReferencePredictions reference(model, windows, 1.0, cancel);
+  const std::string stored =
+      reference_path(project, info.fingerprint, eval_data, seqlen, options.eval_windows, model.dtype());
+  const ReferencePredictions reference(model, windows, 1.0, cancel, stored, info.fingerprint);
+  if (reference.read_from_file()) progress.log("reference predictions read from " + stored);
   QuantizeJobOptions qo;
   qo.project = project;
   const QuantizeReport report = quantize_model(model, options.allocation, qo, progress, cancel);

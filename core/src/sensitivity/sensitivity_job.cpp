@@ -6,6 +6,8 @@
 #include <set>
 
 #include "bitscape/calibration.h"
+#include "bitscape/model.h"
+#include "bitscape/sensitivity.h"
 #include "bitscape/error.h"
 #include "bitscape/run_choice.h"
 #include "bitscape/perplexity.h"
@@ -25,11 +27,11 @@ CalibrationJobResult run_calibration_job(const CalibrationJobOptions& o, Progres
   if (o.mode == "quantized" && !o.allocation)
     throw InputError(o.out, "quantized calibration needs the allocation to quantize with");
   if (o.samples <= 0) throw InputError(o.data, "the number of calibration windows must be positive");
+  LoadOptions load = load_options(o.device);
   progress.stage("tokenize", 0);
   const std::vector<int32_t> tokens = tokenize_eval_corpus(o.model_dir, o.data);
   cancel.throw_if_cancelled();
   progress.stage("load", 0);
-  LoadOptions load = o.load;
   load.mapped = true;
   Model model = Model::load(o.model_dir, load);
   const int64_t seqlen = default_seqlen(model, o.seqlen);
@@ -46,7 +48,7 @@ CalibrationJobResult run_calibration_job(const CalibrationJobOptions& o, Progres
   settings.mode = o.mode;
   settings.hessians = o.hessians;
   settings.device = load.device;
-  settings.dtype = load.dtype == at::kBFloat16 ? "bf16" : load.dtype == at::kHalf ? "fp16" : "fp32";
+  settings.dtype = short_dtype_name(load.dtype);
   settings.created = utc_now();
 
   CalibrationJobResult result;
@@ -97,11 +99,12 @@ SensitivityJobResult run_sensitivity_job(const SensitivityJobOptions& options, P
   const std::string& project = options.project;
   if (!project_support_available())
     throw InputError(project, "this build of Bitscape has no HDF5 support (install libhdf5-dev and rebuild)");
+  const LoadOptions load = load_options(options.device);
   const ProjectReader reader = ProjectReader::open(project);
   const ProjectModelInfo model_info = reader.model();
   const std::string model_dir = options.model_dir.empty() ? model_info.path : options.model_dir;
   progress.stage("load", 0);
-  Model model = Model::load(model_dir);
+  Model model = Model::load(model_dir, load);
   if (!model_info.fingerprint.empty() && project_model_info(model).fingerprint != model_info.fingerprint)
     throw InputError(project, "was made for another model than '" + model_dir + "'");
   if (!reader.has_calibration())
@@ -224,6 +227,7 @@ ProbingJobResult run_probing_job(const ProbingJobOptions& options, ProgressSink&
   if (!project_support_available())
     throw InputError(project, "this build of Bitscape has no HDF5 support (install libhdf5-dev and rebuild)");
   const ProbingOptions& o = options.probing;
+  const LoadOptions load = load_options(options.device);
   if (options.sources.size() < 2)
     throw InputError(project, "multi-source probing needs at least two corpora (one per source)");
   if (o.metric == SaliencyMetric::kFisher)
@@ -245,7 +249,7 @@ ProbingJobResult run_probing_job(const ProbingJobOptions& options, ProgressSink&
     throw InputError(project, "already has a probing run '" + result.run + "' (choose another name)");
   const std::string model_dir = options.model_dir.empty() ? model_info.path : options.model_dir;
   progress.stage("load", 0);
-  Model model = Model::load(model_dir);
+  Model model = Model::load(model_dir, load);
   if (!model_info.fingerprint.empty() && project_model_info(model).fingerprint != model_info.fingerprint)
     throw InputError(project, "was made for another model than '" + model_dir + "'");
   const int64_t seqlen = default_seqlen(model, options.seqlen);

@@ -115,36 +115,59 @@ void remove_registered_temps_from_signal_handler() {
     if (g_slots[i].state.load() == 2) ::unlink(g_slots[i].path);
 }
 
-void write_file_atomically(const std::string& path, std::string_view bytes, const std::string& kind) {
-  remove_stale_temps(path);
-  TempFileGuard tmp(temp_path_beside(path));
-  const int fd = ::open(tmp.path().c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
-  if (fd < 0) throw InputError(path, "cannot write the " + kind + ": " + errno_text(errno));
-  const char* p = bytes.data();
-  size_t left = bytes.size();
-  while (left > 0) {
-    const ssize_t w = ::write(fd, p, left);
+void replace_with_temp(TempFileGuard& temp, const std::string& target, const std::string& kind) {
+  if (!sync_path(temp.path(), false))
+    throw InputError(target, "cannot write the " + kind + ": sync failed: " + errno_text(errno));
+  if (::rename(temp.path().c_str(), target.c_str()) != 0)
+    throw InputError(target, "cannot write the " + kind + ": " + errno_text(errno));
+  temp.release();
+  const fs::path parent = fs::path(target).parent_path();
+  sync_path(parent.empty() ? "." : parent.string(), true);
+}
+
+AtomicFile::AtomicFile(const std::string& target, std::string kind)
+    : target_(target), kind_(std::move(kind)), temp_((remove_stale_temps(target), temp_path_beside(target))) {
+  fd_ = ::open(temp_.path().c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
+  if (fd_ < 0) fail(errno);
+}
+
+AtomicFile::~AtomicFile() {
+  if (fd_ >= 0) ::close(fd_);
+}
+
+void AtomicFile::fail(int err) {
+  if (fd_ >= 0) ::close(fd_);
+  fd_ = -1;
+  throw InputError(target_, "cannot write the " + kind_ + ": " + errno_text(err));
+}
+
+void AtomicFile::write(const void* data, size_t size) {
+  if (fd_ < 0) throw InputError(target_, "cannot write the " + kind_ + ": the file is closed");
+  const char* p = static_cast<const char*>(data);
+  while (size > 0) {
+    const ssize_t w = ::write(fd_, p, size);
     if (w < 0) {
       if (errno == EINTR) continue;
-      const int err = errno;
-      ::close(fd);
-      throw InputError(path, "cannot write the " + kind + ": " + errno_text(err));
+      fail(errno);
     }
     p += w;
-    left -= static_cast<size_t>(w);
+    size -= static_cast<size_t>(w);
   }
-  if (::fsync(fd) != 0) {
-    const int err = errno;
-    ::close(fd);
-    throw InputError(path, "cannot write the " + kind + ": " + errno_text(err));
-  }
-  if (::close(fd) != 0)
-    throw InputError(path, "cannot write the " + kind + ": " + errno_text(errno));
-  if (::rename(tmp.path().c_str(), path.c_str()) != 0)
-    throw InputError(path, "cannot write the " + kind + ": " + errno_text(errno));
-  tmp.release();
-  const fs::path parent = fs::path(path).parent_path();
-  sync_path(parent.empty() ? "." : parent.string(), true);
+}
+
+void AtomicFile::commit() {
+  if (fd_ < 0) throw InputError(target_, "cannot write the " + kind_ + ": the file is closed");
+  if (::fsync(fd_) != 0) fail(errno);
+  const int fd = fd_;
+  fd_ = -1;
+  if (::close(fd) != 0) throw InputError(target_, "cannot write the " + kind_ + ": " + errno_text(errno));
+  replace_with_temp(temp_, target_, kind_);
+}
+
+void write_file_atomically(const std::string& path, std::string_view bytes, const std::string& kind) {
+  AtomicFile f(path, kind);
+  f.write(bytes.data(), bytes.size());
+  f.commit();
 }
 
 // --- StagedDirectory -----------------------------------------------------------------------------

@@ -281,6 +281,50 @@ TEST(SearchEvaluatorTest, TheOptionCacheIsReadBackFromItsFileAndRebuiltForOtherO
   EXPECT_THROW(other.weight(0, 2), InputError);
 }
 
+TEST(SearchEvaluatorTest, TheReferencePredictionsAreStoredAndReadBackForTheSameWindowsOnly) {
+  const std::string dir = test::scratch_dir();
+  Model model = tiny();
+  const at::Tensor ids = windows(model, 6, 24);  // 6 windows in batches of batch_size(24)
+  CancelToken cancel;
+  const std::string path = dir + "/reference.safetensors";
+  const ReferencePredictions computed(model, ids, 1.0, cancel, path, "model A");
+  EXPECT_FALSE(computed.read_from_file());
+  ASSERT_TRUE(std::filesystem::exists(path));
+  const auto written = std::filesystem::last_write_time(path);
+  // Read back (AutoMixQ's temperature only changes the comparison, not the stored states).
+  const ReferencePredictions read(model, ids, 2.0, cancel, path, "model A");
+  EXPECT_TRUE(read.read_from_file());
+  EXPECT_EQ(std::filesystem::last_write_time(path), written);
+  const ReferencePredictions in_memory(model, ids, 2.0, cancel);
+  EXPECT_DOUBLE_EQ(read.baseline().ppl(), in_memory.baseline().ppl());
+  // A quantized model measures the same against the stored and the computed reference.
+  Model q = tiny();
+  for (const std::string& m : q.linear_modules()) {
+    ModuleAllocation a;
+    a.bits = 2;
+    a.group_size = kGroup;
+    const at::Tensor W = q.parameter(m + ".weight");
+    q.set_parameter(m + ".weight", quantize_module(W, a, {}, m).weight);
+  }
+  const FidelityAccumulator x = read.measure(q, cancel), y = in_memory.measure(q, cancel);
+  EXPECT_GT(y.kl(), 0.0);
+  EXPECT_DOUBLE_EQ(x.kl(), y.kl());
+  EXPECT_DOUBLE_EQ(x.kl_t(), y.kl_t());
+  EXPECT_DOUBLE_EQ(x.ppl(), y.ppl());
+  // Other windows, another model identity or a damaged file: computed again (and rewritten).
+  const ReferencePredictions other_windows(model, windows(model, 5, 24), 1.0, cancel, path, "model A");
+  EXPECT_FALSE(other_windows.read_from_file());
+  const ReferencePredictions back(model, ids, 1.0, cancel, path, "model A");
+  EXPECT_FALSE(back.read_from_file());  // the file now holds the 5 windows
+  EXPECT_TRUE(ReferencePredictions(model, ids, 1.0, cancel, path, "model A").read_from_file());
+  EXPECT_FALSE(ReferencePredictions(model, ids, 1.0, cancel, path, "model B").read_from_file());
+  test::write_file(path, "not a safetensors file");
+  const ReferencePredictions damaged(model, ids, 1.0, cancel, path, "model A");
+  EXPECT_FALSE(damaged.read_from_file());
+  EXPECT_DOUBLE_EQ(damaged.baseline().ppl(), in_memory.baseline().ppl());
+  EXPECT_TRUE(ReferencePredictions(model, ids, 1.0, cancel, path, "model A").read_from_file());
+}
+
 // --- every method -------------------------------------------------------------------------------
 
 class SearchMethodTest : public ::testing::TestWithParam<std::string> {};
