@@ -1,5 +1,11 @@
 // The workbench's main window: the model tree (left dock), the architecture summary and the
-// perplexity panel. Long work goes through a JobRunner into the Engine on a worker thread.
+// perplexity panel, the Pareto front, heatmap, editor, saliency, probing, jobs and demo docks.
+// Long work goes through a JobRunner (one registry: registerRunner) into the Engine on a worker
+// thread. Its definitions are split along its seams: main_window.cpp (construction, docks,
+// menus, the model and its evaluation, palette, screenshots), main_window_project.cpp
+// (projects, searches, points, edits, allocation files), main_window_analysis.cpp (calibration,
+// sensitivity, probing), main_window_saliency.cpp (saliency and channel marks),
+// main_window_demo.cpp (the guided demo), main_window_settings.cpp (the Settings dialog).
 #pragma once
 
 #include <QMainWindow>
@@ -146,6 +152,12 @@ class MainWindow : public QMainWindow {
   void setDoctor(const DoctorReport& report);
   void setModel(const QString& dir, const ModelSummary& summary);
   void saveEvaluationSettings() const;
+  // The one registry of the window's job runners: every registered runner is cancelled when the
+  // window closes; with a label it is shown in the Jobs panel; with `job`, its failure or cancel
+  // emits jobEnded(job(), false), and a failure shows failTitle() with the message.
+  void registerRunner(widgets::JobRunner* runner, const QString& label = QString(),
+                      std::function<QString()> job = {}, std::function<QString()> failTitle = {});
+  std::vector<widgets::JobRunner*> runners_;
   MeasureAllocationOptions measureOptions(const Allocation& allocation) const;
   // The editor's allocation, when it has edits not saved to a file or the project, is kept on
   // close (in the application's data folder) and restored when the same model opens next.

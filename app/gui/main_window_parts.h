@@ -1,0 +1,89 @@
+// What the main window's source files share (main_window.cpp and main_window_<seam>.cpp: project,
+// analysis, saliency, demo, settings): the Qt and widget headers they use and two small helpers.
+// Internal to the workbench's Qt side (LibTorch-free).
+#pragma once
+
+#include <cmath>
+#include <functional>
+#include <cstdio>
+#include <tuple>
+
+#include <QAction>
+#include <QApplication>
+#include <QCloseEvent>
+#include <QDir>
+#include <QDockWidget>
+#include <QDragEnterEvent>
+#include <QDropEvent>
+#include <QMimeData>
+#include <QFile>
+#include <QFileDialog>
+#include <QFileInfo>
+#include <QComboBox>
+#include <QDialog>
+#include <QDialogButtonBox>
+#include <QDoubleSpinBox>
+#include <QFormLayout>
+#include <QGroupBox>
+#include <QHBoxLayout>
+#include <QProgressBar>
+#include <QPushButton>
+#include <QSpinBox>
+#include <QHeaderView>
+#include <QLabel>
+#include <QListWidget>
+#include <QMenuBar>
+#include <QMessageBox>
+#include <QScrollArea>
+#include <QSettings>
+#include <QStatusBar>
+#include <QLineEdit>
+#include <QStandardPaths>
+#include <QStyleFactory>
+#include <QTextBrowser>
+#include <QTimer>
+#include <QTreeView>
+#include <QUndoStack>
+#include <QVBoxLayout>
+
+#include "bitscape/search_methods.h"
+#include "bitscape/widgets/about_text.h"
+#include "bitscape/widgets/format.h"
+#include "bitscape/widgets/job_runner.h"
+#include "bitscape/widgets/model_summary_view.h"
+#include "bitscape/widgets/model_tree_model.h"
+#include "bitscape/widgets/allocation_editor.h"
+#include "bitscape/widgets/allocation_map.h"
+#include "bitscape/widgets/demo_panel.h"
+#include "bitscape/widgets/explain.h"
+#include "bitscape/widgets/jobs_panel.h"
+#include "bitscape/widgets/allocation_model.h"
+#include "bitscape/widgets/pareto_panel.h"
+#include "bitscape/widgets/probing_view.h"
+#include "bitscape/widgets/saliency_view.h"
+#include "bitscape/widgets/plot_export.h"
+#include "bitscape/widgets/sensitivity_panel.h"
+#include "bitscape/widgets/perplexity_panel.h"
+#include "bitscape/widgets/share_delegate.h"
+#include "engine.h"
+
+namespace bitscape::gui {
+
+// Adds OK (labelled `ok` when given) and Cancel to a form dialog and runs it; true on OK. Every
+// dialog the window builds (search, calibration, sensitivity, probing, settings) goes through it.
+inline bool runFormDialog(QDialog& dialog, QFormLayout* form, const QString& ok = QString()) {
+  auto* buttons = new QDialogButtonBox(QDialogButtonBox::Ok | QDialogButtonBox::Cancel);
+  if (!ok.isEmpty()) buttons->button(QDialogButtonBox::Ok)->setText(ok);
+  form->addRow(buttons);
+  QObject::connect(buttons, &QDialogButtonBox::accepted, &dialog, &QDialog::accept);
+  QObject::connect(buttons, &QDialogButtonBox::rejected, &dialog, &QDialog::reject);
+  return dialog.exec() == QDialog::Accepted;
+}
+
+// A file beside the model directory (sample_data/model -> sample_data/NAME), if it exists.
+inline QString besideModel(const QString& modelDir, const QString& name) {
+  const QString path = QDir(modelDir).filePath(QStringLiteral("../") + name);
+  return QFileInfo::exists(path) ? QDir::cleanPath(path) : QString();
+}
+
+}  // namespace bitscape::gui
