@@ -2,7 +2,6 @@
 
 #include <cstdio>
 #include <filesystem>
-#include <fstream>
 #include <iostream>
 #include <nlohmann/json.hpp>
 
@@ -13,7 +12,6 @@
 #include "bitscape/quantize_job.h"
 #include "bitscape/runtime.h"
 #include "bitscape/safe_write.h"
-#include "bitscape/safetensors.h"
 #include "cli.h"
 #include "quant_args.h"
 

@@ -79,7 +79,7 @@ PerplexityResult Engine::evaluate(const EvaluationOptions& o, ProgressSink& prog
                                   const CancelToken& cancel) {
   std::lock_guard<std::mutex> lock(impl_->mutex);
   if (o.seqlen < 2) throw InputError("", "the window length must be at least 2 tokens");
-  LoadOptions load = load_options(o.device);
+  const LoadOptions load = load_options(o.device);
   const at::ScalarType dtype = load.dtype;
   configure_threads(o.threads);
 

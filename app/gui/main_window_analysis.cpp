@@ -21,7 +21,7 @@ void MainWindow::chooseCalibration() {
   });
   auto* samples = new QSpinBox;
   samples->setRange(1, 4096);
-  samples->setValue(QSettings().value(QStringLiteral("defaults/calibrationWindows"), 128).toInt());
+  samples->setValue(JobDefaults::read().calibrationWindows);
   auto* seqlen = new QSpinBox;
   seqlen->setRange(0, 32768);
   seqlen->setSpecialValueText(tr("model context (at most 2048)"));

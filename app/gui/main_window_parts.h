@@ -66,6 +66,7 @@
 #include "bitscape/widgets/perplexity_panel.h"
 #include "bitscape/widgets/share_delegate.h"
 #include "engine.h"
+#include "main_window.h"
 
 namespace bitscape::gui {
 
@@ -78,6 +79,48 @@ inline bool runFormDialog(QDialog& dialog, QFormLayout* form, const QString& ok 
   QObject::connect(buttons, &QDialogButtonBox::accepted, &dialog, &QDialog::accept);
   QObject::connect(buttons, &QDialogButtonBox::rejected, &dialog, &QDialog::reject);
   return dialog.exec() == QDialog::Accepted;
+}
+
+// The job defaults the Settings dialog keeps (QSettings), falling back on core's option defaults
+// (the workbench's search method is dp): read by the dialogs that start jobs and by jobDevice().
+struct JobDefaults {
+  int calibrationWindows = int(CalibrationJobOptions{}.samples);
+  QString method = QStringLiteral("dp");
+  int searchWindows = int(SearchJobOptions{}.eval_windows);
+  double budgetLo = SearchOptions{}.budget_lo, budgetHi = SearchOptions{}.budget_hi;
+  double gpuMemoryGib = DeviceOptions{}.gpu_memory_gib;
+
+  static JobDefaults read() {
+    QSettings s;
+    JobDefaults d;
+    d.calibrationWindows = s.value(QStringLiteral("defaults/calibrationWindows"), d.calibrationWindows).toInt();
+    d.method = s.value(QStringLiteral("defaults/method"), d.method).toString();
+    d.searchWindows = s.value(QStringLiteral("defaults/searchWindows"), d.searchWindows).toInt();
+    d.budgetLo = s.value(QStringLiteral("defaults/budgetLo"), d.budgetLo).toDouble();
+    d.budgetHi = s.value(QStringLiteral("defaults/budgetHi"), d.budgetHi).toDouble();
+    d.gpuMemoryGib = s.value(QStringLiteral("jobs/gpuMemory"), d.gpuMemoryGib).toDouble();
+    return d;
+  }
+  void write() const {
+    QSettings s;
+    s.setValue(QStringLiteral("defaults/calibrationWindows"), calibrationWindows);
+    s.setValue(QStringLiteral("defaults/method"), method);
+    s.setValue(QStringLiteral("defaults/searchWindows"), searchWindows);
+    s.setValue(QStringLiteral("defaults/budgetLo"), budgetLo);
+    s.setValue(QStringLiteral("defaults/budgetHi"), std::max(budgetLo, budgetHi));
+    s.setValue(QStringLiteral("jobs/gpuMemory"), gpuMemoryGib);
+  }
+};
+
+// A spin box for an average bit budget (2 to 16 bits in steps of 0.25).
+inline QDoubleSpinBox* budgetBox(double value) {
+  auto* b = new QDoubleSpinBox;
+  b->setRange(2.0, 16.0);
+  b->setSingleStep(0.25);
+  b->setDecimals(2);
+  b->setSuffix(MainWindow::tr(" bits"));
+  b->setValue(value);
+  return b;
 }
 
 // A file beside the model directory (sample_data/model -> sample_data/NAME), if it exists.

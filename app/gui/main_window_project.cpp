@@ -64,7 +64,7 @@ DeviceOptions MainWindow::jobDevice() const {
   DeviceOptions d;
   d.device = r.device.toStdString();
   d.dtype = r.dtype.toStdString();
-  d.gpu_memory_gib = QSettings().value(QStringLiteral("jobs/gpuMemory"), d.gpu_memory_gib).toDouble();
+  d.gpu_memory_gib = JobDefaults::read().gpuMemoryGib;
   return d;
 }
 
@@ -159,23 +159,15 @@ void MainWindow::chooseSearch() {
   auto* method = new QComboBox;
   for (const SearchMethodInfo& m : search_methods())
     method->addItem(QString::fromStdString(m.title), QString::fromStdString(m.name));
-  auto* lo = new QDoubleSpinBox;
-  auto* hi = new QDoubleSpinBox;
-  for (QDoubleSpinBox* b : {lo, hi}) {
-    b->setRange(2.0, 16.0);
-    b->setSingleStep(0.25);
-    b->setDecimals(2);
-    b->setSuffix(tr(" bits"));
-  }
-  QSettings settings;
-  lo->setValue(settings.value(QStringLiteral("defaults/budgetLo"), 2.25).toDouble());
-  hi->setValue(settings.value(QStringLiteral("defaults/budgetHi"), 4.25).toDouble());
-  method->setCurrentIndex(std::max(0, method->findData(settings.value(QStringLiteral("defaults/method"), "dp"))));
+  const JobDefaults defaults = JobDefaults::read();
+  auto* lo = budgetBox(defaults.budgetLo);
+  auto* hi = budgetBox(defaults.budgetHi);
+  method->setCurrentIndex(std::max(0, method->findData(defaults.method)));
   auto* seed = new QSpinBox;
   seed->setRange(0, 1 << 30);
   auto* windows = new QSpinBox;
   windows->setRange(1, 4096);
-  windows->setValue(settings.value(QStringLiteral("defaults/searchWindows"), 16).toInt());
+  windows->setValue(defaults.searchWindows);
   auto* form = new QFormLayout(&dialog);
   form->addRow(tr("Method:"), method);
   form->addRow(tr("Budgets from:"), lo);

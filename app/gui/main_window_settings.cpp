@@ -6,7 +6,7 @@
 namespace bitscape::gui {
 
 void MainWindow::showSettings() {
-  QSettings settings;
+  JobDefaults defaults = JobDefaults::read();
   QDialog dialog(this);
   dialog.setWindowTitle(tr("Settings"));
   auto* device = new QComboBox;
@@ -18,7 +18,7 @@ void MainWindow::showSettings() {
   gpuMemory->setRange(0.0, 4096.0);
   gpuMemory->setDecimals(1);
   gpuMemory->setSuffix(tr(" GiB"));
-  gpuMemory->setValue(settings.value(QStringLiteral("jobs/gpuMemory"), 2.0).toDouble());
+  gpuMemory->setValue(defaults.gpuMemoryGib);
   gpuMemory->setToolTip(tr("CUDA: a model whose weights fit stays on the GPU; a larger one streams its blocks from host memory"));
   auto* threads = new QSpinBox;
   threads->setRange(0, 1024);
@@ -26,23 +26,16 @@ void MainWindow::showSettings() {
   threads->setValue(panel_->request().threads);
   auto* calibration = new QSpinBox;
   calibration->setRange(1, 4096);
-  calibration->setValue(settings.value(QStringLiteral("defaults/calibrationWindows"), 128).toInt());
+  calibration->setValue(defaults.calibrationWindows);
   auto* method = new QComboBox;
   for (const SearchMethodInfo& m : search_methods())
     method->addItem(QString::fromStdString(m.name), QString::fromStdString(m.name));
-  method->setCurrentIndex(std::max(0, method->findData(settings.value(QStringLiteral("defaults/method"), "dp"))));
+  method->setCurrentIndex(std::max(0, method->findData(defaults.method)));
   auto* windows = new QSpinBox;
   windows->setRange(1, 4096);
-  windows->setValue(settings.value(QStringLiteral("defaults/searchWindows"), 16).toInt());
-  auto* lo = new QDoubleSpinBox;
-  auto* hi = new QDoubleSpinBox;
-  for (QDoubleSpinBox* b : {lo, hi}) {
-    b->setRange(2.0, 16.0);
-    b->setSingleStep(0.25);
-    b->setSuffix(tr(" bits"));
-  }
-  lo->setValue(settings.value(QStringLiteral("defaults/budgetLo"), 2.25).toDouble());
-  hi->setValue(settings.value(QStringLiteral("defaults/budgetHi"), 4.25).toDouble());
+  windows->setValue(defaults.searchWindows);
+  auto* lo = budgetBox(defaults.budgetLo);
+  auto* hi = budgetBox(defaults.budgetHi);
   auto* form = new QFormLayout(&dialog);
   form->addRow(tr("Device (every job):"), device);
   form->addRow(tr("GPU memory for weights:"), gpuMemory);
@@ -58,12 +51,13 @@ void MainWindow::showSettings() {
   r.threads = threads->value();
   panel_->setRequest(r);
   saveEvaluationSettings();
-  settings.setValue(QStringLiteral("jobs/gpuMemory"), gpuMemory->value());
-  settings.setValue(QStringLiteral("defaults/calibrationWindows"), calibration->value());
-  settings.setValue(QStringLiteral("defaults/method"), method->currentData().toString());
-  settings.setValue(QStringLiteral("defaults/searchWindows"), windows->value());
-  settings.setValue(QStringLiteral("defaults/budgetLo"), lo->value());
-  settings.setValue(QStringLiteral("defaults/budgetHi"), std::max(lo->value(), hi->value()));
+  defaults.gpuMemoryGib = gpuMemory->value();
+  defaults.calibrationWindows = calibration->value();
+  defaults.method = method->currentData().toString();
+  defaults.searchWindows = windows->value();
+  defaults.budgetLo = lo->value();
+  defaults.budgetHi = hi->value();
+  defaults.write();
 }
 
 }  // namespace bitscape::gui

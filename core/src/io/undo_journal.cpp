@@ -12,11 +12,13 @@
 #include <atomic>
 #include <cerrno>
 #include <cstring>
+#include <filesystem>
 #include <map>
 #include <string>
 #include <vector>
 
 #include "bitscape/error.h"
+#include "bitscape/safe_write.h"
 
 namespace bitscape::detail {
 namespace {
@@ -88,14 +90,10 @@ bool read_at(int fd, void* data, size_t n, uint64_t offset) {
   return true;
 }
 
+// Makes a file's name (its creation or removal) durable: fsync of its folder.
 void sync_parent(const std::string& path) {
-  const size_t slash = path.rfind('/');
-  const std::string dir = slash == std::string::npos ? "." : slash == 0 ? "/" : path.substr(0, slash);
-  const int d = ::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-  if (d >= 0) {
-    ::fsync(d);
-    ::close(d);
-  }
+  const std::filesystem::path parent = std::filesystem::path(path).parent_path();
+  sync_path(parent.empty() ? "." : parent.string(), true);
 }
 
 // Appends the original bytes of the parts of [a, b) not journaled yet, synced.
