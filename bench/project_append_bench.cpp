@@ -2,7 +2,9 @@
 // about 1 GB of Hessians: what every AMQ iteration, AutoMixQ cycle and stored edit pays. Builds
 // the project once (synthetic Hessians of 4096-wide inputs with pseudo-random values, so that
 // nothing compresses them), then appends checkpoints with ProjectWriter::update, each timed
-// from opening the writer to the end of its commit, and writes the median with the file sizes.
+// from opening the writer to the end of its commit, side by side: first with every update a copy
+// of the whole file (the writer before issue 15's part 5, set_in_place_updates(false)), then
+// in place, each on a fresh copy of the same project; writes the medians with the file sizes.
 //   bitscape_bench_project_append --dir SCRATCH [--gib 1.0] [--repeats 5] [--out results.json]
 #include <algorithm>
 #include <chrono>
@@ -75,43 +77,66 @@ int main(int argc, char** argv) {
   const double build_s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t_build).count();
   const uint64_t project_bytes = fs::file_size(path);
 
-  std::vector<double> seconds;
-  SearchRunRecord r;
-  r.name = "search1";
-  r.method = "amq";
-  r.status = "running";
-  r.settings_json = "{}";
-  for (int k = 0; k < repeats; ++k) {
-    // One more iteration's points each time, as a search's checkpoints grow.
-    for (int p = 0; p < 16; ++p) {
-      SearchPoint pt;
-      pt.method = "amq";
-      pt.index = int64_t(r.points.size());
-      pt.iteration = k;
-      pt.genes.assign(224, p % 3);
-      pt.average_bits = 3.0 + 0.01 * p;
-      pt.kl = 0.1 / (1 + p);
-      r.points.push_back(pt);
+  const std::string work = dir + "/append-work.bsproj.h5";
+  // One mode's checkpoints on a fresh copy of the project: their seconds and the final size.
+  auto append = [&](bool in_place, uint64_t* final_bytes) {
+    fs::copy_file(path, work, fs::copy_options::overwrite_existing);
+    set_in_place_updates(in_place);
+    std::vector<double> seconds;
+    SearchRunRecord r;
+    r.name = "search1";
+    r.method = "amq";
+    r.status = "running";
+    r.settings_json = "{}";
+    for (int k = 0; k < repeats; ++k) {
+      // One more iteration's points each time, as a search's checkpoints grow.
+      for (int p = 0; p < 16; ++p) {
+        SearchPoint pt;
+        pt.method = "amq";
+        pt.index = int64_t(r.points.size());
+        pt.iteration = k;
+        pt.genes.assign(224, p % 3);
+        pt.average_bits = 3.0 + 0.01 * p;
+        pt.kl = 0.1 / (1 + p);
+        r.points.push_back(pt);
+      }
+      r.completed_iterations = k + 1;
+      const auto t0 = std::chrono::steady_clock::now();
+      ProjectWriter w = ProjectWriter::update(work);
+      write_search_run(w, r);
+      w.commit();
+      seconds.push_back(std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count());
+      std::printf("%s checkpoint %d: %.4f s, %llu bytes\n", in_place ? "in place" : "copy", k + 1,
+                  seconds.back(), static_cast<unsigned long long>(fs::file_size(work)));
     }
-    r.completed_iterations = k + 1;
-    const auto t0 = std::chrono::steady_clock::now();
-    ProjectWriter w = ProjectWriter::update(path);
-    write_search_run(w, r);
-    w.commit();
-    seconds.push_back(std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count());
-    std::printf("checkpoint %d: %.3f s\n", k + 1, seconds.back());
-  }
-  std::vector<double> sorted = seconds;
-  std::sort(sorted.begin(), sorted.end());
-  const double median = sorted[sorted.size() / 2];
-  const uint64_t final_bytes = fs::file_size(path);
+    set_in_place_updates(true);
+    *final_bytes = fs::file_size(work);
+    fs::remove(work);
+    return seconds;
+  };
+  auto median_of = [](std::vector<double> v) {
+    std::sort(v.begin(), v.end());
+    return v[v.size() / 2];
+  };
+  uint64_t copy_bytes = 0, in_place_bytes = 0;
+  const std::vector<double> copy_seconds = append(false, &copy_bytes);
+  const std::vector<double> in_place_seconds = append(true, &in_place_bytes);
+  const double copy_median = median_of(copy_seconds), in_place_median = median_of(in_place_seconds);
   std::printf("project %.2f GB (%d Hessians of %lld inputs, built in %.1f s); append a checkpoint: "
-              "median %.3f s over %d\n",
-              double(project_bytes) / 1e9, hessians, static_cast<long long>(n), build_s, median, repeats);
+              "median %.4f s as a copy, %.4f s in place (%.0fx) over %d each\n",
+              double(project_bytes) / 1e9, hessians, static_cast<long long>(n), build_s, copy_median,
+              in_place_median, copy_median / in_place_median, repeats);
   if (!out.empty()) {
-    nlohmann::json j = {{"project_bytes", project_bytes}, {"final_bytes", final_bytes},
-                        {"hessians", hessians}, {"inputs", n}, {"build_seconds", build_s},
-                        {"append_seconds", seconds}, {"append_median_seconds", median}};
+    nlohmann::json j = {{"project_bytes", project_bytes},
+                        {"hessians", hessians},
+                        {"inputs", n},
+                        {"build_seconds", build_s},
+                        {"copy", {{"append_seconds", copy_seconds},
+                                  {"append_median_seconds", copy_median},
+                                  {"final_bytes", copy_bytes}}},
+                        {"in_place", {{"append_seconds", in_place_seconds},
+                                      {"append_median_seconds", in_place_median},
+                                      {"final_bytes", in_place_bytes}}}};
     std::ofstream(out) << j.dump(2) << "\n";
   }
   fs::remove(path);

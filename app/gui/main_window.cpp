@@ -2,6 +2,7 @@
 // the machine report, palette, screenshots and figures (the other seams: main_window.h).
 #include "main_window.h"
 
+#include "dock_layout.h"
 #include "main_window_parts.h"
 
 namespace bitscape::gui {
@@ -58,12 +59,11 @@ MainWindow::MainWindow(QWidget* parent)
   header->setMinimumSectionSize(40);
   tree_->setColumnHidden(widgets::ModelTreeModel::DtypeColumn, true);
   header->moveSection(header->visualIndex(widgets::ModelTreeModel::BitsColumn), 1);  // next to the name
-  treeDock_ = addView(tr("Model"), "modelDock", "model", tree_, Qt::LeftDockWidgetArea, nullptr, false);
+  treeDock_ = addView(tr("Model"), "modelDock", "model", tree_, false);
 
   // Left, beside the model tree: the allocation editor.
   editor_ = new widgets::AllocationEditor;
-  editorDock_ = addView(tr("Allocation"), "allocationDock", "allocation", editor_, Qt::LeftDockWidgetArea, treeDock_);
-  treeDock_->raise();
+  editorDock_ = addView(tr("Allocation"), "allocationDock", "allocation", editor_);
   connect(editor_, &widgets::AllocationEditor::evaluateRequested, this, &MainWindow::evaluateAllocation);
   connect(editor_, &widgets::AllocationEditor::compareWithFileRequested, this, [this] {
     const QString path = QFileDialog::getOpenFileName(this, tr("Compare with an allocation"), QString(),
@@ -79,11 +79,10 @@ MainWindow::MainWindow(QWidget* parent)
 
   // Right: the Pareto front of the project's searches and the sensitivity heatmap.
   pareto_ = new widgets::ParetoPanel;
-  paretoDock_ = addView(tr("Pareto front"), "paretoDock", "pareto", pareto_, Qt::RightDockWidgetArea, nullptr);
+  paretoDock_ = addView(tr("Pareto front"), "paretoDock", "pareto", pareto_);
 
   sensitivity_ = new widgets::SensitivityPanel;
-  sensitivityDock_ = addView(tr("Sensitivity"), "sensitivityDock", "sensitivity", sensitivity_,
-                             Qt::RightDockWidgetArea, nullptr);
+  sensitivityDock_ = addView(tr("Sensitivity"), "sensitivityDock", "sensitivity", sensitivity_);
   // The model tree's Bits column follows the editor's allocation.
   connect(editor_->model(), &widgets::AllocationModel::totalsChanged, this, [this] {
     std::map<std::string, double> bits;
@@ -96,21 +95,17 @@ MainWindow::MainWindow(QWidget* parent)
   map_ = new widgets::AllocationMap;
   map_->setModel(editor_->model());
   sensitivity_->setAllocationModel(editor_->model());
-  mapDock_ = addView(tr("Allocation map"), "allocationMapDock", "allocation-map", map_, Qt::RightDockWidgetArea,
-                     sensitivityDock_);
-  sensitivityDock_->raise();
+  mapDock_ = addView(tr("Allocation map"), "allocationMapDock", "allocation-map", map_);
   connect(map_, &widgets::AllocationMap::moduleSelected, this, [this](const QString& module) {
     editor_->selectModule(module);
     showSaliency(module);
   });
 
   saliency_ = new widgets::SaliencyView;
-  saliencyDock_ = addView(tr("Saliency"), "saliencyDock", "saliency", saliency_, Qt::RightDockWidgetArea,
-                          sensitivityDock_, false);
+  saliencyDock_ = addView(tr("Saliency"), "saliencyDock", "saliency", saliency_, false);
   connect(editor_, &widgets::AllocationEditor::moduleSelected, this, &MainWindow::showSaliency);
   probing_ = new widgets::ProbingView;
-  probingDock_ = addView(tr("Probing"), "probingDock", "probing", probing_, Qt::RightDockWidgetArea,
-                         sensitivityDock_, false);
+  probingDock_ = addView(tr("Probing"), "probingDock", "probing", probing_, false);
   connect(probing_, &widgets::ProbingView::runRequested, this, &MainWindow::chooseProbing);
   connect(probing_, &widgets::ProbingView::allocationRequested, this, &MainWindow::loadTammpAllocation);
   // The saliency view's marks follow the editor's allocation (once edits pause for 150 ms).
@@ -139,16 +134,14 @@ MainWindow::MainWindow(QWidget* parent)
   registerRunner(analysisRunner_, tr("Calibrate / sensitivity / probing"),
                  [this] { return runningAnalysis_; },
                  [this] { return tr("The %1 failed").arg(runningAnalysis_); });
-  jobsDock_ = addView(tr("Jobs"), "jobsDock", "jobs", jobs_, Qt::RightDockWidgetArea, sensitivityDock_, false);
+  jobsDock_ = addView(tr("Jobs"), "jobsDock", "jobs", jobs_, false);
 
   explain_ = new QTextBrowser;
   explain_->setObjectName(QStringLiteral("explain"));
-  explainDock_ = addView(tr("Explain"), "explainDock", "explain", explain_, Qt::LeftDockWidgetArea, treeDock_, false);
-  treeDock_->raise();
-  sensitivityDock_->raise();
+  explainDock_ = addView(tr("Explain"), "explainDock", "explain", explain_, false);
   demo_ = new widgets::DemoPanel;
-  demoDock_ = addView(tr("Guided demo"), "demoDock", "demo", demo_, Qt::LeftDockWidgetArea, treeDock_, false);
-  treeDock_->raise();
+  demoDock_ = addView(tr("Guided demo"), "demoDock", "demo", demo_, false);
+  placeDocks(*this, defaultDockLayout());  // areas and tab groups: resources/layout/default.json
   connect(demo_, &widgets::DemoPanel::runStep, this, &MainWindow::runDemoStep);
 
   // The explain panel follows the view that was last brought to the front.
@@ -290,8 +283,7 @@ void MainWindow::registerRunner(widgets::JobRunner* runner, const QString& label
 }
 
 QDockWidget* MainWindow::addView(const QString& title, const char* objectName, const char* view,
-                                 QWidget* content, Qt::DockWidgetArea area, QDockWidget* tabWith,
-                                 bool margins) {
+                                 QWidget* content, bool margins) {
   QWidget* widget = content;
   if (margins) {
     widget = new QWidget;
@@ -302,8 +294,7 @@ QDockWidget* MainWindow::addView(const QString& title, const char* objectName, c
   auto* dock = new QDockWidget(title, this);
   dock->setObjectName(QLatin1String(objectName));  // the key of the saved layout
   dock->setWidget(widget);
-  addDockWidget(area, dock);
-  if (tabWith) tabifyDockWidget(tabWith, dock);
+  addDockWidget(Qt::LeftDockWidgetArea, dock);  // placed by the layout resource (placeDocks)
   views_.emplace_back(dock, QLatin1String(view));
   return dock;
 }
@@ -366,6 +357,7 @@ void MainWindow::buildMenus() {
   view->addAction(jobsDock_->toggleViewAction());
   view->addAction(explainDock_->toggleViewAction());
   view->addAction(demoDock_->toggleViewAction());
+  view->addAction(tr("&Reset layout"), this, &MainWindow::useDefaultLayout);
   view->addSeparator();
   QAction* dark = view->addAction(tr("&Dark palette"));
   dark->setCheckable(true);
@@ -388,14 +380,12 @@ void MainWindow::restoreLayout() {
 }
 
 void MainWindow::useDefaultLayout() {
-  resize(1680, 980);
-  // Dock sizes apply once the window is laid out: the model tree ~34 % of the width on the left,
-  // the Pareto front above the sensitivity heatmap ~34 % on the right.
-  QTimer::singleShot(0, this, [this] {
-    resizeDocks({treeDock_, paretoDock_}, {int(width() * 0.34), int(width() * 0.34)},
-                Qt::Horizontal);
-    resizeDocks({paretoDock_, sensitivityDock_}, {height() / 2, height() / 2}, Qt::Vertical);
-  });
+  const DockLayout& layout = defaultDockLayout();  // resources/layout/default.json
+  placeDocks(*this, layout);
+  this->layout()->activate();  // the minimum size of the new arrangement, not of the old one
+  resize(layout.window);
+  // Dock sizes apply once the window is laid out.
+  QTimer::singleShot(0, this, [this] { sizeDocks(*this, defaultDockLayout()); });
 }
 
 void MainWindow::closeEvent(QCloseEvent* event) {

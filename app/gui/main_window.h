@@ -123,7 +123,9 @@ class MainWindow : public QMainWindow {
   void evaluate();
   // Window geometry and dock state from the last session, or the default layout.
   void restoreLayout();
-  void useDefaultLayout();  // 1360 x 860, the model tree taking ~46 % of the width
+  // The default layout (resources/layout/default.json; View > Reset layout): 1680 x 980, the
+  // model tree and the Pareto front each ~34 % of the width.
+  void useDefaultLayout();
   widgets::PerplexityPanel* perplexityPanel() const { return panel_; }
 
  Q_SIGNALS:
@@ -173,10 +175,11 @@ class MainWindow : public QMainWindow {
   QString projectPath_;
   QString explainedView_;
   std::vector<std::pair<QDockWidget*, QString>> views_;  // every dock by view name
-  // A view's dock (object name for the saved layout, view name for showView, screenshots and the
-  // explain panel), tabbed with `tabWith` when given; `margins` wraps the content in a 4 px frame.
+  // A view's dock (object name for the saved layout and the layout resource, view name for
+  // showView, screenshots and the explain panel); where it goes is the layout resource's
+  // (dock_layout.h); `margins` wraps the content in a 4 px frame.
   QDockWidget* addView(const QString& title, const char* objectName, const char* view, QWidget* content,
-                       Qt::DockWidgetArea area, QDockWidget* tabWith, bool margins = true);
+                       bool margins = true);
   QDockWidget* dockOf(const QString& view) const;
   widgets::JobRunner* analysisRunner_ = nullptr;  // calibration, sensitivity
   widgets::DemoPanel* demo_ = nullptr;

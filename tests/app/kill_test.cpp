@@ -91,9 +91,25 @@ const Base& base() {
   return b;
 }
 
+// Temporaries beside their targets (".<name>.tmp-<pid>-<n>") and the undo journal of a project
+// updated in place (".<name>.undo"): neither is under a final name.
 bool is_temporary(const fs::path& p) {
   const std::string n = p.filename().string();
-  return n.size() > 1 && n[0] == '.' && n.find(".tmp-") != std::string::npos;
+  const bool journal = n.size() > 6 && n.compare(n.size() - 5, 5, ".undo") == 0;
+  return n.size() > 1 && n[0] == '.' && (n.find(".tmp-") != std::string::npos || journal);
+}
+
+// The runs and edits of a project with their status ("" when it has none).
+std::map<std::string, std::string> runs_of(const std::string& project) {
+  std::map<std::string, std::string> runs;
+  const bitscape::ProjectReader r = bitscape::ProjectReader::open(project);
+  for (const char* group : {"/search", "/sensitivity", "/probing", "/edits"})
+    if (r.exists(group))
+      for (const std::string& run : r.children(group)) {
+        const std::string p = std::string(group) + "/" + run;
+        runs[p] = r.string_attribute(p, "status").value_or("");
+      }
+  return runs;
 }
 
 // Every file under `dir` (temporaries excluded: they are not under a final name) with its bytes.
@@ -317,6 +333,23 @@ Tally kill_repeatedly(const Case& c, int sig, int kills, std::mt19937& rng) {
       } else if (it->second != bytes) {
         const std::string problem = complete(path);
         EXPECT_EQ(problem, "") << path << " changed into an incomplete file";
+      }
+      // A project updated in place (and rolled back when its writer was killed) keeps every
+      // run and edit it had, and every complete one stays complete.
+      if (path.size() > 11 && path.compare(path.size() - 11, 11, ".bsproj.h5") == 0 &&
+          complete(path).empty()) {
+        const std::string copy = root + "/before.bsproj.h5";
+        write_file(copy, bytes);
+        const std::map<std::string, std::string> was = runs_of(copy), is = runs_of(path);
+        fs::remove(copy);
+        for (const auto& [run, status] : was) {
+          const auto now = is.find(run);
+          if (now == is.end()) {
+            ADD_FAILURE() << path << ": " << run << " was lost";
+          } else if (status == "complete") {
+            EXPECT_EQ(now->second, "complete") << path << ": " << run;
+          }
+        }
       }
     }
     // New files under final names: complete.

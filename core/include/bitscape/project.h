@@ -1,9 +1,10 @@
 // The project file (`*.bsproj.h5`, HDF5): what Bitscape measured about a model, readable with
 // h5py (schema in docs/project-format.md). Calibration writes the model reference, its settings,
 // the Hessians and the per-module statistics; later stages (sensitivity, search) add their own
-// groups. Writes are atomic: a ProjectWriter works on a temporary copy in the same directory
-// and commit() renames it over the target, so a crash or a cancel never leaves a broken or
-// half-written project, and an existing project is untouched until the commit.
+// groups. Writes are atomic: a new project is written to a temporary beside the target and
+// renamed over it at commit(); an update writes in place with an undo journal (or on a copy),
+// committed at each checkpoint() and at commit(), so a crash or a cancel never leaves a broken
+// or half-written project, and what was committed before is never lost.
 // Plain-value header (no LibTorch): values are std::vectors.
 #pragma once
 
@@ -84,17 +85,23 @@ struct ModuleStatistics {
 };
 
 // Writes a project: ProjectWriter::create starts a new one (the target need not exist and is
-// replaced on commit); ProjectWriter::update starts from a copy of an existing one.
+// replaced on commit); ProjectWriter::update adds to an existing one. A writer holds the
+// project's writer lock (".<name>.lock") for its lifetime: one writer per project at a time.
 class ProjectWriter {
  public:
   static ProjectWriter create(const std::string& path);
+  // Writes into the project itself, only what is new, whenever nothing else has it open (the
+  // bytes it overwrites are journaled first, so a kill at any instant leaves the project as it
+  // was at the last checkpoint or commit); on a copy renamed over it at the commit otherwise.
+  // docs/project-format.md, "Updates in place".
   static ProjectWriter update(const std::string& path);
   // A new project at `path` that starts as a copy of the project `source` (Save as, with
   // changes); `source` is only read.
   static ProjectWriter derive(const std::string& source, const std::string& path);
   ProjectWriter(ProjectWriter&&) noexcept;
   ProjectWriter& operator=(ProjectWriter&&) noexcept;
-  ~ProjectWriter();  // without commit(): the temporary file is removed, the target untouched
+  // Without commit(): the project is as it was at the start or at the last checkpoint().
+  ~ProjectWriter();
 
   void write_model(const ProjectModelInfo& info);
   // Replaces any earlier calibration (the group is rewritten as a whole).
@@ -102,11 +109,19 @@ class ProjectWriter {
   void write_hessian(const HessianData& h);
   void write_module_statistics(const ModuleStatistics& s);
   void set_calibration_seconds(double seconds);
-  // Flushes, closes and renames the temporary file over the target.
+  // Makes everything written so far the project's content and ends the writer.
   void commit();
+  // update(): makes everything written so far the project's content (a search's iteration, a
+  // module's sensitivity) and goes on writing; readers may open the project between
+  // checkpoints. In place it costs what was written; on a copy (the project was open elsewhere)
+  // it is skipped while the last copy is recent, so that copying takes at most a tenth of the
+  // time. create() and derive(): nothing (the project appears at commit()).
+  void checkpoint();
 
   const std::string& path() const;       // the target
-  const std::string& temp_path() const;  // where the data is written until commit()
+  // Where the data is written now: the project itself when in place, else the copy.
+  const std::string& temp_path() const;
+  bool writing_in_place() const;         // the current write goes into the project itself
 
   // Generic access for later stages (paths like "/sensitivity/run1/curves"): datasets of
   // float32/int64 with a shape, and string/number attributes on groups or datasets. Parents
@@ -175,6 +190,10 @@ class ProjectReader {
 // (UTC, second resolution), ties in natural name order (run2 before run10). Empty when the group
 // is absent.
 std::vector<std::string> runs_in_order(const ProjectReader& r, const std::string& group_path);
+
+// For tests and benches: false makes every update() write a copy of the whole project (the
+// writer before in-place updates); true (the default) writes in place when it can.
+void set_in_place_updates(bool on);
 
 // Current format version written to the root attribute "format_version".
 constexpr int kProjectFormatVersion = 1;

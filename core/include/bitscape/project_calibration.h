@@ -7,6 +7,7 @@
 
 #include <algorithm>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "bitscape/calibration.h"
@@ -16,13 +17,23 @@
 namespace bitscape {
 
 // Module statistics and Hessians from the project, one input group's Hessian read once.
+// Constructed from a path, it opens the project for each read and closes it after: a job that
+// also writes the project (a search, a sensitivity analysis) reads this way, so that its
+// checkpoints can be written in place between reads (ProjectWriter::update).
 class ProjectCalibration {
  public:
-  explicit ProjectCalibration(const ProjectReader& r) : r_(r) {}
+  explicit ProjectCalibration(const ProjectReader& r) : r_(&r) {}
+  explicit ProjectCalibration(std::string project) : path_(std::move(project)) {}
   ModuleCalibration operator()(const std::string& module) {
-    const ModuleStatistics s = r_.module_statistics(module);
+    if (r_ != nullptr) return read(*r_, module);
+    return read(ProjectReader::open(path_), module);
+  }
+
+ private:
+  ModuleCalibration read(const ProjectReader& r, const std::string& module) {
+    const ModuleStatistics s = r.module_statistics(module);
     if (s.hessian != key_) {
-      const HessianData h = r_.hessian(s.hessian, true);
+      const HessianData h = r.hessian(s.hessian, true);
       key_ = s.hessian;
       H_ = h.has_full() ? at::tensor(h.full(), at::kFloat).view({h.n, h.n}) : at::Tensor();
       diag_ = at::tensor(h.diag, at::kFloat);
@@ -32,8 +43,8 @@ class ProjectCalibration {
     return c;
   }
 
- private:
-  const ProjectReader& r_;
+  const ProjectReader* r_ = nullptr;
+  std::string path_;
   std::string key_;
   at::Tensor H_, diag_;
 };

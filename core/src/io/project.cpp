@@ -1,7 +1,8 @@
 // The project store (`*.bsproj.h5`): ProjectWriter and ProjectReader over the HDF5 C API. The
-// schema is documented in docs/project-format.md. A writer works on a temporary file beside the
-// target and commit() renames it over the target (after flushing and syncing), so an existing
-// project is never touched before the commit. Every failure is an InputError naming the project
+// schema is documented in docs/project-format.md. A new project is written to a temporary file
+// beside the target and commit() renames it over the target (after flushing and syncing); an
+// update writes in place with an undo journal when no one else has the project open, on such a
+// copy otherwise ("Updates in place" below). Every failure is an InputError naming the project
 // file. Builds without HDF5 compile the functions as stubs that say so.
 #include "bitscape/project.h"
 
@@ -17,6 +18,8 @@
 #include "bitscape/safe_write.h"
 
 #if BITSCAPE_WITH_HDF5
+#include "io/undo_journal.h"
+
 #include <fcntl.h>
 #include <hdf5.h>
 #include <sys/file.h>
@@ -33,6 +36,7 @@
 #include <ctime>
 #include <filesystem>
 #include <fstream>
+#include <map>
 #include <mutex>
 #include <new>
 #include <set>
@@ -984,7 +988,7 @@ bool project_support_available() { return true; }
 
 struct ProjectWriter::Impl {
   std::string path;       // the target
-  std::string temp_path;  // the file written until commit()
+  std::string temp_path;  // the copy written until commit(), when not in place
   // Registers the temporary for the signal handlers and removes it unless committed.
   std::unique_ptr<TempFileGuard> temp_guard;
   Hid file;
@@ -993,8 +997,21 @@ struct ProjectWriter::Impl {
     std::string path;
     int fd = -1;
   } lock;  // see lock_project()
+  // update(): the file is opened at the first write after the start or a checkpoint, in place
+  // when nothing else has the project open, on a copy otherwise (see "Updates in place").
+  bool updating = false;
+  bool in_place = false;    // the open file is the project itself, journaled
+  int exclusive_fd = -1;    // flock(LOCK_EX) on the project while it is written in place
+  double copy_seconds = 0;  // how long the last copy took
+  std::chrono::steady_clock::time_point copied_at;
 
   ~Impl();
+
+  // Before a write, outside the HDF5 lock (it may wait for readers): opens the file to write.
+  void prepare();
+  // Makes what was written so far the project's content (see checkpoint()); `force`: also on a
+  // copy, however recent.
+  void end_burst(bool force);
 
   // The open file for a write; an error once committed or after a failed commit.
   hid_t writable() const {
@@ -1024,7 +1041,8 @@ std::string lock_path_for(const std::string& project) {
   return (p.parent_path() / ("." + p.filename().string() + ".lock")).string();
 }
 
-ProjectLock lock_project(const std::string& project) {
+// The writer's lock, or nothing when another writer holds it.
+std::optional<ProjectLock> try_lock_project(const std::string& project) {
   ProjectLock lock;
   lock.path = lock_path_for(project);
   for (int attempt = 0; attempt < 100; ++attempt) {
@@ -1034,10 +1052,7 @@ ProjectLock lock_project(const std::string& project) {
     if (::flock(fd, LOCK_EX | LOCK_NB) != 0) {
       const int err = errno;
       ::close(fd);
-      if (err == EWOULDBLOCK)
-        throw InputError(project, "is being written by another job (a calibration, sensitivity "
-                                  "analysis, search or stored edit, in this window or another "
-                                  "process); try again when it has finished");
+      if (err == EWOULDBLOCK) return std::nullopt;
       throw InputError(project, std::string("cannot lock the project: ") + std::strerror(err));
     }
     struct stat a {}, b {};
@@ -1051,6 +1066,15 @@ ProjectLock lock_project(const std::string& project) {
   throw InputError(project, "cannot lock the project: the lock file keeps changing");
 }
 
+ProjectLock lock_project(const std::string& project) {
+  std::optional<ProjectLock> lock = try_lock_project(project);
+  if (!lock)
+    throw InputError(project, "is being written by another job (a calibration, sensitivity "
+                              "analysis, search or stored edit, in this window or another "
+                              "process); try again when it has finished");
+  return *lock;
+}
+
 void unlock_project(ProjectLock& lock) {
   if (lock.fd < 0) return;
   struct stat a {}, b {};
@@ -1061,16 +1085,265 @@ void unlock_project(ProjectLock& lock) {
   lock.fd = -1;
 }
 
+// --- Updates in place ----------------------------------------------------------------------------
+//
+// ProjectWriter::update writes into the project itself (core/src/io/undo_journal.h: every byte
+// it overwrites is journaled first; the journal's removal is the commit), but only while no one
+// reads it: a reader's HDF5 library caches the file's metadata, so bytes changed under it would
+// read as damage. Every ProjectReader holds flock(LOCK_SH) on the project for its lifetime (HDF5
+// 1.10 readers, h5py's included, hold one too); a writer starts an in-place burst only once it
+// holds LOCK_EX, and keeps it until the burst is committed (checkpoint() or commit()) or rolled
+// back, so bursts are short. When a reader keeps the project open, the burst goes to a copy that
+// is renamed over the project, as every update did before. A reader that finds the project
+// locked exclusively waits for the burst; one that finds a journal and no live writer rolls it
+// back first. A reader opened by the very thread that writes in place would wait for itself: it
+// is refused. docs/project-format.md has the whole design.
+
+std::atomic<bool> g_in_place{true};
+
+// The files this process writes in place now, and the thread that does; the threads that
+// opened this process's readers of each file.
+std::mutex g_bursts_mutex;
+std::map<std::pair<uint64_t, uint64_t>, std::thread::id> g_bursts;
+std::multimap<std::pair<uint64_t, uint64_t>, std::thread::id> g_readers;
+
+std::pair<uint64_t, uint64_t> file_id_of(int fd) {
+  struct stat st {};
+  if (::fstat(fd, &st) != 0) return {0, 0};
+  return {uint64_t(st.st_dev), uint64_t(st.st_ino)};
+}
+
+bool names_file(const std::string& path, int fd) {
+  struct stat a {}, b {};
+  return ::fstat(fd, &a) == 0 && ::stat(path.c_str(), &b) == 0 && a.st_dev == b.st_dev &&
+         a.st_ino == b.st_ino;
+}
+
+double wait_limit_seconds() {
+  if (const char* env = std::getenv("BITSCAPE_PROJECT_WAIT"); env != nullptr && std::atof(env) > 0)
+    return std::atof(env);
+  return 120.0;
+}
+
+void pause_briefly() { std::this_thread::sleep_for(std::chrono::milliseconds(5)); }
+
+// flock(LOCK_EX) on the project within `seconds`: the descriptor; -1 when the file system has
+// no such locks (or the file cannot be opened), -2 when readers kept it open.
+int lock_exclusive(const std::string& path, double seconds) {
+  {
+    // A reader opened by this very thread will not close while it waits.
+    struct stat st {};
+    if (::stat(path.c_str(), &st) == 0) {
+      std::lock_guard<std::mutex> l(g_bursts_mutex);
+      const auto range = g_readers.equal_range({uint64_t(st.st_dev), uint64_t(st.st_ino)});
+      for (auto it = range.first; it != range.second; ++it)
+        if (it->second == std::this_thread::get_id()) seconds = 0;
+    }
+  }
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::duration<double>(seconds);
+  for (;;) {
+    const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+    if (fd < 0) return -1;
+    if (::flock(fd, LOCK_EX | LOCK_NB) == 0) {
+      if (names_file(path, fd)) return fd;
+      ::close(fd);  // replaced meanwhile: lock the new file
+      continue;
+    }
+    const int err = errno;
+    ::close(fd);
+    if (err != EWOULDBLOCK) return -1;
+    if (std::chrono::steady_clock::now() > deadline) return -2;
+    pause_briefly();
+  }
+}
+
+// With the writer's lock held: the journal of a writer that died is rolled back, the project
+// locked exclusively meanwhile (a reader that sees a journal waits for its removal).
+void recover_update(const std::string& path) {
+  std::error_code ec;
+  if (!fs::exists(detail::undo_journal_path(path), ec)) return;
+  const int fd = lock_exclusive(path, wait_limit_seconds());
+  if (fd == -2)
+    throw InputError(path, "has an unfinished update to undo, but another program keeps the "
+                           "project open; close it and try again");
+  try {
+    detail::roll_back_undo_journal(path);
+  } catch (...) {
+    if (fd >= 0) ::close(fd);
+    throw;
+  }
+  if (fd >= 0) ::close(fd);
+}
+
+// flock(LOCK_SH) on the project for a reader: the descriptor; -1 where the file cannot be
+// opened (opening it in HDF5 then says why). Waits while the project is written in place; rolls
+// back the journal of a writer that died.
+int lock_shared(const std::string& path) {
+  const double limit = wait_limit_seconds();
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::duration<double>(limit);
+  const std::string journal = detail::undo_journal_path(path);
+  for (;;) {
+    if (process_cancel_token().cancelled()) throw Cancelled();
+    const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+    if (fd < 0) return -1;
+    if (::flock(fd, LOCK_SH | LOCK_NB) != 0) {
+      if (errno != EWOULDBLOCK) return fd;  // no such locks here: nothing is written in place
+      {
+        std::lock_guard<std::mutex> l(g_bursts_mutex);
+        const auto it = g_bursts.find(file_id_of(fd));
+        if (it != g_bursts.end() && it->second == std::this_thread::get_id()) {
+          ::close(fd);
+          throw InputError(path, "is being written in place by this same job: it cannot be read "
+                                 "before the write is checkpointed");
+        }
+      }
+      ::close(fd);
+      if (std::chrono::steady_clock::now() > deadline)
+        throw InputError(path, "is being written by another job and did not become readable within " +
+                                   std::to_string(int(limit)) + " s");
+      pause_briefly();
+      continue;
+    }
+    if (!names_file(path, fd)) {  // replaced meanwhile: lock the new file
+      ::close(fd);
+      continue;
+    }
+    std::error_code ec;
+    if (!fs::exists(journal, ec)) return fd;
+    // An update that did not finish: undone by whoever holds the writer's lock (a writer
+    // starting, or this reader when there is none).
+    ::close(fd);
+    if (std::optional<ProjectLock> l = try_lock_project(path)) {
+      try {
+        recover_update(path);
+      } catch (...) {
+        unlock_project(*l);
+        throw;
+      }
+      unlock_project(*l);
+      continue;
+    }
+    if (std::chrono::steady_clock::now() > deadline)
+      throw InputError(path, "has an unfinished update that its writer has not undone within " +
+                                 std::to_string(int(limit)) + " s");
+    pause_briefly();
+  }
+}
+
 }  // namespace
 
 ProjectWriter::Impl::~Impl() {
-  if (!committed) {
+  if (file.valid()) {
     Hdf5Call call;
     file.reset();
+  }
+  if (in_place) {
+    // Failed, or dropped without a checkpoint: back to the last committed content.
+    try {
+      detail::roll_back_undo_journal(path);
+    } catch (const std::exception&) {
+      // the journal stays: the next reader or writer rolls it back
+    }
+    {
+      std::lock_guard<std::mutex> l(g_bursts_mutex);
+      g_bursts.erase(file_id_of(exclusive_fd));
+    }
+    ::close(exclusive_fd);
   }
   temp_guard.reset();
   ProjectLock l{lock.path, lock.fd};
   unlock_project(l);
+}
+
+void ProjectWriter::Impl::prepare() {
+  if (committed) throw InputError(path, "the project was already committed");
+  if (file.valid() || !updating) return;
+  if (g_in_place.load()) {
+    const int fd = lock_exclusive(path, 1.0);  // a reader open for a moment is waited for
+    if (fd >= 0) {
+      Hdf5Call call;
+      Hid fapl = file_access_plist(path);
+      detail::use_undo_journal(fapl.get());
+      Hid f(H5Fopen(path.c_str(), H5F_ACC_RDWR, fapl.get()), H5Fclose);
+      // Undoes the open (the driver created the journal) and gives up the lock.
+      auto give_up = [&] {
+        f.reset();
+        try {
+          detail::roll_back_undo_journal(path);
+        } catch (const std::exception&) {
+        }
+        ::close(fd);
+      };
+      if (!f.valid()) {
+        const std::string why = hdf5_detail();
+        give_up();
+        throw InputError(path, "cannot open the project to write it" + why);
+      }
+      try {
+        // Reading the root's attributes first also lets HDF5 put the new version string into
+        // the global heap collection that holds them, instead of a new one at the end of the
+        // file (which would keep the space of rewritten runs from being reused).
+        check_format(f.get(), path);
+      } catch (...) {
+        give_up();
+        throw;
+      }
+      file = std::move(f);
+      in_place = true;
+      exclusive_fd = fd;
+      {
+        std::lock_guard<std::mutex> l(g_bursts_mutex);
+        g_bursts[file_id_of(fd)] = std::this_thread::get_id();
+      }
+      Hid root = open_object(file.get(), path, "/");
+      write_string_attribute(root.get(), path, "/", "bitscape_version", BITSCAPE_VERSION);
+      return;
+    }
+  }
+  // On a copy: the project is open elsewhere (or in-place updates are off).
+  const auto t0 = std::chrono::steady_clock::now();
+  std::error_code ec;
+  if (!fs::copy_file(path, temp_path, fs::copy_options::overwrite_existing, ec))
+    throw InputError(path, "cannot copy the project to " + in_quotes(temp_path) + ": " + ec.message());
+  Hdf5Call call;
+  file = open_file(path, temp_path, H5F_ACC_RDWR);
+  check_format(file.get(), path);
+  Hid root = open_object(file.get(), path, "/");
+  write_string_attribute(root.get(), path, "/", "bitscape_version", BITSCAPE_VERSION);
+  copied_at = std::chrono::steady_clock::now();
+  copy_seconds = std::chrono::duration<double>(copied_at - t0).count();
+}
+
+void ProjectWriter::Impl::end_burst(bool force) {
+  if (!file.valid()) return;
+  // A copy costs the whole file: it is checkpointed at most so often that copying takes a tenth
+  // of the time.
+  if (!in_place && !force &&
+      std::chrono::duration<double>(std::chrono::steady_clock::now() - copied_at).count() <
+          9.0 * copy_seconds)
+    return;
+  {
+    Hdf5Call call;
+    if (H5Fflush(file.get(), H5F_SCOPE_GLOBAL) < 0) fail_hdf5(path, "cannot write project (flush failed)");
+    if (!file.close()) fail_hdf5(path, "cannot write project (closing the file failed)");
+  }
+  if (in_place) {
+    detail::commit_undo_journal(path);
+    in_place = false;
+    {
+      std::lock_guard<std::mutex> l(g_bursts_mutex);
+      g_bursts.erase(file_id_of(exclusive_fd));
+    }
+    ::close(exclusive_fd);
+    exclusive_fd = -1;
+  } else {
+    replace_with_temp(*temp_guard, path, "project");
+    if (updating && !force) {  // the next burst's copy
+      temp_path = temp_path_beside(path);
+      temp_guard = std::make_unique<TempFileGuard>(temp_path);
+    }
+  }
+  remember_good(path);  // written by Bitscape: no check needed to read it
 }
 
 namespace {
@@ -1100,6 +1373,12 @@ ProjectWriter::ProjectWriter(std::unique_ptr<Impl> impl) : impl_(std::move(impl)
 ProjectWriter::ProjectWriter(ProjectWriter&&) noexcept = default;
 ProjectWriter& ProjectWriter::operator=(ProjectWriter&&) noexcept = default;
 ProjectWriter::~ProjectWriter() = default;
+
+namespace {
+void prepare_writer(const std::unique_ptr<ProjectWriter::Impl>& impl) {
+  if (impl) impl->prepare();
+}
+}  // namespace
 
 ProjectWriter ProjectWriter::create(const std::string& path) {
   Hdf5Call call;
@@ -1136,9 +1415,24 @@ ProjectWriter ProjectWriter::create(const std::string& path) {
   return ProjectWriter(std::move(impl));
 }
 
-ProjectWriter ProjectWriter::update(const std::string& path) { return derive(path, path); }
+ProjectWriter ProjectWriter::update(const std::string& path) {
+  auto impl = new_writer(path);
+  {
+    const ProjectLock l = lock_project(path);
+    impl->lock = {l.path, l.fd};
+  }
+  recover_update(path);  // an update whose writer died, undone first
+  {
+    Hdf5Call call;
+    guard_project(path);
+    check_format(open_file(path, path, H5F_ACC_RDONLY).get(), path);
+  }
+  impl->updating = true;
+  return ProjectWriter(std::move(impl));
+}
 
 ProjectWriter ProjectWriter::derive(const std::string& source, const std::string& path) {
+  if (source == path) return update(path);
   Hdf5Call call;
   guard_project(source);
   // Checked before copying: a file that is not a project is not copied.
@@ -1166,10 +1460,22 @@ const std::string& ProjectWriter::path() const {
 
 const std::string& ProjectWriter::temp_path() const {
   static const std::string none;
-  return impl_ ? impl_->temp_path : none;
+  if (!impl_) return none;
+  return impl_->in_place ? impl_->path : impl_->temp_path;
 }
 
+void ProjectWriter::checkpoint() {
+  if (!impl_) throw InputError("", "the project writer was moved from");
+  if (impl_->committed) throw InputError(impl_->path, "the project was already committed");
+  if (impl_->updating) impl_->end_burst(false);
+}
+
+bool ProjectWriter::writing_in_place() const { return impl_ && impl_->in_place; }
+
+void set_in_place_updates(bool on) { g_in_place = on; }
+
 void ProjectWriter::write_model(const ProjectModelInfo& info) {
+  prepare_writer(impl_);
   Hdf5Call call;
   if (!impl_) throw InputError("", "the project writer was moved from");
   const std::string& file = impl_->path;
@@ -1194,6 +1500,7 @@ void ProjectWriter::write_model(const ProjectModelInfo& info) {
 }
 
 void ProjectWriter::begin_calibration(const CalibrationSettings& s) {
+  prepare_writer(impl_);
   Hdf5Call call;
   if (!impl_) throw InputError("", "the project writer was moved from");
   const std::string& file = impl_->path;
@@ -1223,6 +1530,7 @@ void ProjectWriter::begin_calibration(const CalibrationSettings& s) {
 }
 
 void ProjectWriter::write_hessian(const HessianData& h) {
+  prepare_writer(impl_);
   Hdf5Call call;
   if (!impl_) throw InputError("", "the project writer was moved from");
   const std::string& file = impl_->path;
@@ -1250,6 +1558,7 @@ void ProjectWriter::write_hessian(const HessianData& h) {
 }
 
 void ProjectWriter::write_module_statistics(const ModuleStatistics& s) {
+  prepare_writer(impl_);
   Hdf5Call call;
   if (!impl_) throw InputError("", "the project writer was moved from");
   const std::string& file = impl_->path;
@@ -1306,6 +1615,7 @@ void ProjectWriter::write_module_statistics(const ModuleStatistics& s) {
 }
 
 void ProjectWriter::set_calibration_seconds(double seconds) {
+  prepare_writer(impl_);
   Hdf5Call call;
   if (!impl_) throw InputError("", "the project writer was moved from");
   const std::string& file = impl_->path;
@@ -1317,15 +1627,12 @@ void ProjectWriter::set_calibration_seconds(double seconds) {
 }
 
 void ProjectWriter::commit() {
-  Hdf5Call call;
   if (!impl_) throw InputError("", "the project writer was moved from");
   Impl& w = *impl_;
-  hid_t f = w.writable();
-  if (H5Fflush(f, H5F_SCOPE_GLOBAL) < 0) fail_hdf5(w.path, "cannot write project (flush failed)");
-  if (!w.file.close()) fail_hdf5(w.path, "cannot write project (closing the file failed)");
-  replace_with_temp(*w.temp_guard, w.path, "project");
+  if (w.committed) throw InputError(w.path, "the project was already committed");
+  if (!w.updating) w.writable();  // create/derive: the copy is open until its commit
+  w.end_burst(true);
   w.committed = true;
-  remember_good(w.path);  // written by Bitscape: no check needed to read it
 }
 
 namespace {
@@ -1354,6 +1661,7 @@ std::vector<hsize_t> dataset_dims(const std::string& file, const std::string& p,
 
 void ProjectWriter::write_floats(const std::string& path, const std::vector<float>& data,
                                  const std::vector<int64_t>& shape) {
+  prepare_writer(impl_);
   Hdf5Call call;
   if (!impl_) throw InputError("", "the project writer was moved from");
   const std::string& file = impl_->path;
@@ -1364,6 +1672,7 @@ void ProjectWriter::write_floats(const std::string& path, const std::vector<floa
 }
 
 void ProjectWriter::write_strings(const std::string& path, const std::vector<std::string>& values) {
+  prepare_writer(impl_);
   Hdf5Call call;
   if (!impl_) throw InputError("", "the project writer was moved from");
   const std::string& file = impl_->path;
@@ -1372,6 +1681,7 @@ void ProjectWriter::write_strings(const std::string& path, const std::vector<std
 
 void ProjectWriter::write_doubles(const std::string& path, const std::vector<double>& data,
                                   const std::vector<int64_t>& shape) {
+  prepare_writer(impl_);
   Hdf5Call call;
   if (!impl_) throw InputError("", "the project writer was moved from");
   const std::string& file = impl_->path;
@@ -1383,6 +1693,7 @@ void ProjectWriter::write_doubles(const std::string& path, const std::vector<dou
 
 void ProjectWriter::write_int64s(const std::string& path, const std::vector<int64_t>& data,
                                  const std::vector<int64_t>& shape) {
+  prepare_writer(impl_);
   Hdf5Call call;
   if (!impl_) throw InputError("", "the project writer was moved from");
   const std::string& file = impl_->path;
@@ -1405,6 +1716,7 @@ Hid attribute_target(hid_t f, const std::string& file, const std::string& object
 
 void ProjectWriter::set_attribute(const std::string& object_path, const std::string& name,
                                   const std::string& value) {
+  prepare_writer(impl_);
   Hdf5Call call;
   if (!impl_) throw InputError("", "the project writer was moved from");
   const std::string& file = impl_->path;
@@ -1414,6 +1726,7 @@ void ProjectWriter::set_attribute(const std::string& object_path, const std::str
 
 void ProjectWriter::set_attribute(const std::string& object_path, const std::string& name,
                                   double value) {
+  prepare_writer(impl_);
   Hdf5Call call;
   if (!impl_) throw InputError("", "the project writer was moved from");
   const std::string& file = impl_->path;
@@ -1423,6 +1736,7 @@ void ProjectWriter::set_attribute(const std::string& object_path, const std::str
 
 void ProjectWriter::set_attribute(const std::string& object_path, const std::string& name,
                                   int64_t value) {
+  prepare_writer(impl_);
   Hdf5Call call;
   if (!impl_) throw InputError("", "the project writer was moved from");
   const std::string& file = impl_->path;
@@ -1431,6 +1745,7 @@ void ProjectWriter::set_attribute(const std::string& object_path, const std::str
 }
 
 void ProjectWriter::remove(const std::string& path) {
+  prepare_writer(impl_);
   Hdf5Call call;
   if (!impl_) throw InputError("", "the project writer was moved from");
   const std::string& file = impl_->path;
@@ -1442,10 +1757,25 @@ void ProjectWriter::remove(const std::string& path) {
 struct ProjectReader::Impl {
   std::string path;
   Hid file;
+  int shared_fd = -1;  // flock(LOCK_SH) on the project while it is open (see "Updates in place")
+  std::pair<uint64_t, uint64_t> id{0, 0};
+  std::thread::id opener;
 
   ~Impl() {
-    Hdf5Call call;
-    file.reset();
+    {
+      Hdf5Call call;
+      file.reset();
+    }
+    if (shared_fd >= 0) {
+      std::lock_guard<std::mutex> l(g_bursts_mutex);
+      const auto range = g_readers.equal_range(id);
+      for (auto it = range.first; it != range.second; ++it)
+        if (it->second == opener) {
+          g_readers.erase(it);
+          break;
+        }
+    }
+    if (shared_fd >= 0) ::close(shared_fd);
   }
 
   void require_calibration() const {
@@ -1460,13 +1790,30 @@ ProjectReader& ProjectReader::operator=(ProjectReader&&) noexcept = default;
 ProjectReader::~ProjectReader() = default;
 
 ProjectReader ProjectReader::open(const std::string& path) {
-  Hdf5Call call;
-  guard_project(path);
-  auto impl = std::make_unique<Impl>();
-  impl->path = path;
-  impl->file = open_file(path, path, H5F_ACC_RDONLY);
-  check_format(impl->file.get(), path);
-  return ProjectReader(std::move(impl));
+  for (int attempt = 0;; ++attempt) {
+    auto impl = std::make_unique<Impl>();
+    impl->path = path;
+    // Outside the HDF5 lock: it may wait for a writer. (The checking child reads for a parent
+    // that holds the lock already.)
+    if (!g_in_check_child) impl->shared_fd = lock_shared(path);
+    Hdf5Call call;
+    guard_project(path);
+    impl->file = open_file(path, path, H5F_ACC_RDONLY);
+    // The file HDF5 opened is the one locked (not one renamed over it meanwhile).
+    void* handle = nullptr;
+    if (impl->shared_fd >= 0 && attempt < 100 &&
+        H5Fget_vfd_handle(impl->file.get(), H5P_DEFAULT, &handle) >= 0 && handle != nullptr &&
+        file_id_of(*static_cast<int*>(handle)) != file_id_of(impl->shared_fd))
+      continue;
+    check_format(impl->file.get(), path);
+    if (impl->shared_fd >= 0) {
+      impl->id = file_id_of(impl->shared_fd);
+      impl->opener = std::this_thread::get_id();
+      std::lock_guard<std::mutex> l(g_bursts_mutex);
+      g_readers.emplace(impl->id, impl->opener);
+    }
+    return ProjectReader(std::move(impl));
+  }
 }
 
 const std::string& ProjectReader::path() const {
@@ -1752,6 +2099,9 @@ void ProjectWriter::write_hessian(const HessianData&) { no_hdf5(path()); }
 void ProjectWriter::write_module_statistics(const ModuleStatistics&) { no_hdf5(path()); }
 void ProjectWriter::set_calibration_seconds(double) { no_hdf5(path()); }
 void ProjectWriter::commit() { no_hdf5(path()); }
+void ProjectWriter::checkpoint() { no_hdf5(path()); }
+bool ProjectWriter::writing_in_place() const { return false; }
+void set_in_place_updates(bool) {}
 void ProjectWriter::write_floats(const std::string&, const std::vector<float>&,
                                  const std::vector<int64_t>&) {
   no_hdf5(path());

@@ -26,7 +26,7 @@ namespace {
 static_assert(H5_VERS_MAJOR == 1 && H5_VERS_MINOR == 10,
               "the undo-journal driver is written for HDF5 1.10's driver interface");
 
-constexpr char kMagic[8] = {'B', 'S', 'U', 'N', 'D', 'O', '1', '\0'};
+constexpr char kMagic[8] = {'B', 'S', 'U', 'N', 'D', 'O', '2', '\0'};
 std::atomic<int> crash_after{0};
 std::atomic<long> in_place_writes{0};
 
@@ -90,6 +90,20 @@ bool read_at(int fd, void* data, size_t n, uint64_t offset) {
   return true;
 }
 
+// FNV-1a (64 bits) of a record's position, length and bytes: a record whose bytes did not all
+// reach the disk (a power cut between its append and its sync) is recognised and not applied.
+uint64_t checksum(uint64_t start, uint64_t length, const char* bytes, size_t n) {
+  uint64_t h = 1469598103934665603ull;
+  auto mix = [&h](const void* p, size_t k) {
+    const auto* c = static_cast<const unsigned char*>(p);
+    for (size_t i = 0; i < k; ++i) h = (h ^ c[i]) * 1099511628211ull;
+  };
+  mix(&start, sizeof start);
+  mix(&length, sizeof length);
+  mix(bytes, n);
+  return h;
+}
+
 // Makes a file's name (its creation or removal) durable: fsync of its folder.
 void sync_parent(const std::string& path) {
   const std::filesystem::path parent = std::filesystem::path(path).parent_path();
@@ -108,19 +122,11 @@ bool journal(File& f, uint64_t a, uint64_t b) {
   }
   if (x < b) gaps.emplace_back(x, b);
   if (gaps.empty()) return true;
-  if (f.jfd < 0) {
-    f.jfd = ::open(undo_journal_path(f.path).c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
-    if (f.jfd < 0) return false;
-    char header[16];
-    std::memcpy(header, kMagic, 8);
-    std::memcpy(header + 8, &f.base, 8);
-    if (!append(f.jfd, header, sizeof header) || ::fdatasync(f.jfd) != 0) return false;
-    sync_parent(f.path);  // the journal's name is durable before the first overwrite
-  }
+  if (f.jfd < 0) return false;  // opened read-only
   for (const auto& [s, e] : gaps) {
     std::vector<char> bytes(static_cast<size_t>(e - s));
     if (!read_at(f.fd, bytes.data(), bytes.size(), s)) return false;
-    const uint64_t record[2] = {s, e - s};
+    const uint64_t record[3] = {s, e - s, checksum(s, e - s, bytes.data(), bytes.size())};
     if (!append(f.jfd, record, sizeof record) || !append(f.jfd, bytes.data(), bytes.size())) return false;
     f.journaled[s] = e;
   }
@@ -160,6 +166,24 @@ H5FD_t* driver_open(const char* name, unsigned flags, hid_t, haddr_t) {
   f->dev = st.st_dev;
   f->ino = st.st_ino;
   f->path = name;
+  if ((flags & H5F_ACC_RDWR) && !(flags & (H5F_ACC_TRUNC | H5F_ACC_CREAT))) {
+    // The journal exists, with the length at open, before HDF5 writes anything: a rollback then
+    // also drops whatever was appended past that length.
+    f->jfd = ::open(undo_journal_path(name).c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
+    char header[16];
+    std::memcpy(header, kMagic, 8);
+    std::memcpy(header + 8, &f->base, 8);
+    if (f->jfd < 0 || !append(f->jfd, header, sizeof header) || ::fdatasync(f->jfd) != 0) {
+      if (f->jfd >= 0) {
+        ::close(f->jfd);
+        ::unlink(undo_journal_path(name).c_str());
+      }
+      ::close(fd);
+      delete f;
+      return nullptr;
+    }
+    sync_parent(name);  // the journal's name is durable before the first overwrite
+  }
   return &f->pub;
 }
 
@@ -183,7 +207,7 @@ int driver_cmp(const H5FD_t* a, const H5FD_t* b) {
 
 herr_t driver_query(const H5FD_t*, unsigned long* flags) {
   *flags = H5FD_FEAT_AGGREGATE_METADATA | H5FD_FEAT_ACCUMULATE_METADATA | H5FD_FEAT_DATA_SIEVE |
-           H5FD_FEAT_AGGREGATE_SMALLDATA;
+           H5FD_FEAT_AGGREGATE_SMALLDATA | H5FD_FEAT_POSIX_COMPAT_HANDLE | H5FD_FEAT_DEFAULT_VFD_COMPATIBLE;
   return 0;
 }
 
@@ -264,15 +288,26 @@ hid_t driver_id() {
 
 }  // namespace
 
-std::string undo_journal_path(const std::string& file) { return file + ".undo"; }
+std::string undo_journal_path(const std::string& file) {
+  const std::filesystem::path p(file);
+  return (p.parent_path() / ("." + p.filename().string() + ".undo")).string();
+}
 
-hid_t undo_journal_fapl() {
+void use_undo_journal(hid_t fapl) {
   const hid_t id = driver_id();
   if (id < 0) throw InputError("", "the undo-journal file driver could not be registered with HDF5");
-  const hid_t fapl = H5Pcreate(H5P_FILE_ACCESS);
-  if (fapl < 0 || H5Pset_driver(fapl, id, nullptr) < 0) {
-    if (fapl >= 0) H5Pclose(fapl);
+  if (H5Pset_driver(fapl, id, nullptr) < 0)
     throw InputError("", "the undo-journal file driver could not be selected");
+}
+
+hid_t undo_journal_fapl() {
+  const hid_t fapl = H5Pcreate(H5P_FILE_ACCESS);
+  if (fapl < 0) throw InputError("", "cannot make a file access property list");
+  try {
+    use_undo_journal(fapl);
+  } catch (...) {
+    H5Pclose(fapl);
+    throw;
   }
   return fapl;
 }
@@ -311,12 +346,13 @@ bool roll_back_undo_journal(const std::string& file) {
   uint64_t offset = sizeof header;
   bool ok = true;
   for (;;) {
-    uint64_t record[2];
+    uint64_t record[3];
     if (::pread(jfd, record, sizeof record, off_t(offset)) != ssize_t(sizeof record)) break;
     if (record[1] > (uint64_t(1) << 32) || record[0] + record[1] > base) break;  // torn or foreign
     std::vector<char> bytes(static_cast<size_t>(record[1]));
     if (::pread(jfd, bytes.data(), bytes.size(), off_t(offset + sizeof record)) != ssize_t(bytes.size()))
       break;  // torn: its overwrite had not started
+    if (checksum(record[0], record[1], bytes.data(), bytes.size()) != record[2]) break;  // torn
     if (!write_at(fd, bytes.data(), bytes.size(), record[0])) {
       ok = false;
       break;

@@ -1,7 +1,8 @@
 // In-place writes to an HDF5 file that a kill at any instant cannot damage: an HDF5 virtual file
 // driver (POSIX pread/pwrite) that, before it first overwrites any byte range below the file's
 // length at open, appends the range's original bytes to an undo journal beside the file
-// ("<file>.undo", synced before the overwrite) and never shrinks the file below that length.
+// (".<file>.undo", created with the length at open before HDF5 writes anything; each record
+// synced before its overwrite and checked by a checksum) and never shrinks the file below that length.
 // Bytes past the old end (new datasets, new metadata) are written directly. After the file is
 // closed, commit_undo_journal removes the journal: that removal is the commit. A journal found
 // later (the writer was killed, or gave up) is rolled back by roll_back_undo_journal: the
@@ -18,6 +19,8 @@
 
 namespace bitscape::detail {
 
+// Selects the journaling driver on a file access property list (other settings kept).
+void use_undo_journal(hid_t fapl);
 // A file access property list (the caller closes it) whose driver journals in-place writes.
 hid_t undo_journal_fapl();
 std::string undo_journal_path(const std::string& file);

@@ -1,6 +1,7 @@
 #include "bitscape/search_job.h"
 
 #include <chrono>
+#include <optional>
 #include <cstdlib>
 #include <nlohmann/json.hpp>
 
@@ -49,7 +50,9 @@ SearchJobResult run_search_job(const SearchJobOptions& options,
   if (!method)
     throw InputError(project, "unknown search method '" + o.method + "' (" + search_method_names() + ")");
   const LoadOptions load = load_options(options.device);
-  const ProjectReader reader = ProjectReader::open(project);
+  // Closed before the search writes its first checkpoint, so that it can write in place.
+  std::optional<ProjectReader> opened(ProjectReader::open(project));
+  const ProjectReader& reader = *opened;
   const ProjectModelInfo info = reader.model();
   SearchJobResult result;
   result.model_dir = options.model_dir.empty() ? info.path : options.model_dir;
@@ -143,11 +146,12 @@ SearchJobResult run_search_job(const SearchJobOptions& options,
   SearchInputs in;
   in.eval_windows = make_windows(tokenize_eval_corpus(result.model_dir, result.eval_data),
                                  result.seqlen, windows, result.eval_data);
-  ProjectCalibration calibration(reader);
+  ProjectCalibration calibration(project);  // opens the project for each read
   const bool calibrated = reader.has_calibration();
   in.calibration = [&](const std::string& m) {
     return calibrated ? calibration(m) : ModuleCalibration{};
   };
+  opened.reset();  // `reader` is not used below
 
   ProjectWriter writer = ProjectWriter::update(project);
   const double earlier = record.status.empty() ? 0.0 : record.seconds;
@@ -161,6 +165,8 @@ SearchJobResult run_search_job(const SearchJobOptions& options,
     record.seconds =
         earlier + std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
     write_search_run(writer, record);
+    // Each checkpoint is committed: a run killed at any instant resumes from its last one.
+    if (status == "running") writer.checkpoint();
   };
   SearchOutcome last;
   try {

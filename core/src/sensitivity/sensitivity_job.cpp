@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <chrono>
 #include <map>
+#include <optional>
 #include <set>
 
 #include "bitscape/calibration.h"
@@ -100,7 +101,9 @@ SensitivityJobResult run_sensitivity_job(const SensitivityJobOptions& options, P
   if (!project_support_available())
     throw InputError(project, "this build of Bitscape has no HDF5 support (install libhdf5-dev and rebuild)");
   const LoadOptions load = load_options(options.device);
-  const ProjectReader reader = ProjectReader::open(project);
+  // Closed before the run writes its first module, so that it can write in place.
+  std::optional<ProjectReader> opened(ProjectReader::open(project));
+  const ProjectReader& reader = *opened;
   const ProjectModelInfo model_info = reader.model();
   const std::string model_dir = options.model_dir.empty() ? model_info.path : options.model_dir;
   progress.stage("load", 0);
@@ -170,7 +173,7 @@ SensitivityJobResult run_sensitivity_job(const SensitivityJobOptions& options, P
   SensitivityInputs in;
   in.eval_windows =
       make_windows(tokenize_eval_corpus(model_dir, eval_data), seqlen, info.eval_windows, eval_data);
-  ProjectCalibration calibration(reader);
+  ProjectCalibration calibration(project);  // opens the project for each read
   in.calibration = [&](const std::string& m) { return calibration(m); };
   const bool need_gradients =
       (o.curves && o.trace_samples > 0) ||
@@ -178,9 +181,11 @@ SensitivityJobResult run_sensitivity_job(const SensitivityJobOptions& options, P
   if (need_gradients)
     in.gradient_windows = project_calibration_windows(model, calib, project, info.gradient_windows);
 
+  opened.reset();  // `reader` is not used below
   ProjectWriter writer = ProjectWriter::update(project);
   info.status = "running";
   write_sensitivity_run(writer, info);
+  writer.checkpoint();
   int64_t written = 0;
   auto finish = [&](const std::string& status) {
     info.status = status;
@@ -201,6 +206,8 @@ SensitivityJobResult run_sensitivity_job(const SensitivityJobOptions& options, P
             write_module_curve(writer, run, r.curve);
             curves.push_back(r.curve);
           }
+          // Each module is committed: a run killed at any instant resumes after the last one.
+          writer.checkpoint();
           ++written;
         },
         progress, cancel);
@@ -240,9 +247,13 @@ ProbingJobResult run_probing_job(const ProbingJobOptions& options, ProgressSink&
   if (o.consensus < 0 || o.consensus > static_cast<int>(options.sources.size()))
     throw InputError(project, "probing: the consensus must be between 1 and the number of sources (0 = half)");
   if (options.samples < 1) throw InputError(project, "probing: at least one window per source");
-  const ProjectReader reader = ProjectReader::open(project);
-  const ProjectModelInfo model_info = reader.model();
-  const std::vector<std::string> runs = probing_runs(reader);
+  std::vector<std::string> runs;
+  ProjectModelInfo model_info;
+  {
+    const ProjectReader reader = ProjectReader::open(project);  // closed before the writes
+    model_info = reader.model();
+    runs = probing_runs(reader);
+  }
   ProbingJobResult result;
   result.run = options.run.empty() ? next_name(runs, "probe") : options.run;
   if (std::find(runs.begin(), runs.end(), result.run) != runs.end())
@@ -271,6 +282,7 @@ ProbingJobResult run_probing_job(const ProbingJobOptions& options, ProgressSink&
   info.consensus = o.consensus > 0 ? o.consensus : static_cast<int>((options.sources.size() + 1) / 2);
   info.samples = options.samples;
   info.seqlen = seqlen;
+  // A probing run has no status and no resume: it is committed once, complete.
   ProjectWriter writer = ProjectWriter::update(project);
   write_probing_run(writer, info);
   run_probing(model, windows, o,

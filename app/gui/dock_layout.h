@@ -1,0 +1,44 @@
+// The workbench's default dock layout, kept as a resource (resources/layout/default.json,
+// compiled into the workbench as ":/layout/default.json") rather than spread over the code that
+// creates the docks: the area of each view's dock, the tab groups and the tab in front of each,
+// the window size and the docks' shares of it. A first start, a saved layout that cannot be
+// restored, screenshots and View > Reset layout apply it.
+#pragma once
+
+#include <QByteArray>
+#include <QSize>
+#include <QString>
+#include <QStringList>
+#include <Qt>
+
+#include <vector>
+
+class QMainWindow;
+
+namespace bitscape::gui {
+
+struct DockPlacement {
+  QString dock;                                   // the dock's object name
+  Qt::DockWidgetArea area = Qt::LeftDockWidgetArea;
+  QString tabWith;                                // an earlier dock whose tab group it joins
+  double width = 0, height = 0;                   // shares of the window (0: not set)
+};
+
+struct DockLayout {
+  QSize window;
+  std::vector<DockPlacement> docks;
+  QStringList raised;  // the tab in front of each group
+};
+
+// Parses a layout document; throws std::runtime_error saying what is wrong (it is Bitscape's own
+// resource: a mistake in it is a bug, found by the workbench tests).
+DockLayout parseDockLayout(const QByteArray& json);
+// The layout of ":/layout/default.json".
+const DockLayout& defaultDockLayout();
+// Puts the window's docks (found by object name) where the layout says, shown and docked; docks
+// it does not name stay where they are.
+void placeDocks(QMainWindow& window, const DockLayout& layout);
+// Gives the docks their shares of the window; call once the window is laid out.
+void sizeDocks(QMainWindow& window, const DockLayout& layout);
+
+}  // namespace bitscape::gui
