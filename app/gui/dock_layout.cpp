@@ -60,20 +60,41 @@ DockLayout parseDockLayout(const QByteArray& json) {
     if (p.dock.isEmpty()) bad(QStringLiteral("a dock without a name"));
     if (placed.count(p.dock)) bad(QStringLiteral("%1 placed twice").arg(p.dock));
     p.tabWith = o.value(QLatin1String("tab_with")).toString();
-    if (!p.tabWith.isEmpty()) {
-      const auto it = placed.find(p.tabWith);
-      if (it == placed.end()) bad(QStringLiteral("%1 joins %2, which is not placed before it").arg(p.dock, p.tabWith));
-      if (o.contains(QLatin1String("area"))) bad(QStringLiteral("%1 has both an area and a tab group").arg(p.dock));
+    p.splitWith = o.value(QLatin1String("split_with")).toString();
+    if (!p.tabWith.isEmpty() && !p.splitWith.isEmpty())
+      bad(QStringLiteral("%1 has both a tab group and a split").arg(p.dock));
+    const QString with = p.tabWith.isEmpty() ? p.splitWith : p.tabWith;
+    if (!with.isEmpty()) {
+      const auto it = placed.find(with);
+      if (it == placed.end()) bad(QStringLiteral("%1 joins %2, which is not placed before it").arg(p.dock, with));
+      if (o.contains(QLatin1String("area"))) bad(QStringLiteral("%1 has both an area and a tab group or split").arg(p.dock));
       p.area = it->second;
+      if (!p.splitWith.isEmpty()) {
+        // Qt adds a dock split from a tabbed dock as one more tab: a split must come before
+        // the dock it splits gets tabs.
+        for (const DockPlacement& q : layout.docks)
+          if (q.tabWith == p.splitWith)
+            bad(QStringLiteral("%1 splits %2 after %3 joined its tab group (split first)").arg(p.dock, p.splitWith, q.dock));
+        const QString orientation = o.value(QLatin1String("orientation")).toString();
+        if (orientation == QLatin1String("horizontal")) p.orientation = Qt::Horizontal;
+        else if (orientation == QLatin1String("vertical")) p.orientation = Qt::Vertical;
+        else bad(QStringLiteral("%1: orientation '%2' (horizontal or vertical)").arg(p.dock, orientation));
+      }
     } else {
       p.area = areaNamed(o.value(QLatin1String("area")).toString());
     }
+    p.hidden = o.value(QLatin1String("hidden")).toBool(false);
     p.width = share(o, "width", p.dock);
     p.height = share(o, "height", p.dock);
     placed[p.dock] = p.area;
     layout.docks.push_back(p);
   }
   if (layout.docks.empty()) bad(QStringLiteral("no docks"));
+  for (const QJsonValue& v : root.value(QLatin1String("full_height")).toArray()) {
+    if (v.toString() == QLatin1String("left")) layout.leftFullHeight = true;
+    else if (v.toString() == QLatin1String("right")) layout.rightFullHeight = true;
+    else bad(QStringLiteral("full_height: '%1' (left or right)").arg(v.toString()));
+  }
   for (const QJsonValue& v : root.value(QLatin1String("raised")).toArray()) {
     if (!placed.count(v.toString())) bad(QStringLiteral("raised dock %1 is not placed").arg(v.toString()));
     layout.raised << v.toString();
@@ -95,17 +116,28 @@ void placeDocks(QMainWindow& window, const DockLayout& layout) {
   auto find = [&window](const QString& name) {
     return window.findChild<QDockWidget*>(name, Qt::FindDirectChildrenOnly);
   };
+  const Qt::DockWidgetArea topCorner = Qt::TopDockWidgetArea, bottomCorner = Qt::BottomDockWidgetArea;
+  window.setCorner(Qt::TopLeftCorner, layout.leftFullHeight ? Qt::LeftDockWidgetArea : topCorner);
+  window.setCorner(Qt::BottomLeftCorner, layout.leftFullHeight ? Qt::LeftDockWidgetArea : bottomCorner);
+  window.setCorner(Qt::TopRightCorner, layout.rightFullHeight ? Qt::RightDockWidgetArea : topCorner);
+  window.setCorner(Qt::BottomRightCorner, layout.rightFullHeight ? Qt::RightDockWidgetArea : bottomCorner);
+  // Every dock out of its tab group and split first, so that the groups are rebuilt as written.
+  for (const DockPlacement& p : layout.docks)
+    if (QDockWidget* dock = find(p.dock)) {
+      dock->setFloating(false);
+      window.removeDockWidget(dock);
+    }
   for (const DockPlacement& p : layout.docks) {
     QDockWidget* dock = find(p.dock);
     if (dock == nullptr) continue;
-    dock->setFloating(false);
     if (QDockWidget* group = p.tabWith.isEmpty() ? nullptr : find(p.tabWith)) {
       window.tabifyDockWidget(group, dock);
+    } else if (QDockWidget* beside = p.splitWith.isEmpty() ? nullptr : find(p.splitWith)) {
+      window.splitDockWidget(beside, dock, p.orientation);
     } else {
-      window.removeDockWidget(dock);  // out of any tab group it was in
       window.addDockWidget(p.area, dock);
     }
-    dock->show();
+    dock->setVisible(!p.hidden);
   }
   for (const QString& name : layout.raised)
     if (QDockWidget* dock = find(name)) dock->raise();
@@ -117,6 +149,10 @@ void sizeDocks(QMainWindow& window, const DockLayout& layout) {
   for (const DockPlacement& p : layout.docks) {
     QDockWidget* dock = window.findChild<QDockWidget*>(p.dock, Qt::FindDirectChildrenOnly);
     if (dock == nullptr) continue;
+    // A tab behind another is not laid out: size the group through its tab in front.
+    if (dock->visibleRegion().isEmpty())
+      for (QDockWidget* tab : window.tabifiedDockWidgets(dock))
+        if (!tab->visibleRegion().isEmpty()) dock = tab;
     if (p.width > 0) {
       across << dock;
       widths << int(window.width() * p.width);
@@ -126,8 +162,8 @@ void sizeDocks(QMainWindow& window, const DockLayout& layout) {
       heights << int(window.height() * p.height);
     }
   }
-  if (!across.isEmpty()) window.resizeDocks(across, widths, Qt::Horizontal);
   if (!down.isEmpty()) window.resizeDocks(down, heights, Qt::Vertical);
+  if (!across.isEmpty()) window.resizeDocks(across, widths, Qt::Horizontal);
 }
 
 }  // namespace bitscape::gui

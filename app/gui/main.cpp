@@ -69,13 +69,23 @@ int main(int argc, char** argv) {
       QStringLiteral("demo"),
       QStringLiteral("With --model: run every step of the guided demo once the model is open (its project and figures go to DIR)."),
       QStringLiteral("DIR"));
-  parser.addOptions({model, data, seqlen, maxWindows, evaluate, screenshot, project, search, screenshots, alloc, demo});
+  const QCommandLineOption palette(
+      QStringLiteral("palette"),
+      QStringLiteral("light or dark (default: the one saved with View > Dark palette; light for screenshots)."),
+      QStringLiteral("NAME"));
+  parser.addOptions({model, data, seqlen, maxWindows, evaluate, screenshot, project, search, screenshots, alloc, demo, palette});
   parser.process(app);
   const bool autoDemo = parser.isSet(demo) && parser.isSet(model);
 
-  // The saved palette, before any widget exists (screenshots always use the light one).
-  if (!parser.isSet(screenshot) && !parser.isSet(screenshots) &&
-      QSettings().value(QStringLiteral("view/dark"), false).toBool())
+  // The palette, before any widget exists: --palette, else the saved one (screenshots: light).
+  if (parser.isSet(palette) && parser.value(palette) != QLatin1String("light") &&
+      parser.value(palette) != QLatin1String("dark")) {
+    std::fprintf(stderr, "bitscape: --palette takes light or dark, not '%s'\n", qPrintable(parser.value(palette)));
+    return 1;
+  }
+  const bool shots = parser.isSet(screenshot) || parser.isSet(screenshots);
+  if (parser.isSet(palette) ? parser.value(palette) == QLatin1String("dark")
+                            : !shots && QSettings().value(QStringLiteral("view/dark"), false).toBool())
     bitscape::gui::MainWindow::applyPalette(true);
   bitscape::gui::MainWindow window;
   const QString shotPath = parser.isSet(screenshots) ? parser.value(screenshots) : parser.value(screenshot);

@@ -10,6 +10,9 @@ namespace bitscape::gui {
 namespace {
 
 constexpr int kMaxRecent = 8;
+// The generation of the dock layout saved on close: a state saved by a window with other docks
+// (before the analysis moved to the centre: 0) is not restored, the default layout is.
+constexpr int kLayoutVersion = 2;
 
 // Core's stage names are terse ("perplexity"); the panel says what is happening.
 QString stageText(const QString& stage) {
@@ -17,12 +20,15 @@ QString stageText(const QString& stage) {
   return stage;
 }
 
-QGroupBox* group(const QString& title, QWidget* content) {
-  auto* box = new QGroupBox(title);
-  auto* layout = new QVBoxLayout(box);
-  layout->setContentsMargins(10, 8, 10, 10);
-  layout->addWidget(content);
-  return box;
+// The bundled sample model: beside the source tree the program was built in (build/app/..),
+// installed beside the program (../share/bitscape), or in the working folder; "" if none.
+QString sampleModelDir() {
+  const QString app = QCoreApplication::applicationDirPath();
+  for (const QString& candidate :
+       {app + QStringLiteral("/../../sample_data/model"), app + QStringLiteral("/../share/bitscape/sample_data/model"),
+        QDir::currentPath() + QStringLiteral("/sample_data/model")})
+    if (QFileInfo::exists(candidate + QStringLiteral("/config.json"))) return QDir::cleanPath(candidate);
+  return {};
 }
 
 }  // namespace
@@ -95,7 +101,7 @@ MainWindow::MainWindow(QWidget* parent)
   map_ = new widgets::AllocationMap;
   map_->setModel(editor_->model());
   sensitivity_->setAllocationModel(editor_->model());
-  mapDock_ = addView(tr("Allocation map"), "allocationMapDock", "allocation-map", map_);
+  mapDock_ = addView(tr("Allocation map"), "allocationMapDock", "allocation-map", map_, true, true);
   connect(map_, &widgets::AllocationMap::moduleSelected, this, [this](const QString& module) {
     editor_->selectModule(module);
     showSaliency(module);
@@ -105,7 +111,7 @@ MainWindow::MainWindow(QWidget* parent)
   saliencyDock_ = addView(tr("Saliency"), "saliencyDock", "saliency", saliency_, false);
   connect(editor_, &widgets::AllocationEditor::moduleSelected, this, &MainWindow::showSaliency);
   probing_ = new widgets::ProbingView;
-  probingDock_ = addView(tr("Probing"), "probingDock", "probing", probing_, false);
+  probingDock_ = addView(tr("Probing"), "probingDock", "probing", probing_, false, true);
   connect(probing_, &widgets::ProbingView::runRequested, this, &MainWindow::chooseProbing);
   connect(probing_, &widgets::ProbingView::allocationRequested, this, &MainWindow::loadTammpAllocation);
   // The saliency view's marks follow the editor's allocation (once edits pause for 150 ms).
@@ -141,7 +147,6 @@ MainWindow::MainWindow(QWidget* parent)
   explainDock_ = addView(tr("Explain"), "explainDock", "explain", explain_, false);
   demo_ = new widgets::DemoPanel;
   demoDock_ = addView(tr("Guided demo"), "demoDock", "demo", demo_, false);
-  placeDocks(*this, defaultDockLayout());  // areas and tab groups: resources/layout/default.json
   connect(demo_, &widgets::DemoPanel::runStep, this, &MainWindow::runDemoStep);
 
   // The explain panel follows the view that was last brought to the front.
@@ -173,27 +178,63 @@ MainWindow::MainWindow(QWidget* parent)
   });
   connect(pareto_, &widgets::ParetoPanel::pointClicked, this, &MainWindow::loadPoint);
 
-  // Centre: what the model is, and its evaluation.
+  // Model facts and evaluation: docks in the left column (the centre is the analysis's).
   title_ = new QLabel(tr("No model open"));
   QFont titleFont = title_->font();
-  titleFont.setPointSizeF(titleFont.pointSizeF() * 1.5);
+  titleFont.setPointSizeF(titleFont.pointSizeF() * 1.3);
   titleFont.setBold(true);
   title_->setFont(titleFont);
+  title_->setWordWrap(true);
   path_ = new QLabel(tr("Open a Hugging Face model directory with File \u203A Open model\u2026"));
   path_->setForegroundRole(QPalette::PlaceholderText);
   path_->setTextInteractionFlags(Qt::TextSelectableByMouse);
+  path_->setWordWrap(true);
   summary_ = new widgets::ModelSummaryView;
+  auto* facts = new QWidget;
+  auto* factsLayout = new QVBoxLayout(facts);
+  factsLayout->setContentsMargins(8, 6, 8, 6);
+  factsLayout->addWidget(title_);
+  factsLayout->addWidget(path_);
+  factsLayout->addWidget(summary_, 1);
+  auto* factsScroll = new QScrollArea;
+  factsScroll->setWidget(facts);
+  factsScroll->setWidgetResizable(true);
+  factsScroll->setFrameShape(QFrame::NoFrame);
+  architectureDock_ = addView(tr("Architecture"), "architectureDock", "architecture", factsScroll, false);
   panel_ = new widgets::PerplexityPanel;
+  evaluateDock_ = addView(tr("Evaluate"), "evaluateDock", "evaluate", panel_, true, true);
 
+  // The start page: the study's steps and where the user is in them.
+  start_ = new widgets::StartPage;
+  auto* startScroll = new QScrollArea;
+  startScroll->setWidget(start_);
+  startScroll->setWidgetResizable(true);
+  startScroll->setFrameShape(QFrame::NoFrame);
+  startDock_ = addView(tr("Start"), "startDock", "start", startScroll, false);
+  connect(start_, &widgets::StartPage::stepRequested, this, [this](int step) {
+    switch (step) {
+      case widgets::StartPage::kOpenModel: chooseModel(); break;
+      case widgets::StartPage::kCalibrate: chooseCalibration(); break;
+      case widgets::StartPage::kSensitivity: chooseSensitivity(); break;
+      case widgets::StartPage::kSearch: chooseSearch(); break;
+      case widgets::StartPage::kEdit: showView(QStringLiteral("allocation")); showView(QStringLiteral("pareto")); break;
+      default: showView(QStringLiteral("demo")); break;
+    }
+  });
+  connect(start_, &widgets::StartPage::openSampleRequested, this, [this] {
+    const QString sample = sampleModelDir();
+    if (sample.isEmpty())
+      showError(tr("No sample model"), tr("The sample model (sample_data/model) was not found beside the program."));
+    else
+      openModel(sample);
+  });
+  placeDocks(*this, defaultDockLayout());  // areas and tab groups: resources/layout/default.json
+
+  // No central widget of its own: the docks share the whole window (dock_layout.h).
   auto* central = new QWidget;
-  auto* layout = new QVBoxLayout(central);
-  layout->setContentsMargins(12, 10, 12, 10);
-  layout->setSpacing(8);
-  layout->addWidget(title_);
-  layout->addWidget(path_);
-  layout->addWidget(group(tr("Architecture"), summary_));
-  layout->addWidget(group(tr("Evaluate perplexity"), panel_), 1);
+  central->setObjectName(QStringLiteral("centralPlaceholder"));
   setCentralWidget(central);
+  central->hide();
 
   blasWarning_ = new QLabel;
   blasWarning_->setVisible(false);
@@ -203,12 +244,9 @@ MainWindow::MainWindow(QWidget* parent)
   searchProgress_->setObjectName(QStringLiteral("searchProgress"));
   searchProgress_->setMaximumWidth(260);
   searchProgress_->setVisible(false);
-  searchCancel_ = new QPushButton(tr("Cancel search"));
-  searchCancel_->setObjectName(QStringLiteral("searchCancel"));
-  searchCancel_->setVisible(false);
   statusBar()->addPermanentWidget(searchProgress_);
-  statusBar()->addPermanentWidget(searchCancel_);
-  connect(searchCancel_, &QPushButton::clicked, searchRunner_, &widgets::JobRunner::cancel);
+  // The latest running job of any kind, its elapsed and remaining time, and Cancel.
+  statusBar()->addPermanentWidget(jobs_->statusWidget());
   statusBar()->showMessage(tr("Ready"));
 
   buildMenus();
@@ -279,17 +317,28 @@ void MainWindow::registerRunner(widgets::JobRunner* runner, const QString& label
             Q_EMIT jobEnded(job(), false);
             showError(failTitle(), message);
           });
-  connect(runner, &widgets::JobRunner::cancelled, this, [this, job](quint64) { Q_EMIT jobEnded(job(), false); });
+  connect(runner, &widgets::JobRunner::cancelled, this, [this, job](quint64) {
+    statusBar()->showMessage(tr("The %1 was cancelled").arg(job()), 8000);  // not "Sensitivity analysis..." left behind
+    Q_EMIT jobEnded(job(), false);
+  });
 }
 
 QDockWidget* MainWindow::addView(const QString& title, const char* objectName, const char* view,
-                                 QWidget* content, bool margins) {
+                                 QWidget* content, bool margins, bool scroll) {
   QWidget* widget = content;
   if (margins) {
     widget = new QWidget;
     auto* layout = new QVBoxLayout(widget);
     layout->setContentsMargins(4, 4, 4, 4);
     layout->addWidget(content, 1);
+  }
+  if (scroll) {
+    // Scrolls rather than forcing the window wider or taller than a small screen.
+    auto* area = new QScrollArea;
+    area->setWidget(widget);
+    area->setWidgetResizable(true);
+    area->setFrameShape(QFrame::NoFrame);
+    widget = area;
   }
   auto* dock = new QDockWidget(title, this);
   dock->setObjectName(QLatin1String(objectName));  // the key of the saved layout
@@ -301,6 +350,7 @@ QDockWidget* MainWindow::addView(const QString& title, const char* objectName, c
 
 void MainWindow::buildMenus() {
   QMenu* file = menuBar()->addMenu(tr("&File"));
+  file->setToolTipsVisible(true);
   QAction* open = file->addAction(tr("&Open model\u2026"), this, &MainWindow::chooseModel);
   open->setShortcut(QKeySequence::Open);
   QAction* openProjectAction =
@@ -311,7 +361,6 @@ void MainWindow::buildMenus() {
                                                       tr("Bitscape projects (*.bsproj.h5)"));
     if (!path.isEmpty()) saveProjectAs(path);
   });
-  saveProjectAction_->setEnabled(false);  // needs a project
   file->addAction(tr("Open &allocation\u2026"), this, [this] {
     const QString path = QFileDialog::getOpenFileName(this, tr("Open allocation"), QString(),
                                                       tr("Allocations (*.alloc.json *.json)"));
@@ -334,20 +383,26 @@ void MainWindow::buildMenus() {
   settingsAction->setShortcut(QKeySequence::Preferences);
 
   QMenu* projectMenu = menuBar()->addMenu(tr("&Project"));
+  projectMenu->setToolTipsVisible(true);
   QAction* calibrateAction = projectMenu->addAction(tr("&New project (calibrate)\u2026"), this,
                                                     &MainWindow::chooseCalibration);
   calibrateAction->setShortcut(QKeySequence(Qt::CTRL | Qt::SHIFT | Qt::Key_N));
-  projectMenu->addAction(tr("Run &sensitivity analysis\u2026"), this, &MainWindow::chooseSensitivity);
-  projectMenu->addAction(tr("Run multi-source &probing\u2026"), this, &MainWindow::chooseProbing);
+  calibrateAction_ = calibrateAction;
+  sensitivityAction_ = projectMenu->addAction(tr("Run &sensitivity analysis\u2026"), this, &MainWindow::chooseSensitivity);
+  probingAction_ = projectMenu->addAction(tr("Run multi-source &probing\u2026"), this, &MainWindow::chooseProbing);
 
   QMenu* search = menuBar()->addMenu(tr("&Search"));
+  search->setToolTipsVisible(true);
   searchAction_ = search->addAction(tr("&Run search\u2026"), this, &MainWindow::chooseSearch);
   searchAction_->setShortcut(QKeySequence(Qt::CTRL | Qt::Key_R));
-  searchAction_->setEnabled(false);  // needs a project
+  updateStudy([](widgets::StudyState&) {});  // what needs a model or a project says so
 
   QMenu* view = menuBar()->addMenu(tr("&View"));
 
+  view->addAction(startDock_->toggleViewAction());
   view->addAction(treeDock_->toggleViewAction());
+  view->addAction(architectureDock_->toggleViewAction());
+  view->addAction(evaluateDock_->toggleViewAction());
   view->addAction(paretoDock_->toggleViewAction());
   view->addAction(sensitivityDock_->toggleViewAction());
   view->addAction(editorDock_->toggleViewAction());
@@ -366,6 +421,13 @@ void MainWindow::buildMenus() {
   connect(dark, &QAction::toggled, this, &MainWindow::setDarkPalette);
 
   QMenu* help = menuBar()->addMenu(tr("&Help"));
+  QAction* guide = help->addAction(tr("Workbench &guide"), this, &MainWindow::showGuide);
+  guide->setShortcut(QKeySequence::HelpContents);  // F1
+  QAction* keys = help->addAction(tr("&Keyboard shortcuts"), this, &MainWindow::showShortcuts);
+  keys->setShortcut(QKeySequence(Qt::CTRL | Qt::Key_Slash));
+  help->addAction(tr("&Start page"), this, [this] { showView(QStringLiteral("start")); });
+  help->addAction(tr("Guided &demo"), this, [this] { showView(QStringLiteral("demo")); });
+  help->addSeparator();
   help->addAction(tr("&About Bitscape"), this, &MainWindow::showAbout);
   help->addAction(tr("About &Qt"), qApp, &QApplication::aboutQt);
 }
@@ -375,11 +437,21 @@ void MainWindow::restoreLayout() {
   const QByteArray geometry = settings.value(QStringLiteral("window/geometry")).toByteArray();
   const QByteArray state = settings.value(QStringLiteral("window/state")).toByteArray();
   if (geometry.isEmpty() || !restoreGeometry(geometry) || state.isEmpty() ||
-      !restoreState(state))
+      !restoreState(state, kLayoutVersion))
     useDefaultLayout();
 }
 
+void MainWindow::showEvent(QShowEvent* event) {
+  QMainWindow::showEvent(event);
+  if (!layoutPending_) return;
+  // Qt sizes the docks of a window shown for the first time from their size hints and then
+  // ignores resizeDocks for them: the default layout is applied again in the shown window.
+  layoutPending_ = false;
+  QTimer::singleShot(0, this, &MainWindow::useDefaultLayout);
+}
+
 void MainWindow::useDefaultLayout() {
+  if (!isVisible()) layoutPending_ = true;
   const DockLayout& layout = defaultDockLayout();  // resources/layout/default.json
   placeDocks(*this, layout);
   this->layout()->activate();  // the minimum size of the new arrangement, not of the old one
@@ -392,7 +464,7 @@ void MainWindow::closeEvent(QCloseEvent* event) {
   keepUnsavedAllocation();
   QSettings settings;
   settings.setValue(QStringLiteral("window/geometry"), saveGeometry());
-  settings.setValue(QStringLiteral("window/state"), saveState());
+  settings.setValue(QStringLiteral("window/state"), saveState(kLayoutVersion));
   saveEvaluationSettings();
   for (widgets::JobRunner* r : runners_) r->cancel();
   QMainWindow::closeEvent(event);
@@ -498,6 +570,7 @@ void MainWindow::setModel(const QString& dir, const ModelSummary& summary) {
                           .arg(summary.config.num_hidden_layers));
   statusBar()->showMessage(tr("Opened %1").arg(dir), 5000);
   rememberRecent(dir);
+  updateStudy([](widgets::StudyState& st) { st.model = true; });
   Q_EMIT modelOpened(dir);
 }
 
@@ -636,8 +709,93 @@ void MainWindow::applyPalette(bool dark) {
     p.setColor(QPalette::Mid, QColor(0x60, 0x62, 0x66));
     p.setColor(QPalette::Highlight, QColor(0x2a, 0x7f, 0xd4));
     p.setColor(QPalette::HighlightedText, Qt::white);
+    // Disabled text greyed, as the light palette does (without this, disabled buttons and
+    // menu entries looked enabled).
+    const QColor disabled(0x7a, 0x7c, 0x80);
+    for (QPalette::ColorRole role : {QPalette::WindowText, QPalette::Text, QPalette::ButtonText})
+      p.setColor(QPalette::Disabled, role, disabled);
+    p.setColor(QPalette::Disabled, QPalette::Button, QColor(0x33, 0x35, 0x39));
+    p.setColor(QPalette::Disabled, QPalette::Base, QColor(0x26, 0x27, 0x2a));
+    p.setColor(QPalette::Disabled, QPalette::Highlight, QColor(0x4a, 0x4c, 0x50));
     QApplication::setPalette(p);
   }
+}
+
+void MainWindow::updateStudy(const std::function<void(widgets::StudyState&)>& change) {
+  change(study_);
+  start_->setState(study_);
+  // A disabled action says why (in its tooltip and the status bar), as the start page does.
+  const QString why = widgets::StartPage::disabledReason(widgets::StartPage::kSearch, study_);
+  searchAction_->setEnabled(why.isEmpty() && !searchRunner_->isRunning());
+  searchAction_->setToolTip(searchRunner_->isRunning() ? tr("A search is running (cancel it in the status bar).") : why);
+  searchAction_->setStatusTip(searchAction_->toolTip());
+  for (QAction* a : {sensitivityAction_, probingAction_, saveProjectAction_}) {
+    a->setEnabled(why.isEmpty());
+    a->setToolTip(why);
+    a->setStatusTip(why);
+  }
+  const QString needsModel = widgets::StartPage::disabledReason(widgets::StartPage::kCalibrate, study_);
+  calibrateAction_->setEnabled(needsModel.isEmpty());
+  calibrateAction_->setToolTip(needsModel);
+  calibrateAction_->setStatusTip(needsModel);
+}
+
+void MainWindow::showGuide() {
+  // docs/workbench.md, compiled in (resources/bitscape.qrc), so that Help works offline and
+  // installed.
+  QFile f(QStringLiteral(":/docs/workbench.md"));
+  QString text = f.open(QIODevice::ReadOnly) ? QString::fromUtf8(f.readAll()) : tr("The guide is missing from this build.");
+  auto* dialog = new QDialog(this);
+  dialog->setObjectName(QStringLiteral("guide"));
+  dialog->setWindowTitle(tr("Bitscape workbench guide"));
+  dialog->setAttribute(Qt::WA_DeleteOnClose);
+  auto* browser = new QTextBrowser;
+  browser->setObjectName(QStringLiteral("guideText"));
+  browser->setMarkdown(text);
+  browser->setOpenExternalLinks(true);
+  auto* buttons = new QDialogButtonBox(QDialogButtonBox::Close);
+  connect(buttons, &QDialogButtonBox::rejected, dialog, &QDialog::close);
+  auto* layout = new QVBoxLayout(dialog);
+  layout->addWidget(browser, 1);
+  layout->addWidget(buttons);
+  dialog->resize(900, 700);
+  dialog->show();
+}
+
+QString MainWindow::shortcutSheet() const {
+  // Every menu action with a shortcut, by menu, as the menus hold them (so the sheet cannot
+  // drift from them).
+  QString html = QStringLiteral("<table cellspacing=4>");
+  for (QAction* menuAction : menuBar()->actions()) {
+    QMenu* menu = menuAction->menu();
+    if (!menu) continue;
+    QString rows;
+    for (QAction* a : menu->actions())
+      if (!a->shortcut().isEmpty())
+        rows += QStringLiteral("<tr><td><b>%1</b></td><td>%2</td></tr>")
+                    .arg(a->shortcut().toString(QKeySequence::NativeText).toHtmlEscaped(),
+                         QString(a->text()).remove(QLatin1Char('&')).toHtmlEscaped());
+    if (!rows.isEmpty())
+      html += QStringLiteral("<tr><td colspan=2><i>%1</i></td></tr>").arg(QString(menuAction->text()).remove(QLatin1Char('&'))) + rows;
+  }
+  html += QStringLiteral("<tr><td colspan=2><i>%1</i></td></tr>").arg(tr("Plots"));
+  for (const auto& [key, what] : std::initializer_list<std::pair<const char*, const char*>>{
+           {"drag", "zoom into a box (Pareto front)"},
+           {"Ctrl+drag", "pan"},
+           {"wheel", "zoom"},
+           {"double-click", "reset the view (or right-click \u203A Reset view)"},
+           {"click a legend entry", "hide or show that run"},
+           {"right-click", "export as PNG, SVG or PDF"}})
+    html += QStringLiteral("<tr><td><b>%1</b></td><td>%2</td></tr>").arg(tr(key), tr(what));
+  return html + QStringLiteral("</table>");
+}
+
+void MainWindow::showShortcuts() {
+  QMessageBox* box = new QMessageBox(QMessageBox::NoIcon, tr("Keyboard shortcuts"), shortcutSheet(), QMessageBox::Close, this);
+  box->setObjectName(QStringLiteral("shortcuts"));
+  box->setTextFormat(Qt::RichText);
+  box->setAttribute(Qt::WA_DeleteOnClose);
+  box->open();
 }
 
 QDockWidget* MainWindow::dockOf(const QString& view) const {

@@ -22,6 +22,7 @@
 #include "bitscape/doctor.h"
 #include "engine.h"
 #include "bitscape/model_info.h"
+#include "bitscape/widgets/start_page.h"
 
 class QDockWidget;
 class QLabel;
@@ -45,6 +46,7 @@ class DemoPanel;
 class SaliencyView;
 class ProbingView;
 class SensitivityPanel;
+class StartPage;
 }  // namespace bitscape::widgets
 
 namespace bitscape::gui {
@@ -79,6 +81,7 @@ class MainWindow : public QMainWindow {
   widgets::DemoPanel* demoPanel() const { return demo_; }
   widgets::SaliencyView* saliencyView() const { return saliency_; }
   widgets::ProbingView* probingView() const { return probing_; }
+  widgets::StartPage* startPage() const { return start_; }
   // Shows a module's saliency maps from the open project (read in the background; job
   // "saliency"), with the channels the editor's allocation keeps at other bits marked.
   void showSaliency(const QString& module);
@@ -103,7 +106,8 @@ class MainWindow : public QMainWindow {
   // The figures exportFigures and the demo write: each plot with its file name (no extension).
   std::vector<std::pair<QWidget*, QString>> figurePlots() const;
   // Brings a view's dock to the front: "model", "allocation", "pareto", "sensitivity",
-  // "allocation-map", "jobs", "explain".
+  // "allocation-map", "saliency", "probing", "jobs", "explain", "architecture", "evaluate",
+  // "start", "demo".
   void showView(const QString& view);
   // Loads an allocation file (*.alloc.json) into the editor / saves the editor's allocation.
   bool loadAllocationFile(const QString& path);
@@ -139,6 +143,7 @@ class MainWindow : public QMainWindow {
 
  protected:
   void closeEvent(QCloseEvent* event) override;
+  void showEvent(QShowEvent* event) override;
   // A model directory dropped on the window opens it.
   void dragEnterEvent(QDragEnterEvent* event) override;
   void dropEvent(QDropEvent* event) override;
@@ -177,9 +182,10 @@ class MainWindow : public QMainWindow {
   std::vector<std::pair<QDockWidget*, QString>> views_;  // every dock by view name
   // A view's dock (object name for the saved layout and the layout resource, view name for
   // showView, screenshots and the explain panel); where it goes is the layout resource's
-  // (dock_layout.h); `margins` wraps the content in a 4 px frame.
+  // (dock_layout.h); `margins` wraps the content in a 4 px frame, `scroll` in a scroll area
+  // (for content whose minimum size would force the window larger on a small screen).
   QDockWidget* addView(const QString& title, const char* objectName, const char* view, QWidget* content,
-                       bool margins = true);
+                       bool margins = true, bool scroll = false);
   QDockWidget* dockOf(const QString& view) const;
   widgets::JobRunner* analysisRunner_ = nullptr;  // calibration, sensitivity
   widgets::DemoPanel* demo_ = nullptr;
@@ -224,9 +230,11 @@ class MainWindow : public QMainWindow {
   void addEditedPoint(const SearchPoint& point, const QString& name);
   int liveRun_ = -1;  // the Pareto view's run of the running search
   QAction* searchAction_ = nullptr;
+  QAction* calibrateAction_ = nullptr;
+  QAction* sensitivityAction_ = nullptr;
+  QAction* probingAction_ = nullptr;
   QAction* saveProjectAction_ = nullptr;
   QProgressBar* searchProgress_ = nullptr;
-  QPushButton* searchCancel_ = nullptr;
   widgets::ParetoPanel* pareto_ = nullptr;
   QDockWidget* paretoDock_ = nullptr;
   widgets::SensitivityPanel* sensitivity_ = nullptr;
@@ -238,6 +246,23 @@ class MainWindow : public QMainWindow {
   QLabel* path_ = nullptr;
   widgets::ModelSummaryView* summary_ = nullptr;
   widgets::PerplexityPanel* panel_ = nullptr;
+  QDockWidget* architectureDock_ = nullptr;
+  QDockWidget* evaluateDock_ = nullptr;
+  widgets::StartPage* start_ = nullptr;
+  QDockWidget* startDock_ = nullptr;
+  // Where the user is in the study (the start page's marks and which step it points at).
+  void updateStudy(const std::function<void(widgets::StudyState&)>& change);
+  widgets::StudyState study_;
+  bool layoutPending_ = false;  // the default layout, applied before the first show, again after it
+  // Help: the workbench guide (F1), the keyboard shortcuts.
+  void showGuide();
+  void showShortcuts();
+
+ public:
+  // The shortcut sheet (Help > Keyboard shortcuts), from the menus' actions.
+  QString shortcutSheet() const;
+
+ private:
   QLabel* blasWarning_ = nullptr;
   QMenu* recentMenu_ = nullptr;
   QString modelDir_;

@@ -5,7 +5,33 @@
 
 #include "main_window_parts.h"
 
+#include <QJsonDocument>
+#include <QJsonObject>
+
 namespace bitscape::gui {
+
+namespace {
+
+// A search run's settings as a tooltip line: the quantizer and group of its allocations and
+// where it measured them ("group 128, quantizer rtn, KL on validation.txt (16 windows of 128)").
+QString runDetail(const SearchRunRecord& run) {
+  const QJsonObject settings = QJsonDocument::fromJson(QByteArray::fromStdString(run.settings_json)).object();
+  QStringList parts;
+  if (settings.contains(QLatin1String("group"))) {
+    const int group = settings.value(QLatin1String("group")).toInt();
+    parts << (group > 0 ? MainWindow::tr("group %1").arg(group) : MainWindow::tr("per-channel"));
+  }
+  if (settings.contains(QLatin1String("quantizer")))
+    parts << MainWindow::tr("quantizer %1").arg(settings.value(QLatin1String("quantizer")).toString());
+  if (!run.eval_data.empty())
+    parts << MainWindow::tr("measured on %1 (%2 windows of %3 tokens)")
+                 .arg(QFileInfo(QString::fromStdString(run.eval_data)).fileName())
+                 .arg(run.eval_windows)
+                 .arg(run.seqlen);
+  return parts.join(QStringLiteral(", "));
+}
+
+}  // namespace
 
 namespace {
 
@@ -113,7 +139,10 @@ void MainWindow::openProject(const QString& path) {
         editedRun_ = -1;
         editNames_.clear();
         for (const SearchRunRecord& run : contents.search_runs) {
-          const int id = pareto_->addRun(QString::fromStdString(run.name + " (" + run.method + ")"));
+          QString label = QString::fromStdString(run.name + " (" + run.method);
+          if (run.status != "complete" && !run.status.empty()) label += QStringLiteral(", ") + QString::fromStdString(run.status);
+          const int id = pareto_->addRun(label + QStringLiteral(")"), QString::fromStdString(run.method));
+          pareto_->setRunDetail(id, runDetail(run));
           paretoRunNames_.resize(size_t(id) + 1);
           paretoRunNames_[size_t(id)] = QString::fromStdString(run.name);
           for (const SearchPoint& p : run.points) pareto_->addPoint(id, p);
@@ -143,8 +172,14 @@ void MainWindow::openProject(const QString& path) {
                 .arg(contents.sensitivity_runs.size()),
             8000);
         projectPath_ = path;
-        searchAction_->setEnabled(true);
-        saveProjectAction_->setEnabled(true);
+        const bool hasSensitivity = shown != nullptr;
+        updateStudy([&](widgets::StudyState& st) {
+          st.project = true;
+          st.sensitivity = hasSensitivity;
+          st.search = !contents.search_runs.empty();
+          st.evaluated = !contents.edits.empty();
+        });
+        if (!contents.search_runs.empty() || hasSensitivity) paretoDock_->raise();  // past the start page
         probing_->setHasRun(!contents.probing_runs.empty());
         rememberRecent(QFileInfo(path).absoluteFilePath());
         Q_EMIT projectOpened(path);
@@ -195,16 +230,15 @@ void MainWindow::startSearch(SearchJobOptions request) {
     return;
   }
   request.device = jobDevice();
-  liveRun_ = pareto_->addRun(tr("new %1 search").arg(QString::fromStdString(request.search.method)));
+  liveRun_ = pareto_->addRun(tr("new %1 search").arg(QString::fromStdString(request.search.method)),
+                             QString::fromStdString(request.search.method));
   paretoRunNames_.resize(size_t(liveRun_) + 1);
   searchProgress_->setRange(0, 0);
   searchProgress_->setVisible(true);
-  searchCancel_->setVisible(true);
-  searchAction_->setEnabled(false);
+  paretoDock_->raise();
   auto finish = [this] {
     searchProgress_->setVisible(false);
-    searchCancel_->setVisible(false);
-    searchAction_->setEnabled(!projectPath_.isEmpty());
+    QTimer::singleShot(0, this, [this] { updateStudy([](widgets::StudyState&) {}); });  // once the runner has stopped
   };
   // One connection per search, removed when it ends.
   auto connections = std::make_shared<std::vector<QMetaObject::Connection>>();
@@ -244,6 +278,10 @@ void MainWindow::startSearch(SearchJobOptions request) {
                                    disconnectAll();
                                    statusBar()->showMessage(tr("Search cancelled; its completed iterations are kept in the project"), 10000);
                                    Q_EMIT jobEnded(QStringLiteral("search"), false);
+                                   // The run as stored (its name, "cancelled", its points loadable),
+                                   // not "new ... search".
+                                   liveRun_ = -1;
+                                   if (!projectPath_.isEmpty()) openProject(projectPath_);
                                  }));
   searchRunner_->start(
       QStringLiteral("search"),
@@ -256,7 +294,9 @@ void MainWindow::startSearch(SearchJobOptions request) {
         if (liveRun_ >= 0 && size_t(liveRun_) < paretoRunNames_.size()) {
           paretoRunNames_[size_t(liveRun_)] = QString::fromStdString(record.name);
           pareto_->renameRun(liveRun_, QString::fromStdString(record.name + " (" + record.method + ")"));
+          pareto_->setRunDetail(liveRun_, runDetail(record));
         }
+        updateStudy([](widgets::StudyState& st) { st.search = true; });
         statusBar()->showMessage(tr("Search %1 (%2): %3 points in %4 s")
                                      .arg(QString::fromStdString(record.name),
                                           QString::fromStdString(record.method))
@@ -265,6 +305,7 @@ void MainWindow::startSearch(SearchJobOptions request) {
                                  15000);
         Q_EMIT jobEnded(QStringLiteral("search"), true);
       });
+  updateStudy([](widgets::StudyState&) {});  // Search disabled while it runs, saying why
 }
 
 void MainWindow::loadPoint(int run, int index) {
@@ -293,11 +334,12 @@ void MainWindow::loadPoint(int run, int index) {
 
 void MainWindow::addEditedPoint(const SearchPoint& point, const QString& name) {
   if (editedRun_ < 0) {
-    editedRun_ = pareto_->addRun(tr("edited allocations"));
+    editedRun_ = pareto_->addRun(tr("edited allocations"), QStringLiteral("edited"));
     paretoRunNames_.resize(size_t(editedRun_) + 1);
   }
   pareto_->addPoint(editedRun_, point);
   editNames_.push_back(name);
+  updateStudy([](widgets::StudyState& st) { st.evaluated = true; });
 }
 
 void MainWindow::evaluateAllocation(const Allocation& allocation) {

@@ -25,6 +25,7 @@ void expect_placed(MainWindow& w, const DockLayout& layout) {
     ASSERT_NE(dock, nullptr) << p.dock.toStdString();
     EXPECT_FALSE(dock->isFloating()) << p.dock.toStdString();
     EXPECT_EQ(w.dockWidgetArea(dock), p.area) << p.dock.toStdString();
+    EXPECT_EQ(dock->isHidden(), p.hidden) << p.dock.toStdString();
     if (!p.tabWith.isEmpty()) {
       auto* group = w.findChild<QDockWidget*>(p.tabWith);
       EXPECT_TRUE(w.tabifiedDockWidgets(group).contains(dock))
@@ -47,11 +48,32 @@ TEST(DockLayoutTest, TheWindowsDocksAreWhereTheResourcePutsThemAndResetBringsThe
   for (const auto& p : layout.docks) named.insert(p.dock);
   for (QDockWidget* d : w.findChildren<QDockWidget*>(QString(), Qt::FindDirectChildrenOnly))
     EXPECT_TRUE(named.count(d->objectName())) << d->objectName().toStdString() << " has no place";
-  // The model tree and the Pareto front take their share of the width.
+  // The analysis at the centre: the left column (editor, model facts) takes its share of the
+  // width, the Pareto front the rest at the top and half the height; the heatmap and the
+  // saliency side by side below it, both visible at once.
   auto* tree = w.findChild<QDockWidget*>(QStringLiteral("modelDock"));
+  auto* editor = w.findChild<QDockWidget*>(QStringLiteral("allocationDock"));
   auto* pareto = w.findChild<QDockWidget*>(QStringLiteral("paretoDock"));
-  EXPECT_NEAR(tree->width(), 0.34 * w.width(), 0.05 * w.width());
-  EXPECT_NEAR(pareto->width(), 0.34 * w.width(), 0.05 * w.width());
+  auto* heatmap = w.findChild<QDockWidget*>(QStringLiteral("sensitivityDock"));
+  auto* saliency = w.findChild<QDockWidget*>(QStringLiteral("saliencyDock"));
+  EXPECT_NEAR(tree->width(), 0.3 * w.width(), 0.05 * w.width());
+  EXPECT_NEAR(pareto->height(), 0.5 * w.height(), 0.08 * w.height());
+  // The Pareto front (behind the start page at a first start) is the largest view.
+  pareto->raise();
+  QTest::qWait(20);
+  for (QDockWidget* d : w.findChildren<QDockWidget*>(QString(), Qt::FindDirectChildrenOnly))
+    if (d != pareto && !d->visibleRegion().isEmpty()) {
+      EXPECT_GE(pareto->width() * pareto->height(), d->width() * d->height()) << d->objectName().toStdString();
+    }
+  EXPECT_TRUE(w.tabifiedDockWidgets(editor).contains(tree));
+  EXPECT_FALSE(w.tabifiedDockWidgets(heatmap).contains(saliency));
+  EXPECT_TRUE(heatmap->isVisible() && saliency->isVisible());
+  EXPECT_FALSE(heatmap->visibleRegion().isEmpty());
+  EXPECT_FALSE(saliency->visibleRegion().isEmpty());
+  EXPECT_LT(heatmap->geometry().right(), saliency->geometry().left() + 1);
+  EXPECT_GT(heatmap->geometry().top(), pareto->geometry().bottom() - 1);
+  // No central widget takes space from the docks.
+  EXPECT_TRUE(w.centralWidget()->isHidden());
 
   // Moved, floated and hidden docks come back with View > Reset layout.
   auto* jobs = w.findChild<QDockWidget*>(QStringLiteral("jobsDock"));
@@ -63,6 +85,8 @@ TEST(DockLayoutTest, TheWindowsDocksAreWhereTheResourcePutsThemAndResetBringsThe
   QTest::qWait(50);
   expect_placed(w, layout);
   EXPECT_TRUE(tree->isVisible());
+  EXPECT_NEAR(tree->width(), 0.3 * w.width(), 0.05 * w.width());
+  EXPECT_GT(pareto->width(), 0.6 * w.width());
 }
 
 TEST(DockLayoutTest, ABrokenLayoutDocumentIsRefusedWithWhatIsWrong) {
@@ -88,6 +112,16 @@ TEST(DockLayoutTest, ABrokenLayoutDocumentIsRefusedWithWhatIsWrong) {
             std::string::npos);
   EXPECT_EQ(problem((head + R"("docks": [{"dock": "a", "area": "left"}, {"dock": "b", "tab_with": "a"}], "raised": ["a"]})").c_str()),
             "");
+  // A split after the split dock got tabs (Qt would make it one more tab), a split without an
+  // orientation, both a tab group and a split.
+  EXPECT_NE(problem((head + R"("docks": [{"dock": "a", "area": "left"}, {"dock": "b", "tab_with": "a"}, {"dock": "c", "split_with": "a", "orientation": "vertical"}]})").c_str())
+                .find("split first"), std::string::npos);
+  EXPECT_NE(problem((head + R"("docks": [{"dock": "a", "area": "left"}, {"dock": "c", "split_with": "a"}]})").c_str())
+                .find("orientation"), std::string::npos);
+  EXPECT_NE(problem((head + R"("docks": [{"dock": "a", "area": "left"}, {"dock": "c", "split_with": "a", "tab_with": "a"}]})").c_str())
+                .find("both"), std::string::npos);
+  EXPECT_NE(problem((head + R"("docks": [{"dock": "a", "area": "left"}], "full_height": ["top"]})").c_str())
+                .find("full_height"), std::string::npos);
 }
 
 }  // namespace

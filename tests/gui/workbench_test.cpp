@@ -221,9 +221,9 @@ TEST(WorkbenchTest, SearchEditEvaluateAndExportInTheRealWindow) {
   // The jobs dock lists what ran; the explain panel follows the view brought to the front.
   bitscape::widgets::JobsPanel* jobs = w.jobsPanel();
   ASSERT_EQ(jobs->jobCount(), 6);  // open, project, probing, search, measure, project
-  for (int j = 0; j < 6; ++j) EXPECT_EQ(jobs->text(j, 4), "finished") << j;
-  EXPECT_EQ(jobs->text(2, 0), "Calibrate / sensitivity / probing");
-  EXPECT_EQ(jobs->text(3, 0), "Search");
+  for (int j = 0; j < 6; ++j) EXPECT_EQ(jobs->text(j, bitscape::widgets::JobsPanel::kStateColumn), "finished") << j;
+  EXPECT_EQ(jobs->text(2, bitscape::widgets::JobsPanel::kJobColumn), "Calibrate / sensitivity / probing");
+  EXPECT_EQ(jobs->text(3, bitscape::widgets::JobsPanel::kJobColumn), "Search");
   w.showView("allocation-map");
   QApplication::processEvents();
   EXPECT_EQ(w.explainedView(), "allocation-map");

@@ -27,10 +27,10 @@ TEST(JobsPanelTest, AJobShowsItsStageProgressLogAndHowItEnded) {
         return 1;
       },
       [&](int) { done = true; });
-  ASSERT_TRUE(QTest::qWaitFor([&] { return done && panel.jobCount() == 1 && panel.text(0, 4) == "finished"; }, 10000));
-  EXPECT_EQ(panel.text(0, 0), "Evaluate");
-  EXPECT_EQ(panel.text(0, 1), "perplexity");
-  EXPECT_EQ(panel.text(0, 2), "4/4");
+  ASSERT_TRUE(QTest::qWaitFor([&] { return done && panel.jobCount() == 1 && panel.text(0, JobsPanel::kStateColumn) == "finished"; }, 10000));
+  EXPECT_EQ(panel.text(0, JobsPanel::kJobColumn), "Evaluate");
+  EXPECT_EQ(panel.text(0, JobsPanel::kStageColumn), "perplexity");
+  EXPECT_EQ(panel.text(0, JobsPanel::kProgressColumn), "4/4");
   EXPECT_EQ(panel.log(0), "ppl 37.15");
 }
 
@@ -52,7 +52,40 @@ TEST(JobsPanelTest, TheCancelButtonStopsTheRunningJob) {
       },
       [](int) {});
   ASSERT_TRUE(QTest::qWaitFor([&] { return started.load() && panel.jobCount() == 1; }, 10000));
-  EXPECT_EQ(panel.text(0, 4), "running");
+  EXPECT_EQ(panel.text(0, JobsPanel::kStateColumn), "running");
   panel.cancel(0);
-  ASSERT_TRUE(QTest::qWaitFor([&] { return panel.text(0, 4) == "cancelled"; }, 5000));
+  ASSERT_TRUE(QTest::qWaitFor([&] { return panel.text(0, JobsPanel::kStateColumn) == "cancelled"; }, 5000));
+  EXPECT_FALSE(panel.text(0, JobsPanel::kElapsedColumn).isEmpty());
+}
+
+TEST(JobsPanelTest, TheStatusStripFollowsTheLatestRunningJobAndCancelsIt) {
+  JobsPanel panel;
+  JobRunner runner;
+  panel.watch(&runner, "Sensitivity");
+  EXPECT_TRUE(panel.statusWidget()->isHidden());
+  std::atomic<bool> started{false};
+  runner.start(
+      QStringLiteral("sensitivity"),
+      [&](ProgressSink& sink, const CancelToken& cancel) {
+        sink.stage("module", 8);
+        sink.advance(3);
+        started = true;
+        for (int i = 0; i < 2000; ++i) {
+          cancel.throw_if_cancelled();
+          std::this_thread::sleep_for(std::chrono::milliseconds(5));
+        }
+        return 0;
+      },
+      [](int) {});
+  ASSERT_TRUE(QTest::qWaitFor([&] { return started.load() && panel.statusText().contains("3/8"); }, 10000));
+  EXPECT_FALSE(panel.statusWidget()->isHidden());
+  EXPECT_TRUE(panel.statusText().startsWith("Sensitivity: module")) << panel.statusText().toStdString();
+  EXPECT_TRUE(panel.statusText().contains("elapsed")) << panel.statusText().toStdString();
+  // Elapsed time counts while it runs.
+  ASSERT_TRUE(QTest::qWaitFor([&] { return panel.text(0, JobsPanel::kElapsedColumn).startsWith("1."); }, 5000))
+      << panel.text(0, JobsPanel::kElapsedColumn).toStdString();
+  panel.cancelLatest();
+  ASSERT_TRUE(QTest::qWaitFor([&] { return panel.text(0, JobsPanel::kStateColumn) == "cancelled"; }, 5000));
+  EXPECT_TRUE(panel.statusWidget()->isHidden());  // no status left behind after a cancel
+  EXPECT_TRUE(panel.statusText().isEmpty());
 }

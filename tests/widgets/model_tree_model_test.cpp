@@ -239,4 +239,10 @@ TEST(ModelTreeModelTest, BitsOfTheAllocationShowPerModuleAndAsTheBlocksWeightedA
   EXPECT_EQ(model.data(model.index(1, ModelTreeModel::BitsColumn, block0), Qt::BackgroundRole).value<QColor>(),
             ModelTreeModel::bitsColour(2.0));
   EXPECT_FALSE(model.data(model.index(2, ModelTreeModel::BitsColumn), Qt::BackgroundRole).isValid());  // block 1
+  // Its text is black on the light 4-bit yellow and white on the dark 2-bit red, in either
+  // palette (the dark palette's white text was unreadable on yellow).
+  EXPECT_EQ(model.data(model.index(0, ModelTreeModel::BitsColumn, block0), Qt::ForegroundRole).value<QColor>(),
+            QColor(Qt::black));
+  EXPECT_EQ(model.data(model.index(1, ModelTreeModel::BitsColumn, block0), Qt::ForegroundRole).value<QColor>(),
+            QColor(Qt::white));
 }

@@ -95,10 +95,14 @@ AllocationEditor::AllocationEditor(QWidget* parent) : QWidget(parent) {
   bulkBits_->setSuffix(tr(" bits"));
   scope_ = new QComboBox;
   scope_->setObjectName(QStringLiteral("bulkScope"));
-  scope_->addItem(tr("to the selected modules"), QString());
+  scope_->addItem(tr("to the selection"), QString());
+  // Short names (the column's "q_proj" ...), so that the editor fits a narrow column.
   for (const char* leaf : {"self_attn.q_proj", "self_attn.k_proj", "self_attn.v_proj", "self_attn.o_proj",
-                           "mlp.gate_proj", "mlp.up_proj", "mlp.down_proj"})
-    scope_->addItem(tr("to every %1").arg(QString::fromLatin1(leaf)), QString::fromLatin1(leaf));
+                           "mlp.gate_proj", "mlp.up_proj", "mlp.down_proj"}) {
+    const QString name = QString::fromLatin1(leaf);
+    scope_->addItem(tr("to every %1").arg(name.mid(name.indexOf(QLatin1Char('.')) + 1)), name);
+    scope_->setItemData(scope_->count() - 1, tr("Every block's %1").arg(name), Qt::ToolTipRole);
+  }
   auto* apply = new QPushButton(tr("Set"));
   apply->setObjectName(QStringLiteral("bulkApply"));
   connect(apply, &QPushButton::clicked, this, [this] {
@@ -139,9 +143,6 @@ AllocationEditor::AllocationEditor(QWidget* parent) : QWidget(parent) {
   bulk->addWidget(bulkBits_);
   bulk->addWidget(scope_, 1);
   bulk->addWidget(apply);
-  bulk->addSpacing(12);
-  bulk->addWidget(undo);
-  bulk->addWidget(redo);
   // Side-by-side comparison with a reference allocation.
   auto* compare = new QToolButton;
   compare->setObjectName(QStringLiteral("compare"));
@@ -156,6 +157,8 @@ AllocationEditor::AllocationEditor(QWidget* parent) : QWidget(parent) {
   compare->setMenu(compareMenu);
   auto* top = new QHBoxLayout;
   top->addWidget(meter_, 1);
+  top->addWidget(undo);
+  top->addWidget(redo);
   top->addWidget(compare);
   top->addWidget(evaluate_);
   auto* layout = new QVBoxLayout(this);

@@ -33,10 +33,10 @@ AllocationMap::AllocationMap(QWidget* parent) : QWidget(parent) {
   grid_->setPlaceholder(tr("Open a model to see its allocation"));
   bars_ = new QCustomPlot;
   bars_->setObjectName(QStringLiteral("allocationBars"));
-  bars_->setMinimumHeight(180);
+  bars_->setMinimumHeight(120);
   const QColor text = palette().color(QPalette::Text);  // the rest follows the palette
   bars_->xAxis->setLabel(tr("block"));
-  bars_->yAxis->setLabel(tr("bits per weight"));
+  bars_->yAxis->setLabel(tr("bits / weight"));
   bars_->legend->setVisible(true);
   // The legend in one row above the bars.
   bars_->legend->setFillOrder(QCPLegend::foColumnsFirst);

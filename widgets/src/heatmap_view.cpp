@@ -6,30 +6,13 @@
 #include <limits>
 
 #include "bitscape/widgets/plot_export.h"
+#include "bitscape/widgets/plot_scales.h"
 
 namespace bitscape::widgets {
-namespace {
-
-// Perceptually uniform, dark to light without reaching white (a white cell would read as
-// empty): stops sampled from matplotlib's viridis.
-QCPColorGradient viridis() {
-  QCPColorGradient g;
-  g.clearColorStops();
-  g.setColorStopAt(0.00, QColor(0x44, 0x01, 0x54));
-  g.setColorStopAt(0.25, QColor(0x3b, 0x52, 0x8b));
-  g.setColorStopAt(0.50, QColor(0x21, 0x91, 0x8c));
-  g.setColorStopAt(0.75, QColor(0x5e, 0xc9, 0x62));
-  g.setColorStopAt(1.00, QColor(0xfd, 0xe7, 0x25));
-  g.setColorInterpolation(QCPColorGradient::ciRGB);
-  g.setNanHandling(QCPColorGradient::nhTransparent);
-  return g;
-}
-
-}  // namespace
 
 HeatmapView::HeatmapView(QWidget* parent) : QCustomPlot(parent) {
   setObjectName("heatmap");
-  setMinimumSize(280, 220);
+  setMinimumSize(220, 150);
   setMouseTracking(true);
   // Colours follow the palette (installExportMenu below); a grid of cells needs no ticks.
   for (QCPAxis* axis : {xAxis, yAxis}) {
@@ -47,7 +30,7 @@ HeatmapView::HeatmapView(QWidget* parent) : QCustomPlot(parent) {
   plotLayout()->addElement(0, 1, scale_);
   scale_->setType(QCPAxis::atRight);
   map_->setColorScale(scale_);
-  map_->setGradient(viridis());
+  map_->setGradient(sequentialGradient());
   QCPMarginGroup* margins = new QCPMarginGroup(this);
   axisRect()->setMarginGroup(QCP::msBottom | QCP::msTop, margins);
   scale_->setMarginGroup(QCP::msBottom | QCP::msTop, margins);
@@ -75,6 +58,9 @@ void HeatmapView::clear() {
   selection_->setVisible(false);
   placeholder_->setVisible(true);
   for (QCPItemText* t : labelItems_) t->setVisible(false);
+  for (QCPItemRect* m : markItems_) m->setVisible(false);
+  markedCells_.clear();
+  diverging_ = false;
   replot();
 }
 
@@ -118,7 +104,7 @@ void HeatmapView::placeLabels() {
       const double v = map_->data()->cell(c, r);
       QColor colour = Qt::black;
       if (std::isfinite(v)) {
-        const QRgb rgb = map_->gradient().color(v, map_->dataRange(), log_);
+        const QRgb rgb = map_->gradient().color(v, map_->dataRange(), log_ || bits_);
         const double lum = 0.2126 * qRed(rgb) + 0.7152 * qGreen(rgb) + 0.0722 * qBlue(rgb);
         colour = lum < 128 ? QColor(Qt::white) : QColor(Qt::black);
       } else {
@@ -128,6 +114,27 @@ void HeatmapView::placeLabels() {
       item->setVisible(true);
     }
   for (size_t i = used; i < labelItems_.size(); ++i) labelItems_[i]->setVisible(false);
+}
+
+void HeatmapView::placeMarks(const std::vector<std::pair<int, int>>& cells) {
+  const QColor ink = palette().color(QPalette::Text);
+  for (size_t i = 0; i < cells.size(); ++i) {
+    if (i == markItems_.size()) {
+      auto* item = new QCPItemRect(this);
+      item->setClipToAxisRect(true);
+      item->setSelectable(false);
+      markItems_.push_back(item);
+    }
+    QCPItemRect* item = markItems_[i];
+    const auto [r, c] = cells[i];
+    item->topLeft->setCoords(c - 0.5, r - 0.5);
+    item->bottomRight->setCoords(c + 0.5, r + 0.5);
+    item->setPen(QPen(ink, 1));
+    item->setBrush(QBrush(ink, Qt::BDiagPattern));
+    item->setVisible(true);
+  }
+  for (size_t i = cells.size(); i < markItems_.size(); ++i) markItems_[i]->setVisible(false);
+  markedCells_ = cells;
 }
 
 void HeatmapView::setPlaceholder(const QString& text) {
@@ -150,45 +157,64 @@ void HeatmapView::setData(const QStringList& rowLabels, const QStringList& colum
   }
   map_->data()->setSize(C, R);
   map_->data()->setRange(QCPRange(0, C - 1), QCPRange(0, R - 1));
+  // Honest colour (plot_scales.h): a log scale cannot place values <= 0, so their cells are
+  // hatched and said so in the colour bar's title (not left blank as if there were no value);
+  // data of both signs on a linear scale gets a diverging map centred on zero.
   double lo = std::numeric_limits<double>::infinity(), hi = -lo;
+  bool negative = false, positive = false;
+  std::vector<std::pair<int, int>> marked;
   for (int r = 0; r < R; ++r)
     for (int c = 0; c < C; ++c) {
       double v = values[size_t(r)][size_t(c)];
-      if (log && !(v > 0)) v = std::nan("");
+      if (std::isfinite(v)) {
+        negative = negative || v < 0;
+        positive = positive || v > 0;
+      }
+      if (log && std::isfinite(v) && !(v > 0)) {
+        marked.emplace_back(r, c);
+        v = std::nan("");
+      }
       map_->data()->setCell(c, r, v);
       if (std::isfinite(v)) {
         lo = std::min(lo, v);
         hi = std::max(hi, v);
       }
     }
-  if (!std::isfinite(lo)) lo = hi = 0;
+  if (!std::isfinite(lo)) lo = hi = log ? 1 : 0;
   if (hi <= lo) hi = lo + (log ? lo : 1.0);
+  diverging_ = false;
+  QString scaleLabel = measureLabel;
   if (bits_) {
-    // Discrete colours per bit-width: 2 dark red, 3 orange, 4 yellow-green, 8 green, 16 grey.
-    QCPColorGradient g;
-    g.clearColorStops();
-    g.setColorStopAt(0.0, QColor(0x99, 0x1b, 0x1b));
-    g.setColorStopAt(1.0 / 14, QColor(0xe0, 0x6c, 0x1a));
-    g.setColorStopAt(2.0 / 14, QColor(0xd8, 0xc8, 0x2a));
-    g.setColorStopAt(6.0 / 14, QColor(0x3a, 0x9a, 0x4a));
-    g.setColorStopAt(1.0, QColor(0x9a, 0x9a, 0x9a));
-    g.setColorInterpolation(QCPColorGradient::ciRGB);
-    g.setLevelCount(350);
-    g.setNanHandling(QCPColorGradient::nhTransparent);
-    map_->setGradient(g);
+    map_->setGradient(bitsGradient());
     lo = 2;
     hi = 16;
+  } else if (!log && negative && positive) {
+    map_->setGradient(divergingGradient());
+    const double m = std::max(std::abs(lo), std::abs(hi));
+    lo = -m;
+    hi = m;
+    diverging_ = true;
   } else {
-    map_->setGradient(viridis());
+    map_->setGradient(sequentialGradient());
   }
-  map_->setDataScaleType(log ? QCPAxis::stLogarithmic : QCPAxis::stLinear);
-  scale_->axis()->setScaleType(log ? QCPAxis::stLogarithmic : QCPAxis::stLinear);
-  if (log)
-    scale_->axis()->setTicker(QSharedPointer<QCPAxisTickerLog>(new QCPAxisTickerLog));
-  else
-    scale_->axis()->setTicker(QSharedPointer<QCPAxisTicker>(new QCPAxisTicker));
+  if (!marked.empty()) scaleLabel += tr("  (hatched: %n cell(s) \u2264 0, not on a log scale)", "", int(marked.size()));
+  const bool logColour = log || bits_;  // bit-widths: log2 spacing (plot_scales.h)
+  map_->setDataScaleType(logColour ? QCPAxis::stLogarithmic : QCPAxis::stLinear);
+  scale_->axis()->setScaleType(logColour ? QCPAxis::stLogarithmic : QCPAxis::stLinear);
+  if (bits_) {
+    QSharedPointer<QCPAxisTickerText> ticks(new QCPAxisTickerText);
+    for (int b : bitsPaletteWidths()) ticks->addTick(b, QString::number(b));
+    scale_->axis()->setTicker(ticks);
+  } else if (log) {
+    scale_->axis()->setTicker(QSharedPointer<QCPAxisTicker>(new ReadableLogTicker));
+  } else {
+    QSharedPointer<QCPAxisTicker> ticks(new QCPAxisTicker);
+    ticks->setTickCount(6);
+    scale_->axis()->setTicker(ticks);
+  }
   map_->setDataRange(QCPRange(lo, hi));
-  scale_->axis()->setLabel(measureLabel);
+  scale_->axis()->setLabel(scaleLabel);
+  placeMarks(marked);
 
   QSharedPointer<QCPAxisTickerText> xt(new QCPAxisTickerText);
   for (int c = 0; c < C; ++c) xt->addTick(c, c < columnLabels.size() ? columnLabels[c] : QString());
@@ -206,9 +232,21 @@ void HeatmapView::setData(const QStringList& rowLabels, const QStringList& colum
   replot();
 }
 
+void HeatmapView::resetView() {
+  xAxis->setRange(-0.5, std::max(1, columns()) - 0.5);
+  yAxis->setRange(-0.5, std::max(1, rows()) - 0.5);
+  replot();
+}
+
 double HeatmapView::drawnValue(int row, int column) const { return map_->data()->cell(column, row); }
 
 QCPRange HeatmapView::colourRange() const { return map_->dataRange(); }
+
+QColor HeatmapView::cellColour(int row, int column) const {
+  const double v = drawnValue(row, column);
+  if (!std::isfinite(v)) return QColor();
+  return QColor::fromRgba(map_->gradient().color(v, map_->dataRange(), log_ || bits_));
+}
 
 std::pair<int, int> HeatmapView::cellAt(const QPointF& pixel) const {
   if (values_.empty() || !axisRect()->rect().contains(pixel.toPoint())) return {-1, -1};
@@ -224,6 +262,7 @@ QString HeatmapView::cellText(int row, int column) const {
   const QString cl = column < columnLabels_.size() ? columnLabels_[column] : QString::number(column);
   QString text = tr("block %1, %2\n%3: %4")
                      .arg(rl, cl, measure_, std::isfinite(v) ? QString::number(v, 'g', 6) : tr("none"));
+  if (log_ && std::isfinite(v) && !(v > 0)) text += tr(" (hatched: a log scale has no place for it)");
   if (detail_) {
     const QString extra = detail_(row, column);
     if (!extra.isEmpty()) text += QStringLiteral("\n") + extra;

@@ -1,6 +1,9 @@
 #include "bitscape/widgets/jobs_panel.h"
 
+#include <QHBoxLayout>
 #include <QHeaderView>
+#include <QLabel>
+#include <QTimer>
 #include <QPlainTextEdit>
 #include <QProgressBar>
 #include <QPushButton>
@@ -13,22 +16,32 @@
 
 namespace bitscape::widgets {
 namespace {
-enum { kLabel, kStage, kProgress, kEta, kState, kCancel, kColumns };
+enum {
+  kLabel = JobsPanel::kJobColumn,
+  kState = JobsPanel::kStateColumn,
+  kCancel = JobsPanel::kCancelColumn,
+  kElapsed = JobsPanel::kElapsedColumn,
+  kEta = JobsPanel::kEtaColumn,
+  kProgress = JobsPanel::kProgressColumn,
+  kStage = JobsPanel::kStageColumn,
+  kColumns = JobsPanel::kColumnCount
+};
 }
 
 JobsPanel::JobsPanel(QWidget* parent) : QWidget(parent) {
   list_ = new QTreeWidget;
   list_->setObjectName(QStringLiteral("jobs"));
   list_->setColumnCount(kColumns);
-  list_->setHeaderLabels({tr("Job"), tr("Stage"), tr("Progress"), tr("Time left"), tr("State"), QString()});
+  list_->setHeaderLabels({tr("Job"), tr("State"), QString(), tr("Elapsed"), tr("Left"), tr("Progress"), tr("Stage")});
   list_->setRootIsDecorated(false);
   QHeaderView* h = list_->header();
   h->setStretchLastSection(false);
   h->setSectionResizeMode(QHeaderView::ResizeToContents);
   h->setSectionResizeMode(kStage, QHeaderView::Interactive);
   h->resizeSection(kStage, 150);
-  h->setSectionResizeMode(kProgress, QHeaderView::Stretch);
-  h->setMinimumSectionSize(60);
+  h->setSectionResizeMode(kProgress, QHeaderView::Interactive);
+  h->resizeSection(kProgress, 140);
+  h->setMinimumSectionSize(48);
   log_ = new QPlainTextEdit;
   log_->setObjectName(QStringLiteral("jobLog"));
   log_->setReadOnly(true);
@@ -40,6 +53,58 @@ JobsPanel::JobsPanel(QWidget* parent) : QWidget(parent) {
   layout->setContentsMargins(0, 0, 0, 0);
   layout->addWidget(split);
   connect(list_, &QTreeWidget::currentItemChanged, this, [this] { showLog(); });
+
+  status_ = new QWidget;
+  status_->setObjectName(QStringLiteral("jobStatus"));
+  statusLabel_ = new QLabel;
+  statusLabel_->setObjectName(QStringLiteral("jobStatusText"));
+  statusCancel_ = new QPushButton(tr("Cancel"));
+  statusCancel_->setObjectName(QStringLiteral("jobStatusCancel"));
+  auto* strip = new QHBoxLayout(status_);
+  strip->setContentsMargins(0, 0, 0, 0);
+  strip->addWidget(statusLabel_);
+  strip->addWidget(statusCancel_);
+  status_->setVisible(false);
+  connect(statusCancel_, &QPushButton::clicked, this, &JobsPanel::cancelLatest);
+  ticker_ = new QTimer(this);
+  ticker_->setInterval(1000);
+  connect(ticker_, &QTimer::timeout, this, &JobsPanel::tick);
+}
+
+JobsPanel::Entry* JobsPanel::latestRunning() {
+  for (auto it = entries_.rbegin(); it != entries_.rend(); ++it)
+    if (it->running) return &*it;
+  return nullptr;
+}
+
+QString JobsPanel::statusText() const { return status_->isVisible() || !statusLabel_->text().isEmpty() ? statusLabel_->text() : QString(); }
+
+void JobsPanel::cancelLatest() {
+  if (Entry* e = latestRunning())
+    if (e->runner->currentJob() == e->id) e->runner->cancel();
+}
+
+void JobsPanel::tick() {
+  bool any = false;
+  for (Entry& e : entries_)
+    if (e.running) {
+      any = true;
+      e.item->setText(kElapsed, formatDuration(e.clock.elapsed() / 1000.0));
+    }
+  if (Entry* e = latestRunning()) {
+    QString text = e->label;
+    if (!e->stage.isEmpty()) text += QStringLiteral(": ") + e->stage;
+    if (e->total > 0) text += QStringLiteral(" %1/%2").arg(e->done).arg(e->total);
+    text += tr(" \u00B7 %1 elapsed").arg(formatDuration(e->clock.elapsed() / 1000.0));
+    if (e->eta >= 0) text += tr(", about %1 left").arg(formatDuration(e->eta));
+    statusLabel_->setText(text);
+    statusCancel_->setText(tr("Cancel %1").arg(e->label.toLower()));
+    status_->setVisible(true);
+  } else {
+    statusLabel_->clear();
+    status_->setVisible(false);
+  }
+  if (!any) ticker_->stop();
 }
 
 JobsPanel::Entry* JobsPanel::find(JobRunner* runner, quint64 id) {
@@ -56,6 +121,8 @@ void JobsPanel::watch(JobRunner* runner, const QString& label) {
     e.item = new QTreeWidgetItem(list_);
     e.item->setText(kLabel, label.isEmpty() ? name : label);
     e.item->setText(kState, tr("running"));
+    e.label = label.isEmpty() ? name : label;
+    e.clock.start();
     auto* bar = new QProgressBar;
     bar->setRange(0, 0);
     bar->setMaximumHeight(18);
@@ -67,10 +134,16 @@ void JobsPanel::watch(JobRunner* runner, const QString& label) {
     list_->setItemWidget(e.item, kCancel, cancel);
     entries_.push_back(e);
     list_->setCurrentItem(e.item);
+    ticker_->start();
+    tick();
   });
   connect(runner, &JobRunner::stageStarted, this, [this, runner](quint64 id, const QString& stage, qint64 total) {
     if (Entry* e = find(runner, id)) {
       e->item->setText(kStage, stage);
+      e->stage = stage;
+      e->done = 0;
+      e->total = total;
+      e->eta = -1;
       if (auto* bar = qobject_cast<QProgressBar*>(list_->itemWidget(e->item, kProgress))) {
         bar->setRange(0, int(std::max<qint64>(0, total)));
         bar->setValue(0);
@@ -87,6 +160,9 @@ void JobsPanel::watch(JobRunner* runner, const QString& label) {
       }
       e->item->setData(kProgress, Qt::UserRole, total > 0 ? QStringLiteral("%1/%2").arg(done).arg(total) : QString::number(done));
       e->item->setText(kEta, eta >= 0 ? formatDuration(eta) : QString());
+      e->done = done;
+      e->total = total;
+      e->eta = eta;
     }
   });
   connect(runner, &JobRunner::logLine, this, [this, runner](quint64 id, const QString& line) {
@@ -98,14 +174,17 @@ void JobsPanel::watch(JobRunner* runner, const QString& label) {
   auto ended = [this, runner](quint64 id, const QString& state) {
     if (Entry* e = find(runner, id)) {
       e->running = false;
+      e->seconds = e->clock.elapsed() / 1000.0;
       e->item->setText(kState, state);
       e->item->setText(kEta, QString());
+      e->item->setText(kElapsed, formatDuration(e->seconds));
       if (auto* bar = qobject_cast<QProgressBar*>(list_->itemWidget(e->item, kProgress))) {
         if (bar->maximum() == 0) bar->setRange(0, 1);
         if (state == tr("finished")) bar->setValue(bar->maximum());
       }
       if (QWidget* b = list_->itemWidget(e->item, kCancel)) b->setEnabled(false);
     }
+    tick();
   };
   connect(runner, &JobRunner::finished, this, [ended](quint64 id) { ended(id, tr("finished")); });
   connect(runner, &JobRunner::cancelled, this, [ended](quint64 id) { ended(id, tr("cancelled")); });

@@ -1,4 +1,5 @@
 #include "bitscape/widgets/model_tree_model.h"
+#include "bitscape/widgets/plot_scales.h"
 
 #include <cmath>
 
@@ -222,6 +223,18 @@ QVariant ModelTreeModel::data(const QModelIndex& index, int role) const {
         if (std::isfinite(b)) return bitsColour(b);
       }
       break;
+    case Qt::ForegroundRole:
+      // Black or white on the bits colour, whichever reads (the palette's text colour is white
+      // in the dark palette, unreadable on yellow).
+      if (column == BitsColumn) {
+        const double b = bitsOf(n);
+        if (std::isfinite(b)) {
+          const QColor c = bitsColour(b);
+          const double lum = 0.2126 * c.red() + 0.7152 * c.green() + 0.0722 * c.blue();
+          return lum < 128 ? QColor(Qt::white) : QColor(Qt::black);
+        }
+      }
+      break;
     case RawValueRole:
       switch (column) {
         case BitsColumn: return bitsOf(n);
@@ -288,20 +301,8 @@ double ModelTreeModel::bitsOf(const Node* n) const {
 }
 
 QColor ModelTreeModel::bitsColour(double bits) {
-  // The allocation map's palette: 2 dark red, 3 orange, 4 yellow, 8 green, 16 grey.
-  const struct { double bits; QColor colour; } stops[] = {
-      {2, QColor(0xd9, 0x6a, 0x6a)}, {3, QColor(0xf0, 0xa0, 0x5a)}, {4, QColor(0xe8, 0xdc, 0x6e)},
-      {8, QColor(0x8c, 0xc8, 0x8c)}, {16, QColor(0xc8, 0xc8, 0xc8)}};
-  if (bits <= stops[0].bits) return stops[0].colour;
-  for (size_t i = 1; i < sizeof stops / sizeof stops[0]; ++i)
-    if (bits <= stops[i].bits) {
-      const double t = (bits - stops[i - 1].bits) / (stops[i].bits - stops[i - 1].bits);
-      const QColor& a = stops[i - 1].colour;
-      const QColor& b = stops[i].colour;
-      return QColor(int(a.red() + t * (b.red() - a.red())), int(a.green() + t * (b.green() - a.green())),
-                    int(a.blue() + t * (b.blue() - a.blue())));
-    }
-  return stops[4].colour;
+  // The allocation map's palette (plot_scales.h): one colour per bit-width.
+  return widgets::bitsColour(bits);
 }
 
 }  // namespace bitscape::widgets

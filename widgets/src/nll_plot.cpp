@@ -8,7 +8,7 @@
 namespace bitscape::widgets {
 
 NllPlot::NllPlot(QWidget* parent) : QCustomPlot(parent) {
-  setMinimumHeight(160);
+  setMinimumHeight(110);
   // Colours from the palette: installExportMenu (followPalette) below.
   xAxis->setLabel(tr("window"));
   yAxis->setLabel(tr("NLL (nats / token)"));

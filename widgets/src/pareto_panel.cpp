@@ -27,8 +27,9 @@ ParetoPanel::ParetoPanel(QWidget* parent) : QWidget(parent) {
   layout->addWidget(view_, 1);
 }
 
-int ParetoPanel::addRun(const QString& name) { return view_->addRun(name); }
+int ParetoPanel::addRun(const QString& name, const QString& method) { return view_->addRun(name, method); }
 void ParetoPanel::renameRun(int run, const QString& name) { view_->renameRun(run, name); }
+void ParetoPanel::setRunDetail(int run, const QString& detail) { view_->setRunDetail(run, detail); }
 void ParetoPanel::addPoint(int run, const SearchPoint& point) { view_->addPoint(run, point); }
 void ParetoPanel::clear() { view_->clear(); }
 QString ParetoPanel::summary(int run, int index) const { return view_->summary(run, index); }

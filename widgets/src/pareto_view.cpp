@@ -6,13 +6,24 @@
 #include <limits>
 
 #include "bitscape/widgets/plot_export.h"
+#include "bitscape/widgets/plot_scales.h"
 
 namespace bitscape::widgets {
 namespace {
 
-const QColor kRunColours[] = {QColor(0x1f, 0x77, 0xb4), QColor(0xd6, 0x27, 0x28),
-                              QColor(0x2c, 0xa0, 0x2c), QColor(0x94, 0x67, 0xbd),
-                              QColor(0xff, 0x7f, 0x0e), QColor(0x8c, 0x56, 0x4b)};
+// Stable colours: each method has its own (Tableau 10), so that a dp run is blue in every
+// project; the k-th run of one method is drawn a shade darker; other names take the remaining
+// colours by a hash of the name.
+QColor methodColour(const QString& method) {
+  if (method == QLatin1String("dp")) return QColor(0x1f, 0x77, 0xb4);
+  if (method == QLatin1String("amq")) return QColor(0xd6, 0x27, 0x28);
+  if (method == QLatin1String("automixq")) return QColor(0x2c, 0xa0, 0x2c);
+  if (method == QLatin1String("cmpq")) return QColor(0x94, 0x67, 0xbd);
+  if (method == QLatin1String("edited")) return QColor(0xff, 0x7f, 0x0e);
+  const QColor others[] = {QColor(0x8c, 0x56, 0x4b), QColor(0xe3, 0x77, 0xc2), QColor(0x17, 0xbe, 0xcf),
+                           QColor(0xbc, 0xbd, 0x22), QColor(0x7f, 0x7f, 0x7f)};
+  return others[qHash(method) % (sizeof others / sizeof others[0])];
+}
 
 bool finitePositive(double v) { return std::isfinite(v) && v > 0; }
 
@@ -20,14 +31,40 @@ bool finitePositive(double v) { return std::isfinite(v) && v > 0; }
 
 ParetoView::ParetoView(QWidget* parent) : QCustomPlot(parent) {
   setObjectName("pareto");
-  setMinimumSize(320, 220);
+  setMinimumSize(260, 170);
   setMouseTracking(true);
   // Background, axes, grid and legend follow the palette (installExportMenu below).
   const QColor text = palette().color(QPalette::Text);
   xAxis->setLabel(tr("average bits (with scales and zeros)"));
   legend->setVisible(true);
-  axisRect()->insetLayout()->setInsetAlignment(0, Qt::AlignTop | Qt::AlignRight);
-  setInteractions(QCP::iRangeDrag | QCP::iRangeZoom);
+  // The legend sits outside the axes, on the right (inside them it covered AMQ's scattered
+  // samples); clicking an entry hides or shows its run (its name struck out while hidden).
+  auto* side = new QCPLayoutGrid;
+  plotLayout()->addElement(0, 1, side);
+  axisRect()->insetLayout()->take(legend);
+  side->addElement(0, 0, legend);
+  side->addElement(1, 0, new QCPLayoutElement(this));  // pushes the legend to the top
+  side->setRowStretchFactor(0, 0.001);
+  side->setMargins(QMargins(0, 6, 6, 0));
+  plotLayout()->setColumnStretchFactor(1, 0.001);
+  legend->setSelectableParts(QCPLegend::spItems);
+  // As in TensorBoard and W&B: dragging draws a box to zoom into, the wheel zooms, Ctrl+drag
+  // pans, a double-click (or the context menu's Reset view) shows everything again.
+  setInteractions(QCP::iRangeDrag | QCP::iRangeZoom | QCP::iSelectLegend);
+  setSelectionRectMode(QCP::srmZoom);
+  selectionRect()->setPen(QPen(palette().color(QPalette::Highlight), 1, Qt::DashLine));
+  connect(this, &QCustomPlot::legendClick, this, [this](QCPLegend*, QCPAbstractLegendItem* item, QMouseEvent*) {
+    auto* pl = qobject_cast<QCPPlottableLegendItem*>(item);
+    if (!pl) return;
+    for (int i = 0; i < int(runs_.size()); ++i)
+      if (runs_[size_t(i)].scatter == pl->plottable()) setRunVisible(i, !runVisible(i));
+    if (pl->plottable() == baselineGraph_) {
+      baselineGraph_->setVisible(!baselineGraph_->visible());
+      styleLegendItem(baselineGraph_);
+      replot(QCustomPlot::rpQueuedReplot);
+    }
+    legend->setSelectedParts(QCPLegend::spNone);
+  });
 
   baselineGraph_ = addGraph();
   baselineGraph_->setName(tr("uniform"));
@@ -42,19 +79,28 @@ ParetoView::ParetoView(QWidget* parent) : QCustomPlot(parent) {
   placeholder_->setText(tr("Points appear here as a search evaluates allocations"));
   installExportMenu(this);
   setMeasure(Measure::kKl);
+  applyPaletteColours();
 }
 
-int ParetoView::addRun(const QString& name) {
+int ParetoView::addRun(const QString& name, const QString& method) {
   Run r;
   r.name = name;
-  r.colour = kRunColours[runs_.size() % (sizeof kRunColours / sizeof kRunColours[0])];
+  r.method = method;
+  int same = 0;
+  for (const Run& o : runs_) same += o.method == method;
+  r.colour = methodColour(method).darker(100 + 30 * (same % 4));
+  r.edited = method == QLatin1String("edited");
   QColor light = r.colour;
   light.setAlpha(90);
   r.scatter = addGraph();
   r.scatter->setName(name);
   r.scatter->setLineStyle(QCPGraph::lsNone);
-  r.scatter->setScatterStyle(
-      QCPScatterStyle(QCPScatterStyle::ssDisc, QPen(light), QBrush(light), 5));
+  // Measured edits are what the user made: drawn large (stars with an outline), not as one more
+  // small disc among a search's hundreds.
+  if (r.edited)
+    r.scatter->setScatterStyle(QCPScatterStyle(QCPScatterStyle::ssStar, QPen(r.colour, 2.5), QBrush(r.colour), 14));
+  else
+    r.scatter->setScatterStyle(QCPScatterStyle(QCPScatterStyle::ssDisc, QPen(light), QBrush(light), 5));
   r.frontLine = addGraph();
   r.frontLine->setName(name + tr(" front"));
   r.frontLine->removeFromLegend();
@@ -62,8 +108,76 @@ int ParetoView::addRun(const QString& name) {
   r.frontLine->setPen(QPen(r.colour, 2));
   r.frontLine->setScatterStyle(QCPScatterStyle(QCPScatterStyle::ssCircle, QPen(r.colour, 1.5),
                                                QBrush(palette().color(QPalette::Base)), 6));
+  if (r.edited) r.frontLine->setPen(QPen(r.colour, 1.2, Qt::DotLine));
   runs_.push_back(r);
   return int(runs_.size()) - 1;
+}
+
+void ParetoView::setRunVisible(int run, bool visible) {
+  Run& r = runs_.at(size_t(run));
+  r.scatter->setVisible(visible);
+  r.frontLine->setVisible(visible);
+  styleLegendItem(r.scatter);
+  replot(QCustomPlot::rpQueuedReplot);
+}
+
+bool ParetoView::runVisible(int run) const { return runs_.at(size_t(run)).scatter->visible(); }
+
+void ParetoView::styleLegendItem(QCPAbstractPlottable* plottable) {
+  if (QCPPlottableLegendItem* item = legend->itemWithPlottable(plottable)) {
+    QColor c = palette().color(QPalette::Text);
+    if (!plottable->visible()) c = palette().color(QPalette::PlaceholderText);
+    item->setTextColor(c);
+    QFont f = item->font();
+    f.setStrikeOut(!plottable->visible());
+    item->setFont(f);
+  }
+}
+
+void ParetoView::setRunDetail(int run, const QString& detail) { runs_.at(size_t(run)).detail = detail; }
+
+void ParetoView::resetView() {
+  rescale();
+  replot();
+}
+
+void ParetoView::applyPaletteColours() {
+  // What the plot draws in the palette's colours (the axes and legend follow it in
+  // plot_export.cpp): the baselines' outline, the front corners' fill, the legend's entries.
+  const QColor text = palette().color(QPalette::Text);
+  baselineGraph_->setScatterStyle(
+      QCPScatterStyle(QCPScatterStyle::ssDiamond, QPen(text, 1.5), QBrush(Qt::NoBrush), 10));
+  for (Run& r : runs_) {
+    QCPScatterStyle st = r.frontLine->scatterStyle();
+    st.setBrush(palette().color(QPalette::Base));
+    r.frontLine->setScatterStyle(st);
+    styleLegendItem(r.scatter);
+  }
+  styleLegendItem(baselineGraph_);
+  placeholder_->setColor(palette().color(QPalette::PlaceholderText));
+  selectionRect()->setPen(QPen(palette().color(QPalette::Highlight), 1, Qt::DashLine));
+}
+
+void ParetoView::changeEvent(QEvent* event) {
+  QCustomPlot::changeEvent(event);
+  if (event->type() == QEvent::PaletteChange) {
+    applyPaletteColours();
+    replot(QCustomPlot::rpQueuedReplot);
+  }
+}
+
+void ParetoView::mouseDoubleClickEvent(QMouseEvent* event) {
+  if (event->button() == Qt::LeftButton && pointAt(event->position()).first < -1) {
+    resetView();
+    event->accept();
+    return;
+  }
+  QCustomPlot::mouseDoubleClickEvent(event);
+}
+
+void ParetoView::mouseReleaseEvent(QMouseEvent* event) {
+  QCustomPlot::mouseReleaseEvent(event);
+  setSelectionRectMode(QCP::srmZoom);  // after a Ctrl+drag pan
 }
 
 void ParetoView::renameRun(int run, const QString& name) {
@@ -80,6 +194,7 @@ void ParetoView::addPoint(int run, const SearchPoint& p) {
     for (const SearchPoint& b : baselines_)
       if (b.total_bytes == p.total_bytes && std::abs(b.average_bits - p.average_bits) < 1e-9) return;
     baselines_.push_back(p);
+    baselineRuns_.push_back(run);
     const double v = value(p);
     if (std::isfinite(v)) baselineGraph_->addData(p.average_bits, v);
   } else {
@@ -107,6 +222,7 @@ void ParetoView::clear() {
   }
   runs_.clear();
   baselines_.clear();
+  baselineRuns_.clear();
   baselineGraph_->data()->clear();
   placeholder_->setVisible(true);
   replot();
@@ -119,9 +235,9 @@ double ParetoView::value(const SearchPoint& p) const {
 void ParetoView::setMeasure(Measure m) {
   measure_ = m;
   if (m == Measure::kKl) {
-    yAxis->setLabel(tr("mean KL to the unquantized model (nats / token)"));
+    yAxis->setLabel(tr("mean KL (nats / token)"));  // to the unquantized model: the quality combo says so
     yAxis->setScaleType(QCPAxis::stLogarithmic);
-    yAxis->setTicker(QSharedPointer<QCPAxisTickerLog>(new QCPAxisTickerLog));
+    yAxis->setTicker(QSharedPointer<QCPAxisTicker>(new ReadableLogTicker));
   } else {
     yAxis->setLabel(tr("perplexity"));
     yAxis->setScaleType(QCPAxis::stLinear);
@@ -234,7 +350,22 @@ const SearchPoint& ParetoView::point(int run, int index) const {
 
 QString ParetoView::summary(int run, int index) const {
   const SearchPoint& p = point(run, index);
-  QString s = run < 0 ? tr("uniform baseline") : runs_.at(size_t(run)).name;
+  QString s;
+  QString detail;
+  if (run < 0) {
+    // A baseline: every weight at one bit-width, with the group and quantizer of the run it
+    // came with.
+    const int from = size_t(index) < baselineRuns_.size() ? baselineRuns_[size_t(index)] : -1;
+    s = tr("uniform baseline, %1 bits").arg(std::lround(p.code_bits));
+    if (from >= 0 && size_t(from) < runs_.size()) {
+      detail = runs_[size_t(from)].detail;
+      s += tr(" (with %1)").arg(runs_[size_t(from)].name);
+    }
+  } else {
+    s = runs_.at(size_t(run)).name;
+    detail = runs_.at(size_t(run)).detail;
+  }
+  if (!detail.isEmpty()) s += QStringLiteral("\n") + detail;
   s += tr("\n%1: point %2").arg(QString::fromStdString(p.method)).arg(p.index);
   if (p.iteration >= 0) s += tr(", iteration %1").arg(p.iteration);
   s += tr("\naverage bits %1 (code bits %2), %3 MB")
@@ -257,6 +388,10 @@ void ParetoView::mouseMoveEvent(QMouseEvent* event) {
 }
 
 void ParetoView::mousePressEvent(QMouseEvent* event) {
+  // Ctrl+drag pans; outside the axes (the legend) a press is a click (QCustomPlot sends no
+  // click signals while a selection-rectangle mode is set).
+  if ((event->modifiers() & Qt::ControlModifier) || !axisRect()->rect().contains(event->position().toPoint()))
+    setSelectionRectMode(QCP::srmNone);
   if (event->button() == Qt::LeftButton) {
     const auto [run, index] = pointAt(event->position());
     if (run >= -1) {

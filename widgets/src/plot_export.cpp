@@ -89,8 +89,23 @@ void followPalette(QCustomPlot* plot) {
   stylePlot(plot);
 }
 
+void resetPlotView(QCustomPlot* plot) {
+  // A plot that knows its own home view says so (ParetoView, HeatmapView: Q_INVOKABLE
+  // resetView); any other shows all its data.
+  if (plot->metaObject()->indexOfMethod("resetView()") >= 0) {
+    QMetaObject::invokeMethod(plot, "resetView");
+    return;
+  }
+  plot->rescaleAxes();
+  plot->replot();
+}
+
 QMenu* exportMenu(QCustomPlot* plot, const AskPath& askPath) {
   auto* menu = new QMenu(plot);
+  QAction* reset = menu->addAction(QObject::tr("Reset view"));
+  reset->setObjectName(QStringLiteral("reset-view"));
+  QObject::connect(reset, &QAction::triggered, plot, [plot] { resetPlotView(plot); });
+  menu->addSeparator();
   struct Choice {
     QString label, suffix;
     int dpi;

@@ -29,6 +29,9 @@ QString metricLabel(const QString& m) {
 
 SaliencyView::SaliencyView(QWidget* parent) : QWidget(parent) {
   metric_ = new QComboBox;
+  // As wide as its longest entry, also once entries arrive after the first show (the default
+  // policy measured the empty combo and cut "activation-weighted ..." to "activatio").
+  metric_->setSizeAdjustPolicy(QComboBox::AdjustToContents);
   metric_->setObjectName(QStringLiteral("saliencyMetric"));
   max_ = new QCheckBox(tr("max pooling"));
   log_ = new QCheckBox(tr("log scale"));
@@ -38,9 +41,9 @@ SaliencyView::SaliencyView(QWidget* parent) : QWidget(parent) {
 
   map_ = new QCustomPlot;
   map_->setObjectName(QStringLiteral("saliencyMap"));
-  map_->setMinimumHeight(200);
+  map_->setMinimumHeight(110);
   map_->xAxis->setLabel(tr("input channel"));
-  map_->yAxis->setLabel(tr("output channel"));
+  map_->yAxis->setLabel(tr("output"));  // channel; short: the map can be low
   map_->yAxis->setRangeReversed(true);
   map_->setInteractions(QCP::iRangeDrag | QCP::iRangeZoom);
   colour_ = new QCPColorMap(map_->xAxis, map_->yAxis);
@@ -59,16 +62,16 @@ SaliencyView::SaliencyView(QWidget* parent) : QWidget(parent) {
 
   columns_ = new QCustomPlot;
   columns_->setObjectName(QStringLiteral("saliencyColumns"));
-  columns_->xAxis->setLabel(tr("input channel"));
-  columns_->yAxis->setLabel(tr("per column"));
+  // Small plots: what they show goes in the (long) x-axis title, not in a y-axis title longer
+  // than the plot is high.
+  columns_->xAxis->setLabel(tr("per input channel"));
   columns_->addGraph();
   columns_->graph(0)->setPen(QPen(QColor(0xd4, 0x6a, 0x2a), 1.2));
   installExportMenu(columns_);
 
   rows_ = new QCustomPlot;
   rows_->setObjectName(QStringLiteral("saliencyRows"));
-  rows_->xAxis->setLabel(tr("output channel"));
-  rows_->yAxis->setLabel(tr("per row"));
+  rows_->xAxis->setLabel(tr("per output channel"));
   rows_->addGraph();
   rows_->graph(0)->setPen(QPen(QColor(0x2c, 0xa0, 0x2c), 1.2));
   installExportMenu(rows_);
@@ -86,8 +89,7 @@ SaliencyView::SaliencyView(QWidget* parent) : QWidget(parent) {
 
   histogram_ = new QCustomPlot;
   histogram_->setObjectName(QStringLiteral("saliencyHistogram"));
-  histogram_->xAxis->setLabel(tr("log10 saliency per column"));
-  histogram_->yAxis->setLabel(tr("columns"));
+  histogram_->xAxis->setLabel(tr("columns by log10 saliency"));
   auto* bars = new QCPBars(histogram_->xAxis, histogram_->yAxis);
   bars->setPen(Qt::NoPen);
   bars->setBrush(QColor(0x94, 0x67, 0xbd));
@@ -106,7 +108,7 @@ SaliencyView::SaliencyView(QWidget* parent) : QWidget(parent) {
   layout->setContentsMargins(0, 0, 0, 0);
   layout->addWidget(title_);
   layout->addLayout(controls);
-  layout->addWidget(map_, 3);
+  layout->addWidget(map_, 5);
   layout->addLayout(grid, 3);
   connect(metric_, &QComboBox::currentIndexChanged, this, [this] { redraw(); });
   connect(max_, &QCheckBox::toggled, this, [this] { redraw(); });

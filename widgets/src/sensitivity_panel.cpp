@@ -92,6 +92,9 @@ QStringList moduleColumnLabels() { return {"q", "k", "v", "o", "gate", "up", "do
 SensitivityPanel::SensitivityPanel(QWidget* parent) : QWidget(parent) {
   heatmap_ = new HeatmapView;
   metric_ = new QComboBox;
+  // As wide as its longest entry, also once entries arrive after the first show (the default
+  // policy measured the empty combo and cut "activation-weighted ..." to "activatio").
+  metric_->setSizeAdjustPolicy(QComboBox::AdjustToContents);
   metric_->setObjectName("metric");
   log_ = new QCheckBox(tr("log scale"));
   log_->setObjectName("logScale");

@@ -20,13 +20,17 @@ class HeatmapView : public QCustomPlot {
   explicit HeatmapView(QWidget* parent = nullptr);
 
   // values[row][column]; NaN = no value (drawn empty). rowLabels / columnLabels name the axes'
-  // ticks. `log` draws the colour scale logarithmically (values <= 0 then count as empty).
+  // ticks. `log` draws the colour scale logarithmically: values <= 0 cannot be placed on it and
+  // are hatched (markedCells), with a note in the colour bar's title. Without `log`, data of both
+  // signs is drawn with a diverging map over a range symmetric about zero (plot_scales.h).
   void setData(const QStringList& rowLabels, const QStringList& columnLabels,
                const std::vector<std::vector<double>>& values, const QString& measureLabel,
                bool log = false);
-  // A discrete palette for bit-widths (2 red ... 8 green, 16 grey) instead of the gradient.
+  // One colour per bit-width (plot_scales.h: bitsGradient) instead of the data's map.
   void setBitsPalette(bool on);
   void clear();
+  // Every cell in view again.
+  Q_INVOKABLE void resetView();
   void setPlaceholder(const QString& text);
 
   int rows() const { return int(values_.size()); }
@@ -35,6 +39,11 @@ class HeatmapView : public QCustomPlot {
   // The value the colour map holds for a cell (what is drawn).
   double drawnValue(int row, int column) const;
   QCPRange colourRange() const;
+  bool diverging() const { return diverging_; }
+  // Cells (row, column) hatched as "<= 0 on a log scale".
+  const std::vector<std::pair<int, int>>& markedCells() const { return markedCells_; }
+  QCPColorScale* colourScale() const { return scale_; }
+  QColor cellColour(int row, int column) const;
   // The cell under a pixel, (-1, -1) outside.
   std::pair<int, int> cellAt(const QPointF& pixel) const;
   QString cellText(int row, int column) const;
@@ -75,6 +84,10 @@ class HeatmapView : public QCustomPlot {
   std::vector<std::vector<QString>> labels_;
   std::vector<QCPItemText*> labelItems_;
   void placeLabels();
+  void placeMarks(const std::vector<std::pair<int, int>>& cells);
+  std::vector<QCPItemRect*> markItems_;
+  std::vector<std::pair<int, int>> markedCells_;
+  bool diverging_ = false;
 };
 
 }  // namespace bitscape::widgets

@@ -1,13 +1,19 @@
-// The jobs dock: every job the workbench's runners start, with its stage, a progress bar, the
-// estimated time left, a cancel button while it runs, how it ended, and its log (the selected
-// job's lines below the list).
+// The jobs dock: every job the workbench's runners start, with how it stands (running, finished,
+// failed, cancelled), a cancel button while it runs (next to its name, where a narrow dock still
+// shows it), the time it has taken, the estimated time left, a progress bar, its stage and its
+// log (the selected job's lines below the list). statusWidget() is the status bar's strip for the
+// latest running job of any kind: what it does, elapsed and left, and Cancel.
 #pragma once
 
+#include <QElapsedTimer>
 #include <QString>
 #include <QWidget>
 #include <vector>
 
+class QLabel;
 class QPlainTextEdit;
+class QPushButton;
+class QTimer;
 class QTreeWidget;
 class QTreeWidgetItem;
 
@@ -23,10 +29,16 @@ class JobsPanel : public QWidget {
   // Shows the jobs of a runner under `label` ("Evaluate", "Search", ...).
   void watch(JobRunner* runner, const QString& label);
 
+  enum Column { kJobColumn, kStateColumn, kCancelColumn, kElapsedColumn, kEtaColumn, kProgressColumn, kStageColumn, kColumnCount };
   int jobCount() const;
-  // Columns of a job's row: label, stage, progress text, ETA, state ("running", "finished",
-  // "failed: ...", "cancelled").
+  // A job's row: label, state ("running", "finished", "failed: ...", "cancelled"), elapsed,
+  // time left, progress text ("3/8"), stage.
   QString text(int job, int column) const;
+  // The status bar's strip (owned by the caller once added): hidden while nothing runs.
+  QWidget* statusWidget() const { return status_; }
+  QString statusText() const;
+  // Cancels the job the strip shows.
+  void cancelLatest();
   QString log(int job) const;
   // Cancels a running job as its row's button does.
   void cancel(int job);
@@ -38,9 +50,21 @@ class JobsPanel : public QWidget {
     QTreeWidgetItem* item = nullptr;
     QStringList log;
     bool running = true;
+    QString label, stage;
+    qint64 done = 0, total = 0;
+    double eta = -1;
+    QElapsedTimer clock;
+    double seconds = 0;
   };
   Entry* find(JobRunner* runner, quint64 id);
   void showLog();
+  void tick();  // elapsed times and the strip, once a second while jobs run
+  Entry* latestRunning();
+
+  QWidget* status_ = nullptr;
+  QLabel* statusLabel_ = nullptr;
+  QPushButton* statusCancel_ = nullptr;
+  QTimer* ticker_ = nullptr;
 
   QTreeWidget* list_ = nullptr;
   QPlainTextEdit* log_ = nullptr;

@@ -20,8 +20,9 @@ class ParetoPanel : public QWidget {
  public:
   explicit ParetoPanel(QWidget* parent = nullptr);
 
-  int addRun(const QString& name);
+  int addRun(const QString& name, const QString& method = QString());
   void renameRun(int run, const QString& name);
+  void setRunDetail(int run, const QString& detail);
   void addPoint(int run, const SearchPoint& point);
   void clear();
   QString summary(int run, int index) const;

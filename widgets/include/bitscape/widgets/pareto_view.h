@@ -23,8 +23,22 @@ class ParetoView : public QCustomPlot {
 
   explicit ParetoView(QWidget* parent = nullptr);
 
-  // A new run (colour by order); returns its id. Uniform points of any run go to the baselines.
-  int addRun(const QString& name);
+  // A new run; returns its id. Its colour is its method's (dp, amq, automixq, cmpq, "edited" for
+  // measured edits, drawn as large stars), a shade darker for each earlier run of the method, so
+  // that a run keeps its colour from project to project. Uniform points of any run go to the
+  // baselines.
+  int addRun(const QString& name, const QString& method = QString());
+  // A line for the run's tooltips (e.g. "group 128, quantizer rtn, KL on validation.txt");
+  // the baselines that came with the run show it too.
+  void setRunDetail(int run, const QString& detail);
+  // Hidden runs (a click on their legend entry) are not drawn; their entry is struck out.
+  void setRunVisible(int run, bool visible);
+  bool runVisible(int run) const;
+  bool baselinesVisible() const { return baselineGraph_->visible(); }
+  QCPGraph* runScatter(int run) const { return runs_.at(size_t(run)).scatter; }
+  QCPGraph* baselineGraph() const { return baselineGraph_; }
+  // Back to the view that shows every point (after zooming; a double-click does it too).
+  Q_INVOKABLE void resetView();
   void renameRun(int run, const QString& name);
   void addPoint(int run, const SearchPoint& point);
   void clear();
@@ -51,10 +65,14 @@ class ParetoView : public QCustomPlot {
  protected:
   void mouseMoveEvent(QMouseEvent* event) override;
   void mousePressEvent(QMouseEvent* event) override;
+  void mouseReleaseEvent(QMouseEvent* event) override;
+  void mouseDoubleClickEvent(QMouseEvent* event) override;
+  void changeEvent(QEvent* event) override;
 
  private:
   struct Run {
-    QString name;
+    QString name, method, detail;
+    bool edited = false;
     QColor colour;
     std::vector<SearchPoint> points;
     QCPGraph* scatter = nullptr;
@@ -67,6 +85,9 @@ class ParetoView : public QCustomPlot {
   Measure measure_ = Measure::kKl;
   std::vector<Run> runs_;
   std::vector<SearchPoint> baselines_;
+  std::vector<int> baselineRuns_;  // the run each baseline came with
+  void applyPaletteColours();
+  void styleLegendItem(QCPAbstractPlottable* plottable);
   QCPGraph* baselineGraph_ = nullptr;
   QCPItemText* placeholder_ = nullptr;
 };

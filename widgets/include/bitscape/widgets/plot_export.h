@@ -29,11 +29,15 @@ void followPalette(QCustomPlot* plot);
 // reports an error in a message box; marks the plot (property "bitscapeExportMenu").
 void installExportMenu(QCustomPlot* plot);
 
-// That menu (owned by the plot): actions "export-png96", "export-png192", "export-png300",
+// That menu (owned by the plot): "reset-view" (resetPlotView), then actions "export-png96", "export-png192", "export-png300",
 // "export-svg", "export-pdf"; each asks `askPath(suggested file name, filter)` for the file
 // ("" = cancelled) and writes it. installExportMenu asks with a file dialog; tests answer
 // themselves and trigger the actions.
 using AskPath = std::function<QString(const QString& suggested, const QString& filter)>;
 QMenu* exportMenu(QCustomPlot* plot, const AskPath& askPath);
+
+// Back to the plot's home view after zooming or panning: its Q_INVOKABLE resetView() where it
+// has one, else every data point in view.
+void resetPlotView(QCustomPlot* plot);
 
 }  // namespace bitscape::widgets
