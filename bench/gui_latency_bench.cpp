@@ -35,6 +35,7 @@ int main(int argc, char** argv) {
   w.useDefaultLayout();
   w.show();
   w.setDemoDir(QString::fromStdString(a["--work"]));
+  w.setDemoAutoplay(true);  // the edit step makes the example edit itself
 
   std::vector<double> gaps;  // ms between consecutive ticks
   std::map<int, double> worstPerStep;

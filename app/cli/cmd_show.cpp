@@ -215,6 +215,12 @@ int run_show(const Args& args) {
       j["edits"].push_back({{"name", e.name}, {"label", e.label}, {"created", e.created},
                             {"average_bits", e.point.average_bits}, {"ppl", number(e.point.ppl)},
                             {"kl", number(e.point.kl)}});
+    j["evaluations"] = nlohmann::json::array();
+    for (const EvaluationRecord& e : summary.evaluations)
+      j["evaluations"].push_back({{"name", e.name}, {"label", e.label}, {"created", e.created},
+                                  {"subject", e.subject}, {"average_bits", number(e.average_bits)},
+                                  {"data", e.data}, {"windows", e.windows}, {"seqlen", e.seqlen},
+                                  {"device", e.device}, {"dtype", e.dtype}, {"ppl", number(e.ppl)}});
     if (shown) {
       const SensitivityRunInfo& info = shown->info;
       nlohmann::json rj = {{"name", run},         {"status", info.status},
@@ -259,6 +265,10 @@ int run_show(const Args& args) {
     std::printf("edit          %s: %s, %.3f bits, ppl %.4f, KL %.5f\n", e.name.c_str(),
                 e.label.empty() ? "(no label)" : e.label.c_str(), e.point.average_bits, e.point.ppl,
                 e.point.kl);
+  for (const EvaluationRecord& e : summary.evaluations)
+    std::printf("evaluation    %s: %s, ppl %.4f on %lld windows of %lld tokens of %s (%s, %s)\n", e.name.c_str(),
+                e.label.c_str(), e.ppl, static_cast<long long>(e.windows), static_cast<long long>(e.seqlen),
+                e.data.c_str(), e.device.c_str(), e.dtype.c_str());
   if (shown) {
     std::printf("\n%-34s", ("ppl increase (" + run + ")").c_str());
     for (int b : shown->info.bits) std::printf(" %9d-bit", b);

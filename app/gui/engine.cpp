@@ -15,6 +15,7 @@
 #include "bitscape/safe_write.h"
 #include "bitscape/model.h"
 #include "bitscape/perplexity.h"
+#include "bitscape/quantize_job.h"
 #include "bitscape/project.h"
 #include "bitscape/run_choice.h"
 #include "bitscape/quantizer.h"
@@ -75,8 +76,8 @@ ModelSummary Engine::open(const std::string& model_dir, ProgressSink& progress,
   return s;
 }
 
-PerplexityResult Engine::evaluate(const EvaluationOptions& o, ProgressSink& progress,
-                                  const CancelToken& cancel) {
+EvaluationOutcome Engine::evaluate(const EvaluationOptions& o, ProgressSink& progress,
+                                   const CancelToken& cancel) {
   std::lock_guard<std::mutex> lock(impl_->mutex);
   if (o.seqlen < 2) throw InputError("", "the window length must be at least 2 tokens");
   const LoadOptions load = load_options(o.device);
@@ -98,20 +99,72 @@ PerplexityResult Engine::evaluate(const EvaluationOptions& o, ProgressSink& prog
   at::Tensor windows = make_windows(cached->ids, o.seqlen, o.max_windows, o.data_path);
   cancel.throw_if_cancelled();
 
+  EvaluationOutcome out;
+  EvaluationRecord& rec = out.record;
+  rec.data = o.data_path;
+  rec.device = load.device;
+  rec.dtype = short_dtype_name(dtype);
   auto& loaded = impl_->loaded;
-  const std::string modelStamp = fileStamp(o.model_dir + "/config.json");
-  if (!loaded || loaded->dir != o.model_dir || loaded->device != load.device ||
-      loaded->dtype != dtype || loaded->resident_gib != load.resident_gib ||
-      loaded->stamp != modelStamp) {
-    loaded.reset();  // free the old weights before loading new ones
+  if (o.allocation) {
+    // A model of its own, quantized in memory as the allocation says; the cached unquantized
+    // model is dropped first, so that a large model is never held twice.
+    loaded.reset();
     progress.stage("Loading the model", 0);
-    auto model = std::make_unique<Model>(Model::load(o.model_dir, load));
-    loaded = Impl::LoadedModel{o.model_dir, load.device, dtype, load.resident_gib, modelStamp,
-                               std::move(model)};
+    Model model = Model::load(o.model_dir, load);
+    cancel.throw_if_cancelled();
+    const std::vector<ModuleShape> shapes = module_shapes(model);
+    QuantizeJobOptions q;
+    q.project = o.project;
+    const QuantizeReport report = quantize_model(model, *o.allocation, q, progress, cancel);
+    rec.subject = "allocation";
+    rec.allocation_name = o.allocation->name;
+    rec.allocation_json = o.allocation->to_json(shapes).dump(1);
+    rec.average_bits = report.cost.average_bits;
+    out.result = evaluate_perplexity(model, windows, progress, cancel);
+  } else {
+    const std::string modelStamp = fileStamp(o.model_dir + "/config.json");
+    if (!loaded || loaded->dir != o.model_dir || loaded->device != load.device ||
+        loaded->dtype != dtype || loaded->resident_gib != load.resident_gib ||
+        loaded->stamp != modelStamp) {
+      loaded.reset();  // free the old weights before loading new ones
+      progress.stage("Loading the model", 0);
+      auto model = std::make_unique<Model>(Model::load(o.model_dir, load));
+      loaded = Impl::LoadedModel{o.model_dir, load.device, dtype, load.resident_gib, modelStamp,
+                                 std::move(model)};
+    }
+    cancel.throw_if_cancelled();
+    rec.subject = "unquantized";
+    out.result = evaluate_perplexity(*loaded->model, windows, progress, cancel);
   }
-  cancel.throw_if_cancelled();
-  return evaluate_perplexity(*loaded->model, windows, progress, cancel);
+  rec.windows = out.result.windows;
+  rec.seqlen = out.result.seqlen;
+  rec.ppl = out.result.ppl;
+  rec.nll = out.result.nll;
+  rec.seconds = out.result.seconds;
+  rec.created = utc_now();
+  rec.label = !o.label.empty() ? o.label
+              : rec.subject == "unquantized"
+                  ? std::string("unquantized model")
+                  : (rec.allocation_name.empty() ? std::string("allocation") : rec.allocation_name);
+  if (!o.project.empty()) {
+    ProjectWriter w = ProjectWriter::update(o.project);  // the lock: names cannot collide
+    {
+      const ProjectReader reader = ProjectReader::open(o.project);
+      rec.name = next_evaluation_name(reader);
+    }
+    write_evaluation(w, rec);
+    w.commit();
+  }
+  return out;
 }
+
+void Engine::updateEvaluation(const std::string& project, const EvaluationRecord& record) {
+  ProjectWriter w = ProjectWriter::update(project);
+  write_evaluation(w, record);
+  w.commit();
+}
+
+
 
 DoctorReport Engine::doctor() { return run_doctor(false); }
 

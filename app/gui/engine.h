@@ -17,6 +17,7 @@
 #include "bitscape/device.h"
 #include "bitscape/doctor.h"
 #include "bitscape/eval_result.h"
+#include "bitscape/evaluation_store.h"
 #include "bitscape/model_info.h"
 #include "bitscape/progress.h"
 #include "bitscape/project_summary.h"
@@ -35,6 +36,20 @@ struct EvaluationOptions {
   int64_t max_windows = 0;  // 0 = all
   DeviceOptions device;           // device, dtype ("fp32", "bf16", "fp16"), GPU memory
   int threads = 0;                // 0 = one per core
+  // The allocation to evaluate (quantized in memory first, with the project's calibration
+  // statistics), or none: the unquantized model.
+  std::optional<Allocation> allocation;
+  // Where the evaluation is kept (/evaluations, evaluation_store.h); "" = not kept. Needed with
+  // an allocation whose quantizers need calibration.
+  std::string project;
+  std::string label;  // the record's label ("" = made from what was evaluated)
+};
+
+// An evaluation's result and its record (what, on what data, windows, device; kept in the
+// project when one was given: record.name is then set).
+struct EvaluationOutcome {
+  PerplexityResult result;
+  EvaluationRecord record;
 };
 
 // What the workbench shows of a project: core's summary (search runs with every evaluated
@@ -72,8 +87,10 @@ class Engine {
   // The papers' protocol, as `bitscape-cli eval`: corpus joined, tokenized once with special
   // tokens, non-overlapping windows. Keeps the loaded model and the tokens for the next call
   // with the same inputs. Throws InputError or Cancelled.
-  PerplexityResult evaluate(const EvaluationOptions& options, ProgressSink& progress,
-                            const CancelToken& cancel);
+  EvaluationOutcome evaluate(const EvaluationOptions& options, ProgressSink& progress,
+                             const CancelToken& cancel);
+  // Writes a changed record (label, hidden, pinned) back into the project.
+  static void updateEvaluation(const std::string& project, const EvaluationRecord& record);
 
   // Reads a project file (*.bsproj.h5). Throws InputError.
   static ProjectContents readProject(const std::string& path, ProgressSink& progress,

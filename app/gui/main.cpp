@@ -123,6 +123,7 @@ int main(int argc, char** argv) {
     if (parser.isSet(alloc)) window.loadAllocationFile(parser.value(alloc));
     if (autoDemo) {
       window.setDemoDir(parser.value(demo));
+      window.setDemoAutoplay(true);
       window.showView(QStringLiteral("demo"));
       window.runDemoStep(0);
     }

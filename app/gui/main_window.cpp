@@ -71,6 +71,12 @@ MainWindow::MainWindow(QWidget* parent)
   editor_ = new widgets::AllocationEditor;
   editorDock_ = addView(tr("Allocation"), "allocationDock", "allocation", editor_);
   connect(editor_, &widgets::AllocationEditor::evaluateRequested, this, &MainWindow::evaluateAllocation);
+  connect(editor_, &widgets::AllocationEditor::testPerplexityRequested, this, [this] {
+    widgets::PerplexityRequest r = panel_->request();
+    r.subject = QStringLiteral("allocation");
+    panel_->setRequest(r);
+    evaluate();
+  });
   connect(editor_, &widgets::AllocationEditor::compareWithFileRequested, this, [this] {
     const QString path = QFileDialog::getOpenFileName(this, tr("Compare with an allocation"), QString(),
                                                       tr("Allocations (*.alloc.json *.json)"));
@@ -165,6 +171,8 @@ MainWindow::MainWindow(QWidget* parent)
       finishDemoStep(false, tr("The %1 job did not finish.").arg(what));
     } else if (what == QLatin1String("calibrate") || what == QLatin1String("sensitivity")) {
       demoWaitsFor_ = QStringLiteral("project");  // then the project is (re)opened
+    } else if (what == QLatin1String("measure")) {
+      finishDemoStep(true, demoVerdict());
     } else {
       finishDemoStep(true);
     }
@@ -203,6 +211,19 @@ MainWindow::MainWindow(QWidget* parent)
   architectureDock_ = addView(tr("Architecture"), "architectureDock", "architecture", factsScroll, false);
   panel_ = new widgets::PerplexityPanel;
   evaluateDock_ = addView(tr("Evaluate"), "evaluateDock", "evaluate", panel_, true, true);
+
+  // Every evaluation of the project, labelled; renames, pins and hides go back into the project.
+  results_ = new widgets::ResultsTable;
+  resultsDock_ = addView(tr("Results"), "resultsDock", "results", results_);
+  resultsRunner_ = new widgets::JobRunner(this);
+  registerRunner(resultsRunner_, QString(), [] { return QStringLiteral("results"); },
+                 [] { return tr("Could not write the results into the project"); });
+  connect(results_, &widgets::ResultsTable::recordChanged, this, [this](const EvaluationRecord& record) {
+    updateOverlay();
+    if (projectPath_.isEmpty()) return;
+    pendingResults_[{projectPath_.toStdString(), record.name}] = record;
+    writeResults();
+  });
 
   // The start page: the study's steps and where the user is in them.
   start_ = new widgets::StartPage;
@@ -410,6 +431,7 @@ void MainWindow::buildMenus() {
   view->addAction(saliencyDock_->toggleViewAction());
   view->addAction(probingDock_->toggleViewAction());
   view->addAction(jobsDock_->toggleViewAction());
+  view->addAction(resultsDock_->toggleViewAction());
   view->addAction(explainDock_->toggleViewAction());
   view->addAction(demoDock_->toggleViewAction());
   view->addAction(tr("&Reset layout"), this, &MainWindow::useDefaultLayout);
@@ -589,25 +611,88 @@ void MainWindow::evaluate() {
   o.max_windows = r.maxWindows;
   o.device = jobDevice();
   o.threads = r.threads;
+  o.project = projectPath_.toStdString();  // kept in the project (the results table) when one is open
+  if (r.subject == QLatin1String("allocation")) {
+    if (editor_->model()->rowCount() == 0) {
+      showError(tr("Evaluation"), tr("The editor holds no allocation yet."));
+      return;
+    }
+    o.allocation = editor_->model()->allocation();
+    if (o.allocation->name.empty()) o.allocation->name = "edited";
+    o.label = QStringLiteral("%1 (%2 bits)")
+                  .arg(QString::fromStdString(o.allocation->name))
+                  .arg(editor_->model()->cost().average_bits, 0, 'f', 3)
+                  .toStdString();
+  }
 
   runningJob_ = QStringLiteral("evaluate");
-  panel_->clearResult();
+  // The last result stays shown (labelled) until this one replaces it, also after a cancel.
   panel_->showMessage(tr("Starting\u2026"));
+  showView(QStringLiteral("evaluate"));
   std::shared_ptr<Engine> engine = engine_;
   runner_->start(
       QStringLiteral("evaluate"),
       [engine, o](ProgressSink& progress, const CancelToken& cancel) {
         return engine->evaluate(o, progress, cancel);
       },
-      [this](PerplexityResult result) {
-        panel_->showResult(result);
-        panel_->showMessage(tr("Done: PPL %1 on %2 windows of %3 tokens.")
-                                .arg(result.ppl, 0, 'f', 4)
-                                .arg(result.windows)
-                                .arg(result.seqlen));
+      [this](EvaluationOutcome outcome) {
+        const PerplexityResult& result = outcome.result;
+        panel_->showResult(result, evaluationLabel(outcome.record));
+        panel_->showMessage(outcome.record.name.empty()
+                                ? tr("Done (not kept: no project is open).")
+                                : tr("Done; kept in the project as %1 (Results).")
+                                      .arg(QString::fromStdString(outcome.record.name)));
+        if (!outcome.record.name.empty()) {
+          results_->addRecord(outcome.record);
+          updateOverlay();
+        }
         statusBar()->showMessage(tr("Evaluation finished"), 5000);
         Q_EMIT jobEnded(QStringLiteral("evaluate"), true);
       });
+}
+
+QString MainWindow::evaluationLabel(const EvaluationRecord& r) {
+  return QStringLiteral("%1  \u00B7  %2  \u00B7  %3 windows of %4 tokens  \u00B7  %5 %6")
+      .arg(QString::fromStdString(r.label), QFileInfo(QString::fromStdString(r.data)).fileName())
+      .arg(r.windows)
+      .arg(r.seqlen)
+      .arg(QString::fromStdString(r.device), QString::fromStdString(r.dtype));
+}
+
+void MainWindow::writeResults() {
+  // One write job at a time (a new start would cancel the running one): the records changed
+  // meanwhile go with the next.
+  if (resultsRunner_->isRunning() || pendingResults_.empty()) return;
+  // Each into the project it belongs to (the window may have opened another since).
+  std::vector<std::pair<std::string, EvaluationRecord>> records;
+  for (const auto& [key, record] : pendingResults_) records.emplace_back(key.first, record);
+  pendingResults_.clear();
+  resultsRunner_->start(
+      QStringLiteral("results"),
+      [records](ProgressSink&, const CancelToken&) {
+        for (const auto& [project, r] : records) Engine::updateEvaluation(project, r);
+        return true;
+      },
+      [this](bool) { QTimer::singleShot(0, this, &MainWindow::writeResults); });
+}
+
+void MainWindow::updateOverlay() {
+  // The results table's pinned allocations over the front (perplexity view), one run per data.
+  std::vector<SearchPoint> points;
+  QStringList data;
+  for (const EvaluationRecord& e : results_->records()) {
+    if (!e.pinned || e.hidden || e.subject != "allocation" || !std::isfinite(e.average_bits)) continue;
+    SearchPoint p;
+    p.method = "evaluated";
+    p.average_bits = e.average_bits;
+    p.ppl = e.ppl;
+    p.index = std::strtoll(e.name.c_str() + 4, nullptr, 10);
+    points.push_back(p);
+    const QString file = QFileInfo(QString::fromStdString(e.data)).fileName();
+    if (!data.contains(file)) data << file;
+  }
+  pareto_->setOverlay(tr("pinned evaluations (%1)").arg(data.isEmpty() ? tr("none") : data.join(QStringLiteral(", "))),
+                      points);
 }
 
 void MainWindow::setDoctor(const DoctorReport& report) {

@@ -13,6 +13,7 @@
 #include <QStringList>
 
 #include <functional>
+#include <map>
 #include <memory>
 #include <optional>
 #include <string>
@@ -47,6 +48,7 @@ class SaliencyView;
 class ProbingView;
 class SensitivityPanel;
 class StartPage;
+class ResultsTable;
 }  // namespace bitscape::widgets
 
 namespace bitscape::gui {
@@ -82,6 +84,7 @@ class MainWindow : public QMainWindow {
   widgets::SaliencyView* saliencyView() const { return saliency_; }
   widgets::ProbingView* probingView() const { return probing_; }
   widgets::StartPage* startPage() const { return start_; }
+  widgets::ResultsTable* resultsTable() const { return results_; }
   // Shows a module's saliency maps from the open project (read in the background; job
   // "saliency"), with the channels the editor's allocation keeps at other bits marked.
   void showSaliency(const QString& module);
@@ -97,6 +100,12 @@ class MainWindow : public QMainWindow {
   // The guided demo's step `step` (0-5); `demoDir` holds its project and figures.
   void runDemoStep(int step);
   void setDemoDir(const QString& dir) { demoDir_ = dir; }
+  // Autoplay (`bitscape --demo DIR`): the demo makes the example edit itself (every down_proj to
+  // 4 bits) instead of waiting for the student's, and replaces an open project without asking.
+  void setDemoAutoplay(bool on) { demoAutoplay_ = on; }
+  // The demo's answer to "did the edit pay for its bits?": the last measured edit against the
+  // front of the search it edited, with the numbers ("" before both exist).
+  QString demoVerdict() const;
   // Where every job runs: the device and dtype chosen in the evaluate panel (and in Settings),
   // the GPU memory from Settings. The jobs check them (CUDA missing is the job's error).
   DeviceOptions jobDevice() const;
@@ -197,7 +206,11 @@ class MainWindow : public QMainWindow {
   QDockWidget* demoDock_ = nullptr;
   QString demoDir_;
   int demoStep_ = -1;           // the running demo step
-  QString demoWaitsFor_;        // the job whose end finishes it
+  QString demoWaitsFor_;        // the job whose end finishes it ("edit": the student's edit)
+  bool demoAutoplay_ = false;
+  int demoRun_ = -1;            // the Pareto run of the demo's search
+  QMetaObject::Connection demoEdit_;  // waits for the student's edit (step 4)
+  void startDemoStep(int step);
   QString runningAnalysis_;     // "calibrate" or "sensitivity"
   void chooseCalibration();
   void showSettings();
@@ -253,6 +266,14 @@ class MainWindow : public QMainWindow {
   // Where the user is in the study (the start page's marks and which step it points at).
   void updateStudy(const std::function<void(widgets::StudyState&)>& change);
   widgets::StudyState study_;
+  widgets::ResultsTable* results_ = nullptr;
+  QDockWidget* resultsDock_ = nullptr;
+  widgets::JobRunner* resultsRunner_ = nullptr;  // writing changed results back
+  // Changed results not yet written, by (project, record name).
+  std::map<std::pair<std::string, std::string>, EvaluationRecord> pendingResults_;
+  void writeResults();
+  static QString evaluationLabel(const EvaluationRecord& record);
+  void updateOverlay();
   bool layoutPending_ = false;  // the default layout, applied before the first show, again after it
   // Help: the workbench guide (F1), the keyboard shortcuts.
   void showGuide();

@@ -149,6 +149,8 @@ void MainWindow::openProject(const QString& path) {
         }
         // The edited allocations measured earlier (stored in the project as they were measured).
         for (const EditRecord& e : contents.edits) addEditedPoint(e.point, QString::fromStdString(e.name));
+        results_->setRecords(contents.evaluations);
+        updateOverlay();
         sensitivity_->clear();
         saliency_->clear();
         // The sensitivity run shown: the one rule of run_choice.h.
@@ -351,19 +353,25 @@ void MainWindow::evaluateAllocation(const Allocation& allocation) {
   // Measured allocations are stored in the project: the editor is clean once it is, unless it
   // changed meanwhile.
   const int undoIndex = editor_->model()->undoStack()->index();
+  const MeasureAllocationOptions options = measureOptions(allocation);
   measureRunner_->start(
       QStringLiteral("measure"),
-      [options = measureOptions(allocation)](ProgressSink& progress, const CancelToken& cancel) {
+      [options](ProgressSink& progress, const CancelToken& cancel) {
         return Engine::measureAllocation(options, progress, cancel);
       },
-      [this, undoIndex](MeasuredEdit m) {
+      [this, undoIndex, options](MeasuredEdit m) {
         const SearchPoint& p = m.point;
         addEditedPoint(p, QString::fromStdString(m.name));
         if (editor_->model()->undoStack()->index() == undoIndex) editor_->model()->undoStack()->setClean();
-        statusBar()->showMessage(tr("Edited allocation: %1 bits, KL %2, perplexity %3 (%4 s)")
+        // Says what it measured: the search's windows, not the test data (Test PPL does that).
+        statusBar()->showMessage(tr("Edited allocation: %1 bits, KL %2, perplexity %3 on %4 windows of %5 "
+                                    "(%6 s); Test PPL measures it on the evaluation data")
                                      .arg(p.average_bits, 0, 'f', 3)
                                      .arg(p.kl, 0, 'g', 4)
                                      .arg(p.ppl, 0, 'f', 3)
+                                     .arg(options.eval_windows)
+                                     .arg(options.eval_data.empty() ? tr("the calibration corpus")
+                                                                    : QFileInfo(QString::fromStdString(options.eval_data)).fileName())
                                      .arg(p.seconds, 0, 'f', 1),
                                  20000);
         Q_EMIT jobEnded(QStringLiteral("measure"), true);

@@ -3,7 +3,9 @@
 // points appear live, loads a point into the allocation editor, edits it, measures it (the point
 // joins the Pareto view) and exports each plot to PNG, SVG and PDF.
 #include <QApplication>
+#include <QAbstractButton>
 #include <QMenu>
+#include <QMessageBox>
 #include <QSignalSpy>
 #include <QStandardPaths>
 #include <QUndoStack>
@@ -281,6 +283,21 @@ TEST(WorkbenchTest, TheGuidedDemoRunsEveryStepOnTheSampleModel) {
   for (int step = 0; step < 6; ++step) {
     QSignalSpy ended(&w, &MainWindow::demoStepEnded);
     w.runDemoStep(step);
+    // The demo's panel stays in view whatever the step shows.
+    EXPECT_FALSE(w.findChild<QWidget*>("demoDock")->visibleRegion().isEmpty()) << "step " << step;
+    if (step == 1) {
+      // The heatmap the sensitivity step talks about is in front.
+      EXPECT_FALSE(w.sensitivityPanel()->visibleRegion().isEmpty());
+    }
+    if (step == 3) {
+      // The edit step waits for the student's own edit, with the searched point as reference.
+      QTest::qWait(50);
+      EXPECT_TRUE(ended.isEmpty()) << "the edit step ended before any edit";
+      auto* m = w.allocationEditor()->model();
+      EXPECT_TRUE(m->hasReference());
+      m->setBits(m->rowsOfKind("mlp.down_proj"), 4);  // the student's edit
+      EXPECT_FALSE(m->differingRows().empty());  // what changed is marked against the reference
+    }
     if (ended.isEmpty()) {
       ASSERT_TRUE(ended.wait(scaled(300000))) << "step " << step;
     }
@@ -298,6 +315,26 @@ TEST(WorkbenchTest, TheGuidedDemoRunsEveryStepOnTheSampleModel) {
   for (const auto& f : std::filesystem::directory_iterator(dir + "/figures"))
     if (std::filesystem::file_size(f.path()) > 1000) ++figures;
   EXPECT_EQ(figures, 12);  // 4 plots x PNG, SVG, PDF
+  // Step 5 answered its question with the numbers: the edit against the dp front.
+  const QString verdict = demo->note(4);
+  EXPECT_TRUE(verdict.startsWith("Your edit: KL")) << verdict.toStdString();
+  EXPECT_TRUE(verdict.contains("Yes, it paid") || verdict.contains("No, it did not pay")) << verdict.toStdString();
+  EXPECT_EQ(verdict, w.demoVerdict());
+
+  // With another project open, the demo asks before it replaces it; "No" keeps it.
+  const std::string other = dir + "/other.bsproj.h5";
+  std::filesystem::copy_file(dir + "/demo.bsproj.h5", other);
+  w.openProject(QString::fromStdString(other));
+  ASSERT_TRUE(waitForJob(w, "project"));
+  QSignalSpy ended(&w, &MainWindow::demoStepEnded);
+  w.runDemoStep(0);
+  QTest::qWait(20);
+  auto* ask = w.findChild<QMessageBox*>("demoReplaceProject");
+  ASSERT_NE(ask, nullptr);
+  ask->button(QMessageBox::No)->click();
+  ASSERT_TRUE(QTest::qWaitFor([&] { return !ended.isEmpty(); }, 2000));
+  EXPECT_FALSE(ended.at(0).at(1).toBool());
+  EXPECT_EQ(w.projectPath(), QString::fromStdString(other));
 }
 
 TEST(WorkbenchTest, UnsavedEditsAreKeptOnCloseAndRestoredWithTheModel) {

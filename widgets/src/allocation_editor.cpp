@@ -136,13 +136,16 @@ AllocationEditor::AllocationEditor(QWidget* parent) : QWidget(parent) {
   addAction(redoAction);
   evaluate_ = new QPushButton(tr("Evaluate"));
   evaluate_->setObjectName(QStringLiteral("evaluateAllocation"));
+  evaluate_->setToolTip(tr("Measure this allocation as the search measures its candidates: KL, top-1 and "
+                           "perplexity against the unquantized model on the search's windows; the point "
+                           "joins the Pareto front"));
   connect(evaluate_, &QPushButton::clicked, this, [this] { Q_EMIT evaluateRequested(model_->allocation()); });
+  auto* testPerplexity = new QPushButton(tr("Test PPL"));
+  testPerplexity->setObjectName(QStringLiteral("testPerplexity"));
+  testPerplexity->setToolTip(tr("The perplexity of this allocation on the Evaluate panel's data (e.g. test.txt, "
+                                "all its windows), kept in Results"));
+  connect(testPerplexity, &QPushButton::clicked, this, [this] { Q_EMIT testPerplexityRequested(); });
 
-  auto* bulk = new QHBoxLayout;
-  bulk->addWidget(new QLabel(tr("Bits:")));
-  bulk->addWidget(bulkBits_);
-  bulk->addWidget(scope_, 1);
-  bulk->addWidget(apply);
   // Side-by-side comparison with a reference allocation.
   auto* compare = new QToolButton;
   compare->setObjectName(QStringLiteral("compare"));
@@ -155,12 +158,18 @@ AllocationEditor::AllocationEditor(QWidget* parent) : QWidget(parent) {
   compareMenu->addAction(tr("Compare with a file\u2026"), this, [this] { Q_EMIT compareWithFileRequested(); });
   compareMenu->addAction(tr("Clear the reference"), this, [this] { model_->clearReference(); });
   compare->setMenu(compareMenu);
+  auto* bulk = new QHBoxLayout;
+  bulk->addWidget(new QLabel(tr("Bits:")));
+  bulk->addWidget(bulkBits_);
+  bulk->addWidget(scope_, 1);
+  bulk->addWidget(apply);
+  bulk->addWidget(compare);
   auto* top = new QHBoxLayout;
   top->addWidget(meter_, 1);
   top->addWidget(undo);
   top->addWidget(redo);
-  top->addWidget(compare);
   top->addWidget(evaluate_);
+  top->addWidget(testPerplexity);
   auto* layout = new QVBoxLayout(this);
   layout->setContentsMargins(0, 0, 0, 0);
   layout->addLayout(top);

@@ -23,11 +23,14 @@ const char* const kTexts[] = {
                       "the summed KL within each budget (an exact knapsack, dp). The front appears "
                       "point by point; diamonds are uniform allocations of the same size."),
     QT_TRANSLATE_NOOP("DemoPanel",
-                      "<b>Edit.</b> Load the searched allocation nearest 3 bits into the editor and "
-                      "give every down_proj 4 bits by hand. The budget meter follows the edit."),
+                      "<b>Edit.</b> Load the searched allocation nearest 3 bits into the editor (kept as "
+                      "the reference, so that the editor marks what you change), then change it yourself: "
+                      "for example every down_proj to 4 bits, or paint bits on the heatmap where it is "
+                      "darkest. The budget meter follows the edit; the step ends with your first edit."),
     QT_TRANSLATE_NOOP("DemoPanel",
                       "<b>Evaluate.</b> Quantize the edited allocation and measure it like the search's "
-                      "candidates. Its point joins the front: did the hand edit pay for its bits?"),
+                      "candidates. Its point (a star) joins the front: did the hand edit pay for its bits? "
+                      "The answer below compares it with the search's best point at no more bits."),
     QT_TRANSLATE_NOOP("DemoPanel",
                       "<b>Save the figures.</b> Export the Pareto front, the sensitivity heatmap and "
                       "the allocation map as PNG, SVG and PDF."),

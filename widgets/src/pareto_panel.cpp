@@ -29,6 +29,9 @@ ParetoPanel::ParetoPanel(QWidget* parent) : QWidget(parent) {
 
 int ParetoPanel::addRun(const QString& name, const QString& method) { return view_->addRun(name, method); }
 void ParetoPanel::renameRun(int run, const QString& name) { view_->renameRun(run, name); }
+int ParetoPanel::runCount() const { return view_->runCount(); }
+QString ParetoPanel::runName(int run) const { return view_->runName(run); }
+void ParetoPanel::setOverlay(const QString& name, const std::vector<SearchPoint>& points) { view_->setOverlay(name, points); }
 void ParetoPanel::setRunDetail(int run, const QString& detail) { view_->setRunDetail(run, detail); }
 void ParetoPanel::addPoint(int run, const SearchPoint& point) { view_->addPoint(run, point); }
 void ParetoPanel::clear() { view_->clear(); }

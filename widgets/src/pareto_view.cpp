@@ -20,6 +20,7 @@ QColor methodColour(const QString& method) {
   if (method == QLatin1String("automixq")) return QColor(0x2c, 0xa0, 0x2c);
   if (method == QLatin1String("cmpq")) return QColor(0x94, 0x67, 0xbd);
   if (method == QLatin1String("edited")) return QColor(0xff, 0x7f, 0x0e);
+  if (method == QLatin1String("evaluated")) return QColor(0x17, 0xbe, 0xcf);
   const QColor others[] = {QColor(0x8c, 0x56, 0x4b), QColor(0xe3, 0x77, 0xc2), QColor(0x17, 0xbe, 0xcf),
                            QColor(0xbc, 0xbd, 0x22), QColor(0x7f, 0x7f, 0x7f)};
   return others[qHash(method) % (sizeof others / sizeof others[0])];
@@ -134,6 +135,27 @@ void ParetoView::styleLegendItem(QCPAbstractPlottable* plottable) {
   }
 }
 
+void ParetoView::setOverlay(const QString& name, const std::vector<SearchPoint>& points) {
+  if (overlayRun_ < 0) {
+    if (points.empty()) return;
+    overlayRun_ = addRun(name, QStringLiteral("evaluated"));
+    Run& r = runs_[size_t(overlayRun_)];
+    r.scatter->setScatterStyle(QCPScatterStyle(QCPScatterStyle::ssCrossSquare, QPen(r.colour, 2), QBrush(Qt::NoBrush), 11));
+    r.frontLine->setVisible(false);  // single evaluations, not a front
+  }
+  Run& r = runs_[size_t(overlayRun_)];
+  renameRun(overlayRun_, name);
+  r.points.clear();
+  r.scatter->data()->clear();
+  for (const SearchPoint& p : points) {
+    r.points.push_back(p);
+    const double v = value(p);
+    if (std::isfinite(v)) r.scatter->addData(p.average_bits, v);
+  }
+  r.frontLine->data()->clear();
+  replot(QCustomPlot::rpQueuedReplot);
+}
+
 void ParetoView::setRunDetail(int run, const QString& detail) { runs_.at(size_t(run)).detail = detail; }
 
 void ParetoView::resetView() {
@@ -221,6 +243,7 @@ void ParetoView::clear() {
     removeGraph(r.frontLine);
   }
   runs_.clear();
+  overlayRun_ = -1;
   baselines_.clear();
   baselineRuns_.clear();
   baselineGraph_->data()->clear();
@@ -256,10 +279,11 @@ void ParetoView::rebuild() {
     for (const SearchPoint& p : r.points)
       if (std::isfinite(value(p))) r.scatter->addData(p.average_bits, value(p));
     QVector<double> x, y;
-    for (const auto& [b, q] : front(i)) {
-      x.push_back(b);
-      y.push_back(q);
-    }
+    if (i != overlayRun_)
+      for (const auto& [b, q] : front(i)) {
+        x.push_back(b);
+        y.push_back(q);
+      }
     r.frontLine->setData(x, y, true);
   }
   rescale();

@@ -53,6 +53,13 @@ PerplexityPanel::PerplexityPanel(QWidget* parent) : QWidget(parent) {
   maxWindows_->setSpecialValueText(tr("all"));
   maxWindows_->setToolTip(tr("Evaluate only the first N windows (0 = all)"));
 
+  subject_ = new QComboBox(this);
+  subject_->setObjectName(QStringLiteral("subject"));
+  subject_->addItem(tr("unquantized model"), QStringLiteral("unquantized"));
+  subject_->addItem(tr("the editor's allocation"), QStringLiteral("allocation"));
+  subject_->setToolTip(tr("The editor's allocation is quantized in memory first (with the project's "
+                          "calibration statistics), then evaluated on this data"));
+
   device_ = new QComboBox(this);
   device_->setObjectName(QStringLiteral("device"));
   device_->addItem(QStringLiteral("cpu"));
@@ -108,18 +115,20 @@ PerplexityPanel::PerplexityPanel(QWidget* parent) : QWidget(parent) {
   auto* dataRow = new QHBoxLayout;
   dataRow->addWidget(dataPath_, 1);
   dataRow->addWidget(browse_);
-  grid->addWidget(fieldLabel(tr("&Data:"), dataPath_, this), 0, 0);
-  grid->addLayout(dataRow, 0, 1, 1, 3);
-  grid->addWidget(fieldLabel(tr("&Window length:"), seqlen_, this), 1, 0);
-  grid->addWidget(seqlen_, 1, 1);
-  grid->addWidget(fieldLabel(tr("&Max windows:"), maxWindows_, this), 1, 2);
-  grid->addWidget(maxWindows_, 1, 3);
-  grid->addWidget(fieldLabel(tr("De&vice:"), device_, this), 2, 0);
-  grid->addWidget(device_, 2, 1);
-  grid->addWidget(fieldLabel(tr("Dt&ype:"), dtype_, this), 2, 2);
-  grid->addWidget(dtype_, 2, 3);
-  grid->addWidget(fieldLabel(tr("&Threads:"), threads_, this), 3, 0);
-  grid->addWidget(threads_, 3, 1);
+  grid->addWidget(fieldLabel(tr("M&odel:"), subject_, this), 0, 0);
+  grid->addWidget(subject_, 0, 1, 1, 3);
+  grid->addWidget(fieldLabel(tr("&Data:"), dataPath_, this), 1, 0);
+  grid->addLayout(dataRow, 1, 1, 1, 3);
+  grid->addWidget(fieldLabel(tr("&Window length:"), seqlen_, this), 2, 0);
+  grid->addWidget(seqlen_, 2, 1);
+  grid->addWidget(fieldLabel(tr("&Max windows:"), maxWindows_, this), 2, 2);
+  grid->addWidget(maxWindows_, 2, 3);
+  grid->addWidget(fieldLabel(tr("De&vice:"), device_, this), 3, 0);
+  grid->addWidget(device_, 3, 1);
+  grid->addWidget(fieldLabel(tr("Dt&ype:"), dtype_, this), 3, 2);
+  grid->addWidget(dtype_, 3, 3);
+  grid->addWidget(fieldLabel(tr("&Threads:"), threads_, this), 4, 0);
+  grid->addWidget(threads_, 4, 1);
   grid->setColumnStretch(1, 1);
   grid->setColumnStretch(3, 1);
 
@@ -187,6 +196,7 @@ PerplexityRequest PerplexityPanel::request() const {
   r.device = device_->currentText();
   r.dtype = dtype_->currentText();
   r.threads = threads_->value();
+  r.subject = subject_->currentData().toString();
   return r;
 }
 
@@ -199,6 +209,8 @@ void PerplexityPanel::setRequest(const PerplexityRequest& r) {
   const int dtype = dtype_->findText(r.dtype);
   if (dtype >= 0) dtype_->setCurrentIndex(dtype);
   threads_->setValue(r.threads);
+  const int subject = subject_->findData(r.subject);
+  if (subject >= 0) subject_->setCurrentIndex(subject);
 }
 
 void PerplexityPanel::setBusy(bool busy) {
@@ -237,10 +249,11 @@ void PerplexityPanel::setProgress(qint64 done, qint64 total, double eta_seconds)
                            : tr("%v / %m windows \u2014 %1 left").arg(eta));
 }
 
-void PerplexityPanel::showResult(const PerplexityResult& r) {
+void PerplexityPanel::showResult(const PerplexityResult& r, const QString& label) {
   ppl_->setText(tr("PPL %1").arg(r.ppl, 0, 'f', 3));
   const double rate = r.seconds > 0 ? double(r.tokens) / r.seconds : 0.0;
-  details_->setText(tr("%1 tokens in %2 windows of %3  \u00B7  mean NLL %4 nats\n"
+  details_->setText((label.isEmpty() ? QString() : label + QLatin1Char('\n')) +
+                    tr("%1 tokens in %2 windows of %3  \u00B7  mean NLL %4 nats\n"
                        "%5  \u00B7  %6 tokens/s")
                         .arg(formatCount(r.tokens), formatCount(r.windows),
                              QString::number(r.seqlen))
@@ -278,7 +291,7 @@ void PerplexityPanel::browseData() {
 void PerplexityPanel::updateEnabled() {
   const bool ready = !modelDir_.isEmpty() && !busy_;
   for (QWidget* w : std::initializer_list<QWidget*>{dataPath_, browse_, seqlen_, maxWindows_,
-                                                    device_, dtype_, threads_})
+                                                    device_, dtype_, threads_, subject_})
     w->setEnabled(!busy_);
   evaluate_->setEnabled(ready && !dataPath_->text().trimmed().isEmpty());
   cancel_->setEnabled(busy_);

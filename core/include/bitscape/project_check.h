@@ -15,7 +15,7 @@ struct ProjectCheck {
   int64_t modules = 0, hessians = 0;  // calibrated modules, Hessians read
   int64_t sensitivity_runs = 0, curves = 0, saliency_maps = 0;
   int64_t search_runs = 0, search_points = 0;
-  int64_t edits = 0, probing_runs = 0, probes = 0;
+  int64_t edits = 0, evaluations = 0, probing_runs = 0, probes = 0;
 };
 
 // Throws InputError naming the file and the first problem found.

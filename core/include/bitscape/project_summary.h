@@ -1,6 +1,6 @@
 // What a project holds, read once for the front ends: the model, the calibration, every search
 // run with its points, every sensitivity run with its curves and saliency totals, the probing
-// runs and the measured edits. `bitscape-cli show` prints it and the workbench opens a project
+// runs, the measured edits and the perplexity evaluations. `bitscape-cli show` prints it and the workbench opens a project
 // from it. Plain values (no LibTorch).
 #pragma once
 
@@ -9,6 +9,7 @@
 #include <string>
 #include <vector>
 
+#include "bitscape/evaluation_store.h"
 #include "bitscape/progress.h"
 #include "bitscape/project.h"
 #include "bitscape/search_store.h"
@@ -31,6 +32,7 @@ struct ProjectSummary {
   std::vector<Sensitivity> sensitivity_runs;  // oldest first
   std::vector<ProbingRunInfo> probing_runs;   // oldest first
   std::vector<EditRecord> edits;              // measured allocations, oldest first
+  std::vector<EvaluationRecord> evaluations;  // perplexity evaluations, oldest first
 
   // The sensitivity run the views and `show` display (run_choice.h: the last complete, else the
   // last); nullptr when there is none.

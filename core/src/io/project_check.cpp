@@ -7,6 +7,7 @@
 #include "bitscape/error.h"
 #include "bitscape/json_input.h"
 #include "bitscape/project.h"
+#include "bitscape/evaluation_store.h"
 #include "bitscape/search_store.h"
 #include "bitscape/sensitivity_store.h"
 
@@ -60,6 +61,13 @@ ProjectCheck check_project(const std::string& path) {
     Allocation::from_json(parse_json(e.allocation_json, path, "edited allocation " + name),
                           model.modules, path + ":/edits/" + name);
     ++c.edits;
+  }
+  for (const std::string& name : evaluation_records(r)) {
+    const EvaluationRecord e = read_evaluation(r, name);
+    if (!e.allocation_json.empty())
+      Allocation::from_json(parse_json(e.allocation_json, path, "evaluated allocation " + name),
+                            model.modules, path + ":/evaluations/" + name);
+    ++c.evaluations;
   }
   return c;
 }

@@ -51,6 +51,7 @@ ProjectSummary read_project_summary(const ProjectReader& reader, ProgressSink& p
   }
   for (const std::string& run : probing_runs(reader)) c.probing_runs.push_back(read_probing_run(reader, run));
   for (const std::string& e : edit_records(reader)) c.edits.push_back(read_edit(reader, e));
+  for (const std::string& e : evaluation_records(reader)) c.evaluations.push_back(read_evaluation(reader, e));
   return c;
 }
 

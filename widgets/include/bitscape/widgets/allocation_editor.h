@@ -36,6 +36,9 @@ class AllocationEditor : public QWidget {
   void evaluateRequested(const bitscape::Allocation& allocation);
   void moduleSelected(const QString& module);  // the current row's module (full HF name)
   void compareWithFileRequested();             // "Compare with a file..."
+  // "Test PPL": the perplexity of the allocation on the evaluation data (the workbench runs the
+  // Evaluate panel on it), as opposed to Evaluate's measurement on the search's windows.
+  void testPerplexityRequested();
 
  private:
   void updateMeter(double averageBits, double codeBits, qint64 totalBytes);

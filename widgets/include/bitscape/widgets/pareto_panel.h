@@ -5,6 +5,7 @@
 
 #include <QString>
 #include <QWidget>
+#include <vector>
 
 #include "bitscape/search_result.h"
 
@@ -23,12 +24,15 @@ class ParetoPanel : public QWidget {
   int addRun(const QString& name, const QString& method = QString());
   void renameRun(int run, const QString& name);
   void setRunDetail(int run, const QString& detail);
+  void setOverlay(const QString& name, const std::vector<SearchPoint>& points);
   void addPoint(int run, const SearchPoint& point);
   void clear();
   QString summary(int run, int index) const;
   // A point of a run (run -1: a baseline), as added.
   const SearchPoint& point(int run, int index) const;
   int pointCount(int run) const;
+  int runCount() const;
+  QString runName(int run) const;
   QWidget* plotWidget() const;  // the ParetoView (a QCustomPlot)
   ParetoView* view() const { return view_; }
 

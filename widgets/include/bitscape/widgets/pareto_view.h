@@ -37,6 +37,11 @@ class ParetoView : public QCustomPlot {
   bool baselinesVisible() const { return baselineGraph_->visible(); }
   QCPGraph* runScatter(int run) const { return runs_.at(size_t(run)).scatter; }
   QCPGraph* baselineGraph() const { return baselineGraph_; }
+  // Evaluations drawn over the front (the results table's pinned allocations: their perplexity
+  // on other data than the search's, so only in the perplexity view), as one run of crosses
+  // named `name`; its points are replaced on each call.
+  void setOverlay(const QString& name, const std::vector<SearchPoint>& points);
+  int overlayRun() const { return overlayRun_; }
   // Back to the view that shows every point (after zooming; a double-click does it too).
   Q_INVOKABLE void resetView();
   void renameRun(int run, const QString& name);
@@ -86,6 +91,7 @@ class ParetoView : public QCustomPlot {
   std::vector<Run> runs_;
   std::vector<SearchPoint> baselines_;
   std::vector<int> baselineRuns_;  // the run each baseline came with
+  int overlayRun_ = -1;
   void applyPaletteColours();
   void styleLegendItem(QCPAbstractPlottable* plottable);
   QCPGraph* baselineGraph_ = nullptr;

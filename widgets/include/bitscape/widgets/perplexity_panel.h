@@ -27,6 +27,9 @@ struct PerplexityRequest {
   QString device = QStringLiteral("cpu");
   QString dtype = QStringLiteral("float32");
   int threads = 0;               // 0 = LibTorch's default
+  // What is evaluated: "unquantized" (the model as loaded) or "allocation" (the editor's
+  // allocation, quantized in memory first).
+  QString subject = QStringLiteral("unquantized");
 };
 
 class PerplexityPanel : public QWidget {
@@ -52,7 +55,10 @@ class PerplexityPanel : public QWidget {
   void setBusy(bool busy);
   void setStage(const QString& stage, qint64 total);
   void setProgress(qint64 done, qint64 total, double eta_seconds);
-  void showResult(const PerplexityResult& result);
+  // The result, labelled with what was evaluated, on which data, windows and device (`label`,
+  // e.g. "unquantized model · test.txt · 503 windows of 256 tokens · cpu fp32"). It stays shown
+  // while the next evaluation runs and after a cancel, until a new result replaces it.
+  void showResult(const PerplexityResult& result, const QString& label = QString());
   // The status line under the progress bar; an error shows in the palette's error colour.
   void showMessage(const QString& text, bool error = false);
   void clearResult();
@@ -73,6 +79,7 @@ class PerplexityPanel : public QWidget {
   QSpinBox* seqlen_ = nullptr;
   QSpinBox* maxWindows_ = nullptr;
   QComboBox* device_ = nullptr;
+  QComboBox* subject_ = nullptr;
   QComboBox* dtype_ = nullptr;
   QSpinBox* threads_ = nullptr;
   QPushButton* evaluate_ = nullptr;
