@@ -3,6 +3,10 @@
 #include "main_window.h"
 
 #include "dock_layout.h"
+
+#include <nlohmann/json.hpp>
+
+#include "bitscape/json_input.h"
 #include "main_window_parts.h"
 
 namespace bitscape::gui {
@@ -211,6 +215,15 @@ MainWindow::MainWindow(QWidget* parent)
   architectureDock_ = addView(tr("Architecture"), "architectureDock", "architecture", factsScroll, false);
   panel_ = new widgets::PerplexityPanel;
   evaluateDock_ = addView(tr("Evaluate"), "evaluateDock", "evaluate", panel_, true, true);
+
+  // The editor's allocation and its reference side by side, with what is known of each.
+  comparison_ = new widgets::ComparisonView;
+  comparison_->setModel(editor_->model());
+  comparison_->setMeasures([this](const Allocation& a) { return measuresOf(a); });
+  comparisonDock_ = addView(tr("Compare"), "comparisonDock", "compare", comparison_);
+  connect(editor_->model(), &widgets::AllocationModel::referenceChanged, this, [this] {
+    if (editor_->model()->hasReference()) showView(QStringLiteral("compare"));
+  });
 
   // Every evaluation of the project, labelled; renames, pins and hides go back into the project.
   results_ = new widgets::ResultsTable;
@@ -428,6 +441,7 @@ void MainWindow::buildMenus() {
   view->addAction(sensitivityDock_->toggleViewAction());
   view->addAction(editorDock_->toggleViewAction());
   view->addAction(mapDock_->toggleViewAction());
+  view->addAction(comparisonDock_->toggleViewAction());
   view->addAction(saliencyDock_->toggleViewAction());
   view->addAction(probingDock_->toggleViewAction());
   view->addAction(jobsDock_->toggleViewAction());
@@ -645,6 +659,7 @@ void MainWindow::evaluate() {
         if (!outcome.record.name.empty()) {
           results_->addRecord(outcome.record);
           updateOverlay();
+          comparison_->refresh();
         }
         statusBar()->showMessage(tr("Evaluation finished"), 5000);
         Q_EMIT jobEnded(QStringLiteral("evaluate"), true);
@@ -657,6 +672,44 @@ QString MainWindow::evaluationLabel(const EvaluationRecord& r) {
       .arg(r.windows)
       .arg(r.seqlen)
       .arg(QString::fromStdString(r.device), QString::fromStdString(r.dtype));
+}
+
+std::string MainWindow::allocationKey(const Allocation& a) const {
+  // The settings alone (not the name): equal allocations from a point, an edit or a result meet.
+  nlohmann::json j = a.to_json(editor_->model()->shapes());
+  j.erase("name");
+  return j.dump();
+}
+
+void MainWindow::rememberMeasure(const Allocation& a, const QString& line) {
+  if (editor_->model()->rowCount() == 0) return;
+  QStringList& lines = measures_[allocationKey(a)];
+  if (!lines.contains(line)) lines << line;
+}
+
+QStringList MainWindow::measuresOf(const Allocation& a) const {
+  if (editor_->model()->rowCount() == 0) return {};
+  const std::string key = allocationKey(a);
+  QStringList lines;
+  if (auto it = measures_.find(key); it != measures_.end()) lines = it->second;
+  // Perplexities on named data from the results table.
+  for (const EvaluationRecord& e : results_->records()) {
+    if (e.allocation_json.empty()) continue;
+    try {
+      nlohmann::json j = parse_json(e.allocation_json, projectPath_.toStdString(), "evaluation " + e.name);
+      j.erase("name");
+      if (j.dump() != key) continue;
+    } catch (const std::exception&) {
+      continue;
+    }
+    lines << tr("perplexity %1 on %2 (%3 windows of %4, %5)")
+                 .arg(e.ppl, 0, 'f', 3)
+                 .arg(QFileInfo(QString::fromStdString(e.data)).fileName())
+                 .arg(e.windows)
+                 .arg(e.seqlen)
+                 .arg(QString::fromStdString(e.label));
+  }
+  return lines;
 }
 
 void MainWindow::writeResults() {

@@ -49,6 +49,7 @@ class ProbingView;
 class SensitivityPanel;
 class StartPage;
 class ResultsTable;
+class ComparisonView;
 }  // namespace bitscape::widgets
 
 namespace bitscape::gui {
@@ -85,6 +86,7 @@ class MainWindow : public QMainWindow {
   widgets::ProbingView* probingView() const { return probing_; }
   widgets::StartPage* startPage() const { return start_; }
   widgets::ResultsTable* resultsTable() const { return results_; }
+  widgets::ComparisonView* comparisonView() const { return comparison_; }
   // Shows a module's saliency maps from the open project (read in the background; job
   // "saliency"), with the channels the editor's allocation keeps at other bits marked.
   void showSaliency(const QString& module);
@@ -274,6 +276,14 @@ class MainWindow : public QMainWindow {
   void writeResults();
   static QString evaluationLabel(const EvaluationRecord& record);
   void updateOverlay();
+  // What is known of an allocation's quality (the comparison view): measured points and edits
+  // (KL, perplexity on the search's windows) by the allocation's settings, and the results.
+  widgets::ComparisonView* comparison_ = nullptr;
+  QDockWidget* comparisonDock_ = nullptr;
+  std::map<std::string, QStringList> measures_;
+  std::string allocationKey(const Allocation& a) const;
+  void rememberMeasure(const Allocation& a, const QString& line);
+  QStringList measuresOf(const Allocation& a) const;
   bool layoutPending_ = false;  // the default layout, applied before the first show, again after it
   // Help: the workbench guide (F1), the keyboard shortcuts.
   void showGuide();

@@ -65,6 +65,7 @@
 #include "bitscape/widgets/sensitivity_panel.h"
 #include "bitscape/widgets/perplexity_panel.h"
 #include "bitscape/widgets/results_table.h"
+#include "bitscape/widgets/comparison_view.h"
 #include "bitscape/widgets/share_delegate.h"
 #include "engine.h"
 #include "main_window.h"

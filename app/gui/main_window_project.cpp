@@ -149,6 +149,7 @@ void MainWindow::openProject(const QString& path) {
         }
         // The edited allocations measured earlier (stored in the project as they were measured).
         for (const EditRecord& e : contents.edits) addEditedPoint(e.point, QString::fromStdString(e.name));
+        measures_.clear();  // measured on another project's windows
         results_->setRecords(contents.evaluations);
         updateOverlay();
         sensitivity_->clear();
@@ -326,6 +327,13 @@ void MainWindow::loadPoint(int run, int index) {
         edited ? Engine::allocationOfEdit(projectPath_.toStdString(), editNames_[size_t(index)].toStdString())
                : Engine::allocationOfPoint(projectPath_.toStdString(), paretoRunNames_[size_t(run)].toStdString(),
                                            pareto_->point(run, index).index);
+    {
+      const SearchPoint& p = pareto_->point(run, index);
+      rememberMeasure(a, tr("KL %1, perplexity %2 on the search's windows (%3)")
+                             .arg(p.kl, 0, 'g', 4)
+                             .arg(p.ppl, 0, 'f', 3)
+                             .arg(pareto_->runName(run)));
+    }
     editor_->model()->setAllocation(a, tr("Load %1").arg(QString::fromStdString(a.name)));
     editor_->model()->undoStack()->setClean();  // stored in the project
     editorDock_->raise();
@@ -361,6 +369,12 @@ void MainWindow::evaluateAllocation(const Allocation& allocation) {
       },
       [this, undoIndex, options](MeasuredEdit m) {
         const SearchPoint& p = m.point;
+        rememberMeasure(options.allocation, tr("KL %1, perplexity %2 on %3 windows (%4)")
+                                                .arg(p.kl, 0, 'g', 4)
+                                                .arg(p.ppl, 0, 'f', 3)
+                                                .arg(options.eval_windows)
+                                                .arg(QString::fromStdString(m.name)));
+        comparison_->refresh();
         addEditedPoint(p, QString::fromStdString(m.name));
         if (editor_->model()->undoStack()->index() == undoIndex) editor_->model()->undoStack()->setClean();
         // Says what it measured: the search's windows, not the test data (Test PPL does that).

@@ -18,6 +18,7 @@
 #include "bitscape/project.h"
 #include "bitscape/widgets/allocation_editor.h"
 #include "bitscape/widgets/allocation_model.h"
+#include "bitscape/widgets/comparison_view.h"
 #include "bitscape/widgets/pareto_panel.h"
 #include "bitscape/widgets/pareto_view.h"
 #include "bitscape/widgets/perplexity_panel.h"
@@ -115,6 +116,15 @@ TEST(ResultsTest, EvaluationsAreLabelledKeptListedAndComparedInTheWindow) {
   EXPECT_EQ(view->pointCount(view->overlayRun()), 1);
   EXPECT_DOUBLE_EQ(view->point(view->overlayRun(), 0).ppl, q.ppl);
   EXPECT_TRUE(view->runName(view->overlayRun()).contains("test.txt"));
+  // Compared side by side: the 3-bit allocation kept as the reference, then edited; the rows
+  // name the modules in full, the reference's column carries its test perplexity.
+  m->setReference(m->allocation(), "3 bits");
+  m->setBits(m->rowsOfKind("mlp.down_proj"), 4);
+  bitscape::widgets::ComparisonView* cmp = w.comparisonView();
+  EXPECT_EQ(cmp->rowCount(), 6);
+  EXPECT_TRUE(cmp->text(0, bitscape::widgets::ComparisonView::kModuleColumn).startsWith("model.layers."));
+  EXPECT_TRUE(cmp->summaryText().contains(QString("perplexity %1 on test.txt").arg(q.ppl, 0, 'f', 3)))
+      << cmp->summaryText().toStdString();
   // Rename the other, hide it.
   results->rename(0, "baseline fp32");
   results->setHidden(0, true);

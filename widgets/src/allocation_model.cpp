@@ -311,6 +311,13 @@ void AllocationModel::clearReference() {
   Q_EMIT referenceChanged();
 }
 
+Allocation AllocationModel::referenceAllocation() const {
+  Allocation a;
+  a.name = referenceLabel_.toStdString();
+  for (size_t i = 0; i < reference_.size() && i < shapes_.size(); ++i) a.modules[shapes_[i].name] = reference_[i];
+  return a;
+}
+
 std::vector<int> AllocationModel::differingRows() const {
   std::vector<int> rows;
   for (size_t i = 0; i < reference_.size() && i < settings_.size(); ++i)

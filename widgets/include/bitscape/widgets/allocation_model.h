@@ -58,6 +58,8 @@ class AllocationModel : public QAbstractTableModel {
   // Rows whose setting differs from the reference; the reference's cost.
   std::vector<int> differingRows() const;
   const AllocationCost& referenceCost() const { return referenceCost_; }
+  const ModuleAllocation& referenceModule(int row) const { return reference_.at(size_t(row)); }
+  Allocation referenceAllocation() const;
 
   bool locked(int row) const { return locked_.contains(row); }
   const ModuleAllocation& module(int row) const { return settings_.at(size_t(row)); }
