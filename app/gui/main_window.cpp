@@ -9,6 +9,10 @@
 #include "bitscape/json_input.h"
 #include "main_window_parts.h"
 
+#include <QJsonArray>
+#include <QJsonDocument>
+#include <QJsonObject>
+
 namespace bitscape::gui {
 
 namespace {
@@ -320,6 +324,14 @@ MainWindow::MainWindow(QWidget* parent)
     panel_->showMessage(tr("Cancelled."));
     statusBar()->showMessage(tr("Cancelled"), 5000);
     Q_EMIT jobEnded(runningJob_, false);
+  });
+  // The NLL chart fills as windows are scored (perplexity.cpp's "window_nll" results).
+  connect(runner_, &widgets::JobRunner::resultReported, this, [this](quint64, const QString& kind, const QString& json) {
+    if (kind != QLatin1String("window_nll")) return;
+    const QJsonObject o = QJsonDocument::fromJson(json.toUtf8()).object();
+    std::vector<double> nll;
+    for (const QJsonValue& v : o.value(QLatin1String("nll")).toArray()) nll.push_back(v.toDouble());
+    panel_->appendWindowNll(o.value(QLatin1String("first")).toInteger(), nll, o.value(QLatin1String("windows")).toInteger());
   });
   connect(panel_, &widgets::PerplexityPanel::evaluateRequested, this, &MainWindow::evaluate);
   connect(panel_, &widgets::PerplexityPanel::cancelRequested, runner_,

@@ -109,6 +109,27 @@ void MainWindow::chooseSensitivity() {
 
 void MainWindow::runSensitivity(SensitivityJobOptions request) {
   request.device = jobDevice();
+  // The heatmap fills as modules finish (the job's "sensitivity_curve" results), not only when
+  // the run is stored.
+  auto live = std::make_shared<std::vector<SensitivityCurve>>();
+  sensitivity_->clear();
+  sensitivity_->setPlaceholder(tr("Sensitivity analysis running: cells appear as modules finish"));
+  auto connection = std::make_shared<QMetaObject::Connection>();
+  *connection = connect(analysisRunner_, &widgets::JobRunner::resultReported, this,
+                        [this, live](quint64, const QString& kind, const QString& json) {
+                          if (kind != QLatin1String("sensitivity_curve")) return;
+                          try {
+                            live->push_back(sensitivity_curve_from_json(json.toStdString()));
+                          } catch (const std::exception&) {
+                            return;
+                          }
+                          sensitivity_->setCurves(tr("running (%1 modules)").arg(live->size()), *live, {});
+                        });
+  for (auto signal : {&widgets::JobRunner::finished, &widgets::JobRunner::cancelled})
+    connect(analysisRunner_, signal, this, [this, connection](quint64) { QObject::disconnect(*connection); },
+            Qt::SingleShotConnection);
+  connect(analysisRunner_, &widgets::JobRunner::failed, this,
+          [connection](quint64, const QString&) { QObject::disconnect(*connection); }, Qt::SingleShotConnection);
   startAnalysis(
       QStringLiteral("sensitivity"), tr("Sensitivity analysis\u2026"),
       [request](ProgressSink& progress, const CancelToken& cancel) {

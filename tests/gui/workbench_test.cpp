@@ -286,8 +286,12 @@ TEST(WorkbenchTest, TheGuidedDemoRunsEveryStepOnTheSampleModel) {
     // The demo's panel stays in view whatever the step shows.
     EXPECT_FALSE(w.findChild<QWidget*>("demoDock")->visibleRegion().isEmpty()) << "step " << step;
     if (step == 1) {
-      // The heatmap the sensitivity step talks about is in front.
+      // The heatmap the sensitivity step talks about is in front, and fills as modules finish:
+      // cells appear while the job still runs.
       EXPECT_FALSE(w.sensitivityPanel()->visibleRegion().isEmpty());
+      ASSERT_TRUE(QTest::qWaitFor([&] { return w.sensitivityPanel()->heatmap()->rows() > 0 || !ended.isEmpty(); },
+                                  scaled(300000)));
+      EXPECT_TRUE(ended.isEmpty()) << "no cell before the run ended";
     }
     if (step == 3) {
       // The edit step waits for the student's own edit, with the searched point as reference.

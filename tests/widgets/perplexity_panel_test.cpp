@@ -169,3 +169,16 @@ TEST(PerplexityPanelTest, ResultShowsPerplexityCountsAndPlotsEveryWindow) {
   panel.clearResult();
   EXPECT_EQ(panel.plot()->pointCount(), 0);
 }
+
+TEST(PerplexityPanelTest, TheNllChartFillsAsWindowsAreScored) {
+  bitscape::widgets::PerplexityPanel panel;
+  panel.appendWindowNll(0, {3.0, 3.5}, 4);
+  EXPECT_EQ(panel.plot()->pointCount(), 2);
+  EXPECT_DOUBLE_EQ(panel.plot()->meanNll(), 3.25);
+  panel.appendWindowNll(2, {2.5, 3.0}, 4);
+  EXPECT_EQ(panel.plot()->pointCount(), 4);
+  EXPECT_DOUBLE_EQ(panel.plot()->meanNll(), 3.0);
+  // A new evaluation starts over.
+  panel.appendWindowNll(0, {1.0}, 8);
+  EXPECT_EQ(panel.plot()->pointCount(), 1);
+}

@@ -1,6 +1,7 @@
 #include "bitscape/widgets/nll_plot.h"
 
 #include <algorithm>
+#include <cmath>
 
 #include "bitscape/widgets/plot_export.h"
 #include <numeric>
@@ -67,6 +68,15 @@ void NllPlot::setWindowNll(const std::vector<double>& window_nll) {
   xAxis->setRange(0.5, double(window_nll.size()) + 0.5);
   yAxis->setRange(std::max(0.0, *lo - pad), *hi + pad);
   replot();
+}
+
+void NllPlot::appendWindowNll(int64_t first, const std::vector<double>& window_nll, int64_t total) {
+  if (first == 0 || first != int64_t(live_.size())) live_.assign(size_t(std::max<int64_t>(0, first)), std::nan(""));
+  live_.insert(live_.end(), window_nll.begin(), window_nll.end());
+  setWindowNll(live_);
+  // The x axis spans every window that will come, so that the chart fills from the left.
+  if (total > int64_t(live_.size())) xAxis->setRange(0.5, double(total) + 0.5);
+  replot(QCustomPlot::rpQueuedReplot);
 }
 
 int NllPlot::pointCount() const { return windows_->dataCount(); }

@@ -276,6 +276,10 @@ void PerplexityPanel::clearResult() {
   plot_->clear();
 }
 
+void PerplexityPanel::appendWindowNll(int64_t first, const std::vector<double>& window_nll, int64_t total) {
+  plot_->appendWindowNll(first, window_nll, total);
+}
+
 QString PerplexityPanel::resultText() const {
   return ppl_->text() + QLatin1Char(' ') + details_->text();
 }

@@ -135,6 +135,8 @@ void SensitivityPanel::setAllocationModel(AllocationModel* model) {
   relabel();
 }
 
+void SensitivityPanel::setPlaceholder(const QString& text) { heatmap_->setPlaceholder(text); }
+
 void SensitivityPanel::setPainting(bool on, int bits) {
   paint_->setChecked(on);
   paintBits_->setValue(bits);
@@ -158,6 +160,7 @@ void SensitivityPanel::clear() {
   totals_.clear();
   metric_->clear();
   heatmap_->clear();
+  heatmap_->setPlaceholder(tr("Open a project with a sensitivity run"));
 }
 
 void SensitivityPanel::setCurves(const QString& title, const std::vector<SensitivityCurve>& curves,

@@ -55,6 +55,13 @@ struct SensitivityCurve {
   bool complete() const { return !bits.empty() && ppl.size() == bits.size(); }
 };
 
+// A curve as one JSON object (the sensitivity job's live "sensitivity_curve" results, drawn on the
+// workbench's heatmap as each module finishes): module, bits and every per-bit list (null for
+// NaN), hessian_trace, layer_hessian_trace. sensitivity_curve_from_json reads it back; throws
+// InputError.
+std::string sensitivity_curve_json(const SensitivityCurve& c);
+SensitivityCurve sensitivity_curve_from_json(const std::string& json);
+
 // Spearman's rank correlation between two equally long vectors (average ranks for ties);
 // NaN when either is constant or shorter than 2.
 double spearman(const std::vector<double>& a, const std::vector<double>& b);

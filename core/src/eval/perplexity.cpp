@@ -10,6 +10,8 @@
 
 #include <chrono>
 #include <cmath>
+#include <cstdio>
+#include <string>
 
 #include "bitscape/config.h"
 #include "bitscape/corpus.h"
@@ -88,6 +90,14 @@ PerplexityResult evaluate_perplexity(const Model& model, const at::Tensor& windo
       total += window_sum;
       r.tokens += predicted;
     }
+    // The batch's windows the moment they are scored (the workbench draws them as they come).
+    std::string json = "{\"first\":" + std::to_string(w0) + ",\"windows\":" + std::to_string(r.windows) + ",\"nll\":[";
+    for (int64_t i = 0; i < n; ++i) {
+      char buf[32];
+      std::snprintf(buf, sizeof buf, "%s%.17g", i ? "," : "", r.window_nll[size_t(w0 + i)]);
+      json += buf;
+    }
+    progress.result("window_nll", json + "]}");
     progress.advance(w0 + n);
   }
   r.nll = total / static_cast<double>(r.tokens);

@@ -205,6 +205,7 @@ SensitivityJobResult run_sensitivity_job(const SensitivityJobOptions& options, P
           if (o.curves) {
             write_module_curve(writer, run, r.curve);
             curves.push_back(r.curve);
+            progress.result("sensitivity_curve", sensitivity_curve_json(r.curve));  // drawn as it comes
           }
           // Each module is committed: a run killed at any instant resumes after the last one.
           writer.checkpoint();

@@ -2,7 +2,13 @@
 // correlation, TAMMP's consensus Jaccard compactness and column grouping.
 #include "bitscape/sensitivity_result.h"
 
+#include "bitscape/error.h"
+#include "bitscape/json_input.h"
+
+#include <nlohmann/json.hpp>
+
 #include <algorithm>
+#include <cmath>
 #include <map>
 #include <numeric>
 #include <set>
@@ -113,6 +119,67 @@ std::vector<uint8_t> tammp_column_groups(int64_t columns,
     }
   }
   return g;
+}
+
+namespace {
+
+nlohmann::json numbers_json(const std::vector<double>& v) {
+  nlohmann::json a = nlohmann::json::array();
+  for (double x : v) a.push_back(std::isfinite(x) ? nlohmann::json(x) : nlohmann::json(nullptr));
+  return a;
+}
+
+std::vector<double> numbers_from(const nlohmann::json& j, const char* key, size_t n) {
+  std::vector<double> v;
+  if (!j.contains(key)) return v;
+  const nlohmann::json& a = j.at(key);
+  if (!a.is_array() || a.size() > n) throw InputError("", std::string("sensitivity curve: ") + key + " is not a list of the bits' values");
+  for (const nlohmann::json& x : a) v.push_back(x.is_number() ? x.get<double>() : std::nan(""));
+  return v;
+}
+
+}  // namespace
+
+std::string sensitivity_curve_json(const SensitivityCurve& c) {
+  const nlohmann::json j = {{"module", c.module},
+                            {"bits", c.bits},
+                            {"ppl", numbers_json(c.ppl)},
+                            {"delta_ppl", numbers_json(c.delta_ppl)},
+                            {"kl", numbers_json(c.kl)},
+                            {"jsd", numbers_json(c.jsd)},
+                            {"top1", numbers_json(c.top1)},
+                            {"objective", numbers_json(c.objective)},
+                            {"hawq", numbers_json(c.hawq)},
+                            {"hessian_trace", numbers_json({c.hessian_trace})[0]},
+                            {"layer_hessian_trace", numbers_json({c.layer_hessian_trace})[0]}};
+  return j.dump();
+}
+
+SensitivityCurve sensitivity_curve_from_json(const std::string& json) {
+  const nlohmann::json j = parse_json(json, "", "sensitivity curve");
+  if (!j.is_object() || !j.contains("module") || !j["module"].is_string() || !j.contains("bits") ||
+      !j["bits"].is_array())
+    throw InputError("", "sensitivity curve: needs a module name and its bits");
+  SensitivityCurve c;
+  c.module = j["module"].get<std::string>();
+  for (const nlohmann::json& b : j["bits"]) {
+    if (!b.is_number_integer()) throw InputError("", "sensitivity curve: a bit-width is not an integer");
+    c.bits.push_back(b.get<int>());
+  }
+  const size_t n = c.bits.size();
+  c.ppl = numbers_from(j, "ppl", n);
+  c.delta_ppl = numbers_from(j, "delta_ppl", n);
+  c.kl = numbers_from(j, "kl", n);
+  c.jsd = numbers_from(j, "jsd", n);
+  c.top1 = numbers_from(j, "top1", n);
+  c.objective = numbers_from(j, "objective", n);
+  c.hawq = numbers_from(j, "hawq", n);
+  auto scalar = [&](const char* key) {
+    return j.contains(key) && j[key].is_number() ? j[key].get<double>() : std::nan("");
+  };
+  c.hessian_trace = scalar("hessian_trace");
+  c.layer_hessian_trace = scalar("layer_hessian_trace");
+  return c;
 }
 
 }  // namespace bitscape

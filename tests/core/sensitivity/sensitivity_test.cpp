@@ -15,6 +15,9 @@
 #include "bitscape/perplexity.h"
 #include "bitscape/quantize_job.h"
 #include "bitscape/sensitivity.h"
+#include "bitscape/sensitivity_result.h"
+
+#include <nlohmann/json.hpp>
 #include "test_util.h"
 
 namespace bitscape {
@@ -179,4 +182,66 @@ TEST(SensitivityMathTest, TammpGroupingStrategies) {
 }
 
 }  // namespace
+}  // namespace bitscape
+
+namespace bitscape {
+namespace {
+// Keeps the live results a job reports (ProgressSink::result).
+struct ResultLog : bitscape::ProgressSink {
+  std::vector<std::pair<std::string, std::string>> results;
+  void result(const std::string& kind, const std::string& json) override { results.emplace_back(kind, json); }
+};
+}  // namespace
+
+TEST(LiveResultsTest, PerplexityReportsEveryWindowAsItIsScoredAndTheyAddUpToTheResult) {
+  c10::InferenceMode guard;
+  const std::string dir = std::string(BITSCAPE_SAMPLE_DIR) + "/model";
+  Model model = Model::load(dir);
+  // 40 windows of 64 tokens: batches of 32, so two reports.
+  const at::Tensor windows = make_windows(
+      tokenize_eval_corpus(dir, std::string(BITSCAPE_SAMPLE_DIR) + "/validation.txt"), 64, 40, "v");
+  ResultLog log;
+  const PerplexityResult r = evaluate_perplexity(model, windows, log, CancelToken());
+  std::vector<double> live;
+  for (const auto& [kind, json] : log.results) {
+    ASSERT_EQ(kind, "window_nll");
+    const nlohmann::json j = nlohmann::json::parse(json);
+    EXPECT_EQ(j.at("first").get<size_t>(), live.size());
+    EXPECT_EQ(j.at("windows").get<int64_t>(), r.windows);
+    for (const auto& v : j.at("nll")) live.push_back(v.get<double>());
+  }
+  EXPECT_GE(log.results.size(), 2u);
+  ASSERT_EQ(live.size(), r.window_nll.size());
+  for (size_t i = 0; i < live.size(); ++i) EXPECT_DOUBLE_EQ(live[i], r.window_nll[i]);  // %.17g: exact
+}
+
+TEST(LiveResultsTest, ACurveRoundTripsThroughItsJsonAndBadOnesAreRefused) {
+  SensitivityCurve c;
+  c.module = "model.layers.3.mlp.down_proj";
+  c.bits = {2, 3, 4};
+  c.ppl = {40.5, 38.25, 37.125};
+  c.delta_ppl = {3.5, 1.25, 0.125};
+  c.kl = {0.25, 0.0625, std::nan("")};
+  c.objective = {1e3, 2e2, 5e1};
+  c.hessian_trace = 12.5;
+  const SensitivityCurve d = sensitivity_curve_from_json(sensitivity_curve_json(c));
+  EXPECT_EQ(d.module, c.module);
+  EXPECT_EQ(d.bits, c.bits);
+  EXPECT_EQ(d.ppl, c.ppl);
+  EXPECT_EQ(d.delta_ppl, c.delta_ppl);
+  ASSERT_EQ(d.kl.size(), 3u);
+  EXPECT_DOUBLE_EQ(d.kl[1], 0.0625);
+  EXPECT_TRUE(std::isnan(d.kl[2]));
+  EXPECT_EQ(d.objective, c.objective);
+  EXPECT_TRUE(d.jsd.empty());
+  EXPECT_DOUBLE_EQ(d.hessian_trace, 12.5);
+  EXPECT_TRUE(std::isnan(d.layer_hessian_trace));
+  EXPECT_TRUE(d.complete());
+  test::expect_error<InputError>([] { sensitivity_curve_from_json("{\"bits\": [2]}"); }, {"module"});
+  test::expect_error<InputError>([] { sensitivity_curve_from_json("{\"module\": \"m\", \"bits\": [2.5]}"); }, {"integer"});
+  test::expect_error<InputError>([] { sensitivity_curve_from_json("{\"module\": \"m\", \"bits\": [2], \"kl\": [1, 2]}"); },
+                           {"kl"});
+  test::expect_error<InputError>([] { sensitivity_curve_from_json("{\"module\": "); }, {"malformed"});
+}
+
 }  // namespace bitscape

@@ -4,6 +4,7 @@
 
 #include <qcustomplot.h>
 
+#include <cstdint>
 #include <vector>
 
 namespace bitscape::widgets {
@@ -15,6 +16,9 @@ class NllPlot : public QCustomPlot {
   explicit NllPlot(QWidget* parent = nullptr);
 
   void setWindowNll(const std::vector<double>& window_nll);
+  // Windows as they are scored (window `first` onwards, of `total`): the chart fills while the
+  // evaluation runs; `first` 0 starts a new one.
+  void appendWindowNll(int64_t first, const std::vector<double>& window_nll, int64_t total);
   void clear();
   int pointCount() const;
   double meanNll() const { return mean_; }
@@ -24,6 +28,7 @@ class NllPlot : public QCustomPlot {
   QCPItemStraightLine* meanLine_ = nullptr;
   QCPItemText* placeholder_ = nullptr;
   double mean_ = 0.0;
+  std::vector<double> live_;
 };
 
 }  // namespace bitscape::widgets

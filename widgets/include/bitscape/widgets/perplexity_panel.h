@@ -62,6 +62,8 @@ class PerplexityPanel : public QWidget {
   // The status line under the progress bar; an error shows in the palette's error colour.
   void showMessage(const QString& text, bool error = false);
   void clearResult();
+  // Windows scored so far of the running evaluation (the NLL chart fills as it goes).
+  void appendWindowNll(int64_t first, const std::vector<double>& window_nll, int64_t total);
 
   QString resultText() const;  // the shown result line, for tests and copying
   const NllPlot* plot() const { return plot_; }

@@ -36,6 +36,8 @@ class SensitivityPanel : public QWidget {
   void setCurves(const QString& title, const std::vector<SensitivityCurve>& curves,
                  const std::map<std::string, std::map<std::string, double>>& saliencyTotals = {});
   void clear();
+  // The heatmap's text while it has no cells (e.g. "running: cells appear as modules finish").
+  void setPlaceholder(const QString& text);
   // Metrics offered for the current curves, as shown in the chooser ("KL at 3 bits", ...).
   QStringList metrics() const;
   void setMetric(const QString& metric);
