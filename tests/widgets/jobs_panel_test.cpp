@@ -89,3 +89,15 @@ TEST(JobsPanelTest, TheStatusStripFollowsTheLatestRunningJobAndCancelsIt) {
   EXPECT_TRUE(panel.statusWidget()->isHidden());  // no status left behind after a cancel
   EXPECT_TRUE(panel.statusText().isEmpty());
 }
+
+TEST(JobsPanelTest, ASeriesOfStagesGetsAnEstimateForAllOfIt) {
+  // AMQ's "iteration i/20": 2 stages and a half done since iteration 1 in 50 s, so 20 s a stage;
+  // 17.5 stages left: 350 s.
+  EXPECT_DOUBLE_EQ(JobsPanel::seriesEta(50.0, 1, 3, 20, 5, 10), 350.0);
+  // Resumed at iteration 7: the estimate counts from there.
+  EXPECT_DOUBLE_EQ(JobsPanel::seriesEta(10.0, 7, 8, 10, 0, 4), 30.0);
+  // Nothing finished yet, or nonsense: unknown.
+  EXPECT_LT(JobsPanel::seriesEta(5.0, 1, 1, 20, 0, 10), 0);
+  EXPECT_LT(JobsPanel::seriesEta(5.0, 3, 2, 20, 0, 10), 0);
+  EXPECT_LT(JobsPanel::seriesEta(0.0, 1, 3, 20, 0, 10), 0);
+}

@@ -1,6 +1,10 @@
 #include "bitscape/widgets/plot_export.h"
 
 #include <QApplication>
+#include <QDockWidget>
+#include <QMainWindow>
+#include <QMenu>
+#include <memory>
 #include <QFile>
 #include <QImage>
 #include <QTemporaryDir>
@@ -62,4 +66,43 @@ TEST(PlotExportTest, PlotsFollowAPaletteChange) {
   QApplication::setPalette(before);
   QApplication::processEvents();
   EXPECT_EQ(view.legend->brush().color(), before.color(QPalette::Base));
+}
+
+TEST(PlotExportTest, APlotInADockPopsOutMaximisesAndResets) {
+  QMainWindow window;
+  auto* dock = new QDockWidget("Pareto front", &window);
+  auto* view = new bitscape::widgets::ParetoView;
+  dock->setWidget(view);
+  window.addDockWidget(Qt::LeftDockWidgetArea, dock);
+  window.resize(800, 600);
+  window.show();
+  const int run = view->addRun("search0001 (dp)", "dp");
+  bitscape::SearchPoint p;
+  p.method = "dp";
+  p.average_bits = 3;
+  p.kl = 0.02;
+  view->addPoint(run, p);
+  p.average_bits = 4;
+  p.kl = 0.01;
+  view->addPoint(run, p);
+  const QCPRange home = view->xAxis->range();
+  auto never = [](const QString&, const QString&) { return QString(); };
+  std::unique_ptr<QMenu> menu(bitscape::widgets::exportMenu(view, never));
+  QAction* pop = menu->findChild<QAction*>("pop-out");
+  ASSERT_NE(pop, nullptr);
+  EXPECT_EQ(pop->text(), "Pop out");
+  pop->trigger();
+  EXPECT_TRUE(dock->isFloating());
+  std::unique_ptr<QMenu> again(bitscape::widgets::exportMenu(view, never));
+  EXPECT_EQ(again->findChild<QAction*>("pop-out")->text(), "Dock again");
+  again->findChild<QAction*>("pop-out")->trigger();
+  EXPECT_FALSE(dock->isFloating());
+  menu->findChild<QAction*>("maximise")->trigger();
+  EXPECT_TRUE(dock->isFloating());
+  EXPECT_TRUE(dock->windowState() & Qt::WindowMaximized);
+  // Reset view after a zoom: the home range again.
+  view->xAxis->setRange(3.2, 3.4);
+  menu->findChild<QAction*>("reset-view")->trigger();
+  EXPECT_DOUBLE_EQ(view->xAxis->range().lower, home.lower);
+  EXPECT_DOUBLE_EQ(view->xAxis->range().upper, home.upper);
 }

@@ -3,6 +3,9 @@
 #include <QHBoxLayout>
 #include <QHeaderView>
 #include <QLabel>
+#include <QRegularExpression>
+
+#include <algorithm>
 #include <QTimer>
 #include <QPlainTextEdit>
 #include <QProgressBar>
@@ -77,6 +80,14 @@ JobsPanel::Entry* JobsPanel::latestRunning() {
   return nullptr;
 }
 
+double JobsPanel::seriesEta(double secondsSoFar, int first, int at, int of, qint64 done, qint64 total) {
+  if (of <= 0 || at < first || at > of || secondsSoFar <= 0) return -1;
+  const double within = total > 0 ? std::clamp(double(done) / double(total), 0.0, 1.0) : 0.0;
+  const double finished = double(at - first) + within;  // stages done since the series was first seen
+  if (finished <= 0) return -1;
+  return secondsSoFar / finished * (double(of - at) + (1.0 - within));
+}
+
 QString JobsPanel::statusText() const { return status_->isVisible() || !statusLabel_->text().isEmpty() ? statusLabel_->text() : QString(); }
 
 void JobsPanel::cancelLatest() {
@@ -97,6 +108,11 @@ void JobsPanel::tick() {
     if (e->total > 0) text += QStringLiteral(" %1/%2").arg(e->done).arg(e->total);
     text += tr(" \u00B7 %1 elapsed").arg(formatDuration(e->clock.elapsed() / 1000.0));
     if (e->eta >= 0) text += tr(", about %1 left").arg(formatDuration(e->eta));
+    if (e->seriesStartMs >= 0) {
+      const double all = seriesEta((e->clock.elapsed() - e->seriesStartMs) / 1000.0, e->seriesFirst, e->seriesAt,
+                                   e->seriesOf, e->done, e->total);
+      if (all >= 0) text += tr(" (about %1 left in all %2)").arg(formatDuration(all)).arg(e->seriesOf);
+    }
     statusLabel_->setText(text);
     statusCancel_->setText(tr("Cancel %1").arg(e->label.toLower()));
     status_->setVisible(true);
@@ -144,6 +160,20 @@ void JobsPanel::watch(JobRunner* runner, const QString& label) {
       e->done = 0;
       e->total = total;
       e->eta = -1;
+      static const QRegularExpression series(QStringLiteral("^(.*?)(\\d+)/(\\d+)$"));
+      const QRegularExpressionMatch m = series.match(stage);
+      if (m.hasMatch() && m.captured(3).toInt() > 0) {
+        if (e->seriesPrefix != m.captured(1) || e->seriesStartMs < 0) {
+          e->seriesPrefix = m.captured(1);
+          e->seriesStartMs = e->clock.elapsed();
+          e->seriesFirst = m.captured(2).toInt();
+        }
+        e->seriesAt = m.captured(2).toInt();
+        e->seriesOf = m.captured(3).toInt();
+      } else {
+        e->seriesPrefix.clear();
+        e->seriesStartMs = -1;
+      }
       if (auto* bar = qobject_cast<QProgressBar*>(list_->itemWidget(e->item, kProgress))) {
         bar->setRange(0, int(std::max<qint64>(0, total)));
         bar->setValue(0);

@@ -4,6 +4,8 @@
 
 #include <QFileDialog>
 #include <QFileInfo>
+#include <QDockWidget>
+#include <algorithm>
 #include <QMenu>
 #include <QMessageBox>
 #include <QSvgGenerator>
@@ -105,6 +107,25 @@ QMenu* exportMenu(QCustomPlot* plot, const AskPath& askPath) {
   QAction* reset = menu->addAction(QObject::tr("Reset view"));
   reset->setObjectName(QStringLiteral("reset-view"));
   QObject::connect(reset, &QAction::triggered, plot, [plot] { resetPlotView(plot); });
+  // The dock the plot lives in: popped out into a window of its own, or maximised.
+  QDockWidget* dock = nullptr;
+  for (QWidget* p = plot->parentWidget(); p != nullptr && dock == nullptr; p = p->parentWidget())
+    dock = qobject_cast<QDockWidget*>(p);
+  if (dock != nullptr) {
+    QAction* pop = menu->addAction(dock->isFloating() ? QObject::tr("Dock again") : QObject::tr("Pop out"));
+    pop->setObjectName(QStringLiteral("pop-out"));
+    QObject::connect(pop, &QAction::triggered, dock, [dock] {
+      const bool out = !dock->isFloating();
+      dock->setFloating(out);
+      if (out) dock->resize(std::max(dock->width(), 900), std::max(dock->height(), 600));
+    });
+    QAction* max = menu->addAction(QObject::tr("Maximise"));
+    max->setObjectName(QStringLiteral("maximise"));
+    QObject::connect(max, &QAction::triggered, dock, [dock] {
+      dock->setFloating(true);
+      dock->showMaximized();
+    });
+  }
   menu->addSeparator();
   struct Choice {
     QString label, suffix;

@@ -55,7 +55,19 @@ class JobsPanel : public QWidget {
     double eta = -1;
     QElapsedTimer clock;
     double seconds = 0;
+    // Stages that count through a series ("amq iteration 3/20"): when the series began (ms on
+    // the clock) and its prefix, for an estimate of the time left in all of it.
+    QString seriesPrefix;
+    qint64 seriesStartMs = -1;
+    int seriesFirst = 0, seriesAt = 0, seriesOf = 0;
   };
+ public:
+  // The time left in a whole series of stages ("iteration i/N", the last one N), from the time
+  // it has taken since stage `first` and the share done since (at - first stages, done/total of
+  // the current); < 0 when unknown.
+  static double seriesEta(double secondsSoFar, int first, int at, int of, qint64 done, qint64 total);
+
+ private:
   Entry* find(JobRunner* runner, quint64 id);
   void showLog();
   void tick();  // elapsed times and the strip, once a second while jobs run
