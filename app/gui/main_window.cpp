@@ -492,10 +492,13 @@ void MainWindow::restoreLayout() {
 void MainWindow::showEvent(QShowEvent* event) {
   QMainWindow::showEvent(event);
   if (!layoutPending_) return;
-  // Qt sizes the docks of a window shown for the first time from their size hints and then
-  // ignores resizeDocks for them: the default layout is applied again in the shown window.
+  // Qt lays the docks of a window shown for the first time out from their size hints and
+  // ignores resizeDocks until then: the default layout is applied again now that the window is
+  // visible, before its first paint.
   layoutPending_ = false;
-  QTimer::singleShot(0, this, &MainWindow::useDefaultLayout);
+  placeDocks(*this, defaultDockLayout());
+  this->layout()->activate();
+  sizeDocks(*this, defaultDockLayout());
 }
 
 void MainWindow::useDefaultLayout() {

@@ -112,24 +112,35 @@ void MainWindow::runSensitivity(SensitivityJobOptions request) {
   // The heatmap fills as modules finish (the job's "sensitivity_curve" results), not only when
   // the run is stored.
   auto live = std::make_shared<std::vector<SensitivityCurve>>();
+  // Redrawn at most every 300 ms (a module can finish every few ms on a small model).
+  auto redraw = std::make_shared<QTimer>();
+  redraw->setSingleShot(true);
+  redraw->setInterval(300);
+  connect(redraw.get(), &QTimer::timeout, this, [this, live] {
+    sensitivity_->setCurves(tr("running (%1 modules)").arg(live->size()), *live, {});
+  });
   sensitivity_->clear();
   sensitivity_->setPlaceholder(tr("Sensitivity analysis running: cells appear as modules finish"));
   auto connection = std::make_shared<QMetaObject::Connection>();
   *connection = connect(analysisRunner_, &widgets::JobRunner::resultReported, this,
-                        [this, live](quint64, const QString& kind, const QString& json) {
+                        [live, redraw](quint64, const QString& kind, const QString& json) {
                           if (kind != QLatin1String("sensitivity_curve")) return;
                           try {
                             live->push_back(sensitivity_curve_from_json(json.toStdString()));
                           } catch (const std::exception&) {
                             return;
                           }
-                          sensitivity_->setCurves(tr("running (%1 modules)").arg(live->size()), *live, {});
+                          if (!redraw->isActive()) redraw->start();
                         });
   for (auto signal : {&widgets::JobRunner::finished, &widgets::JobRunner::cancelled})
-    connect(analysisRunner_, signal, this, [this, connection](quint64) { QObject::disconnect(*connection); },
-            Qt::SingleShotConnection);
-  connect(analysisRunner_, &widgets::JobRunner::failed, this,
-          [connection](quint64, const QString&) { QObject::disconnect(*connection); }, Qt::SingleShotConnection);
+    connect(analysisRunner_, signal, this, [connection, redraw](quint64) {
+      QObject::disconnect(*connection);
+      redraw->stop();
+    }, Qt::SingleShotConnection);
+  connect(analysisRunner_, &widgets::JobRunner::failed, this, [connection, redraw](quint64, const QString&) {
+    QObject::disconnect(*connection);
+    redraw->stop();
+  }, Qt::SingleShotConnection);
   startAnalysis(
       QStringLiteral("sensitivity"), tr("Sensitivity analysis\u2026"),
       [request](ProgressSink& progress, const CancelToken& cancel) {

@@ -1,6 +1,7 @@
 // The main window, the guided demo: its six steps on the sample model.
 #include "main_window.h"
 
+#include "dock_layout.h"
 #include "main_window_parts.h"
 
 namespace bitscape::gui {
@@ -65,7 +66,12 @@ void MainWindow::runDemoStep(int step) {
     demoDir_ = QDir(QStandardPaths::writableLocation(QStandardPaths::TempLocation))
                    .filePath(QStringLiteral("bitscape-demo"));
   QDir().mkpath(demoDir_);
-  showView(QStringLiteral("demo"));  // its panel stays in view: a dock of its own
+  if (demoDock_->isHidden()) {
+    // Its panel stays in view, a dock of its own below the left column; showing it makes Qt
+    // share the columns out by size hints again, so the layout's shares are restored after.
+    showView(QStringLiteral("demo"));
+    QTimer::singleShot(0, this, [this] { sizeDocks(*this, defaultDockLayout()); });
+  }
   const QString demoProject = QDir(demoDir_).filePath(QStringLiteral("demo.bsproj.h5"));
   if (step == 0 && !demoAutoplay_ && !projectPath_.isEmpty() &&
       QFileInfo(projectPath_).absoluteFilePath() != QFileInfo(demoProject).absoluteFilePath()) {

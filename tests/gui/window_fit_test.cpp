@@ -18,6 +18,8 @@
 #include <string>
 #include <vector>
 
+#include "bitscape/widgets/allocation_editor.h"
+#include "bitscape/widgets/allocation_model.h"
 #include "main_window.h"
 
 using bitscape::gui::MainWindow;
@@ -69,7 +71,7 @@ std::vector<std::string> cutWidgets(QWidget* root) {
   return cut;
 }
 
-void expectNothingCut(int width, int height) {
+void expectNothingCut(int width, int height, bool demo = false) {
   MainWindow w;
   QSignalSpy opened(&w, &MainWindow::modelOpened);
   w.openModel(QStringLiteral(BITSCAPE_SAMPLE_DIR "/model"));
@@ -79,6 +81,15 @@ void expectNothingCut(int width, int height) {
   QTest::qWait(100);  // the default layout is applied again once shown
   w.resize(width, height);
   QTest::qWait(100);
+  if (demo) {
+    // The guided demo's state: its dock shown below the left column, a reference in the editor
+    // (its Reference column and the meter's comparison).
+    w.showView("demo");
+    auto* m = w.allocationEditor()->model();
+    m->setReference(m->allocation(), "searched point");
+    m->setBits(m->rowsOfKind("mlp.down_proj"), 3);
+    QTest::qWait(100);
+  }
   EXPECT_EQ(w.size(), QSize(width, height)) << "the docks' minimum sizes force the window larger";
   if (qEnvironmentVariableIsSet("BITSCAPE_FIT_DEBUG"))
     for (QDockWidget* dock : w.findChildren<QDockWidget*>(QString(), Qt::FindDirectChildrenOnly))
@@ -101,6 +112,8 @@ void expectNothingCut(int width, int height) {
 TEST(WindowFitTest, NothingIsCutAt1680x1050) { expectNothingCut(1680, 1050); }
 
 TEST(WindowFitTest, NothingIsCutAt1280x800) { expectNothingCut(1280, 800); }
+
+TEST(WindowFitTest, NothingIsCutDuringTheGuidedDemo) { expectNothingCut(1680, 1000, /*demo=*/true); }
 
 TEST(WindowFitTest, TheDarkPaletteGreysDisabledTextAsTheLightOneDoes) {
   const QPalette before = QApplication::palette();

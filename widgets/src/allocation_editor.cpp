@@ -76,7 +76,9 @@ AllocationEditor::AllocationEditor(QWidget* parent) : QWidget(parent) {
                           QAbstractItemView::AnyKeyPressed);
   table_->verticalHeader()->setVisible(false);
   table_->horizontalHeader()->setSectionResizeMode(QHeaderView::ResizeToContents);
-  table_->horizontalHeader()->setSectionResizeMode(AllocationModel::ModuleColumn, QHeaderView::Stretch);
+  // The module's name as wide as it needs (a stretched column elided it to "0 · ..." in a narrow
+  // dock); the table scrolls sideways instead.
+  table_->horizontalHeader()->setStretchLastSection(true);
   table_->horizontalHeader()->setMinimumSectionSize(48);
   table_->verticalHeader()->setDefaultSectionSize(table_->fontMetrics().height() + 8);
   table_->setAlternatingRowColors(true);

@@ -61,7 +61,7 @@ void HeatmapView::clear() {
   for (QCPItemRect* m : markItems_) m->setVisible(false);
   markedCells_.clear();
   diverging_ = false;
-  replot();
+  replot(QCustomPlot::rpQueuedReplot);  // one redraw per event-loop turn, however many changes
 }
 
 void HeatmapView::setBitsPalette(bool on) { bits_ = on; }
@@ -229,13 +229,13 @@ void HeatmapView::setData(const QStringList& rowLabels, const QStringList& colum
   placeholder_->setVisible(false);
   selection_->setVisible(false);
   placeLabels();
-  replot();
+  replot(QCustomPlot::rpQueuedReplot);  // one redraw per event-loop turn, however many changes
 }
 
 void HeatmapView::resetView() {
   xAxis->setRange(-0.5, std::max(1, columns()) - 0.5);
   yAxis->setRange(-0.5, std::max(1, rows()) - 0.5);
-  replot();
+  replot(QCustomPlot::rpQueuedReplot);  // one redraw per event-loop turn, however many changes
 }
 
 double HeatmapView::drawnValue(int row, int column) const { return map_->data()->cell(column, row); }

@@ -41,7 +41,7 @@ void NllPlot::clear() {
   mean_ = 0.0;
   xAxis->setRange(0, 10);
   yAxis->setRange(0, 10);
-  replot();
+  replot(QCustomPlot::rpQueuedReplot);  // one redraw per event-loop turn, however many changes
 }
 
 void NllPlot::setWindowNll(const std::vector<double>& window_nll) {
@@ -49,6 +49,11 @@ void NllPlot::setWindowNll(const std::vector<double>& window_nll) {
     clear();
     return;
   }
+  fill(window_nll);
+  replot(QCustomPlot::rpQueuedReplot);  // one redraw per event-loop turn, however many changes
+}
+
+void NllPlot::fill(const std::vector<double>& window_nll) {
   QVector<double> x(int(window_nll.size())), y(int(window_nll.size()));
   for (size_t i = 0; i < window_nll.size(); ++i) {
     x[int(i)] = double(i + 1);
@@ -67,13 +72,13 @@ void NllPlot::setWindowNll(const std::vector<double>& window_nll) {
   const double pad = std::max((*hi - *lo) * 0.1, 0.05);
   xAxis->setRange(0.5, double(window_nll.size()) + 0.5);
   yAxis->setRange(std::max(0.0, *lo - pad), *hi + pad);
-  replot();
 }
 
 void NllPlot::appendWindowNll(int64_t first, const std::vector<double>& window_nll, int64_t total) {
   if (first == 0 || first != int64_t(live_.size())) live_.assign(size_t(std::max<int64_t>(0, first)), std::nan(""));
   live_.insert(live_.end(), window_nll.begin(), window_nll.end());
-  setWindowNll(live_);
+  if (live_.empty()) return;
+  fill(live_);  // drawn on the next event-loop turn (one replot for several batches)
   // The x axis spans every window that will come, so that the chart fills from the left.
   if (total > int64_t(live_.size())) xAxis->setRange(0.5, double(total) + 0.5);
   replot(QCustomPlot::rpQueuedReplot);

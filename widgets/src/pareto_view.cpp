@@ -160,7 +160,7 @@ void ParetoView::setRunDetail(int run, const QString& detail) { runs_.at(size_t(
 
 void ParetoView::resetView() {
   rescale();
-  replot();
+  replot(QCustomPlot::rpQueuedReplot);  // one redraw per event-loop turn, however many changes
 }
 
 void ParetoView::applyPaletteColours() {
@@ -248,7 +248,7 @@ void ParetoView::clear() {
   baselineRuns_.clear();
   baselineGraph_->data()->clear();
   placeholder_->setVisible(true);
-  replot();
+  replot(QCustomPlot::rpQueuedReplot);  // one redraw per event-loop turn, however many changes
 }
 
 double ParetoView::value(const SearchPoint& p) const {
@@ -287,7 +287,7 @@ void ParetoView::rebuild() {
     r.frontLine->setData(x, y, true);
   }
   rescale();
-  replot();
+  replot(QCustomPlot::rpQueuedReplot);  // one redraw per event-loop turn, however many changes
 }
 
 void ParetoView::rescale() {

@@ -171,10 +171,14 @@ void SensitivityPanel::setCurves(const QString& title, const std::vector<Sensiti
   blocks_ = 0;
   for (const SensitivityCurve& c : curves_) blocks_ = std::max(blocks_, moduleCell(c.module).first + 1);
   const QString previous = metric_->currentText();
-  {
+  QStringList labels;
+  for (const MetricKey& k : metricKeys(curves_, totals_)) labels << metricLabel(k);
+  QStringList shown;
+  for (int i = 0; i < metric_->count(); ++i) shown << metric_->itemText(i);
+  if (labels != shown) {  // the same measures (a live run's next module): the combo stays as it is
     const QSignalBlocker block(metric_);
     metric_->clear();
-    for (const MetricKey& k : metricKeys(curves_, totals_)) metric_->addItem(metricLabel(k));
+    metric_->addItems(labels);
     // Default: the KL at 3 bits (the steadiest measure on small models), else the first.
     int index = metric_->findText(previous);
     if (index < 0) index = metric_->findText(tr("KL at %1 bits").arg(3));

@@ -33,13 +33,20 @@ class ComparisonView : public QWidget {
   // What is known of an allocation's quality (lines such as "KL 0.0312, perplexity 37.78 on 16
   // windows of validation.txt"); none by default.
   void setMeasures(std::function<QStringList(const Allocation&)> measures);
+  // Rebuilds the view now when it is shown, else when it is next shown (it follows every edit,
+  // and a hidden view costs the GUI thread nothing).
   void refresh();
 
   int rowCount() const;
   QString text(int row, int column) const;
   QString summaryText() const;  // the measures side by side, as plain text
 
+ protected:
+  void showEvent(QShowEvent* event) override;
+
  private:
+  void rebuild();
+  bool stale_ = false;
   AllocationModel* model_ = nullptr;
   std::function<QStringList(const Allocation&)> measures_;
   QLabel* summary_ = nullptr;

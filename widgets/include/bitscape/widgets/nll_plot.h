@@ -29,6 +29,7 @@ class NllPlot : public QCustomPlot {
   QCPItemText* placeholder_ = nullptr;
   double mean_ = 0.0;
   std::vector<double> live_;
+  void fill(const std::vector<double>& window_nll);  // the data and ranges, no replot
 };
 
 }  // namespace bitscape::widgets
