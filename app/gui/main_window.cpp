@@ -436,11 +436,27 @@ void MainWindow::buildMenus() {
   calibrateAction_ = calibrateAction;
   sensitivityAction_ = projectMenu->addAction(tr("Run &sensitivity analysis\u2026"), this, &MainWindow::chooseSensitivity);
   probingAction_ = projectMenu->addAction(tr("Run multi-source &probing\u2026"), this, &MainWindow::chooseProbing);
+  resumeSensitivityAction_ = projectMenu->addAction(tr("&Resume the cancelled sensitivity run"), this, [this] {
+    if (!resumableSensitivity_) return;
+    SensitivityJobOptions r = *resumableSensitivity_;
+    r.resume = true;  // the last unfinished run of the project, with the same settings
+    runSensitivity(r);
+  });
+  resumeSensitivityAction_->setEnabled(false);
+  resumeSensitivityAction_->setToolTip(tr("Enabled after a sensitivity run of this window is cancelled"));
 
   QMenu* search = menuBar()->addMenu(tr("&Search"));
   search->setToolTipsVisible(true);
   searchAction_ = search->addAction(tr("&Run search\u2026"), this, &MainWindow::chooseSearch);
   searchAction_->setShortcut(QKeySequence(Qt::CTRL | Qt::Key_R));
+  resumeSearchAction_ = search->addAction(tr("R&esume the cancelled search"), this, [this] {
+    if (!resumableSearch_) return;
+    SearchJobOptions r = *resumableSearch_;
+    r.resume = true;  // the last unfinished search run, with the same settings
+    startSearch(r);
+  });
+  resumeSearchAction_->setEnabled(false);
+  resumeSearchAction_->setToolTip(tr("Enabled after a search of this window is cancelled"));
   updateStudy([](widgets::StudyState&) {});  // what needs a model or a project says so
 
   QMenu* view = menuBar()->addMenu(tr("&View"));

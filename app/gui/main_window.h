@@ -87,6 +87,9 @@ class MainWindow : public QMainWindow {
   widgets::StartPage* startPage() const { return start_; }
   widgets::ResultsTable* resultsTable() const { return results_; }
   widgets::ComparisonView* comparisonView() const { return comparison_; }
+  // Project > Resume the cancelled sensitivity run / Search > Resume the cancelled search.
+  QAction* resumeSensitivityAction() const { return resumeSensitivityAction_; }
+  QAction* resumeSearchAction() const { return resumeSearchAction_; }
   // Shows a module's saliency maps from the open project (read in the background; job
   // "saliency"), with the channels the editor's allocation keeps at other bits marked.
   void showSaliency(const QString& module);
@@ -246,6 +249,12 @@ class MainWindow : public QMainWindow {
   int liveRun_ = -1;  // the Pareto view's run of the running search
   QAction* searchAction_ = nullptr;
   QAction* calibrateAction_ = nullptr;
+  // Resume from the window (as the CLI's --resume): a cancelled sensitivity run or search of this
+  // session continues with the same options; the actions are enabled while there is one.
+  std::optional<SensitivityJobOptions> resumableSensitivity_;
+  std::optional<SearchJobOptions> resumableSearch_;
+  QAction* resumeSensitivityAction_ = nullptr;
+  QAction* resumeSearchAction_ = nullptr;
   QAction* sensitivityAction_ = nullptr;
   QAction* probingAction_ = nullptr;
   QAction* saveProjectAction_ = nullptr;

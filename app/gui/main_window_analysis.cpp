@@ -109,6 +109,23 @@ void MainWindow::chooseSensitivity() {
 
 void MainWindow::runSensitivity(SensitivityJobOptions request) {
   request.device = jobDevice();
+  resumableSensitivity_.reset();
+  resumeSensitivityAction_->setEnabled(false);
+  // A cancel keeps the modules measured so far; Project > Resume continues the run.
+  auto onCancel = std::make_shared<QMetaObject::Connection>();
+  *onCancel = connect(analysisRunner_, &widgets::JobRunner::cancelled, this, [this, request, onCancel](quint64) {
+    QObject::disconnect(*onCancel);
+    SensitivityJobOptions again = request;
+    again.resume = false;
+    resumableSensitivity_ = again;
+    resumeSensitivityAction_->setEnabled(true);
+    statusBar()->showMessage(tr("Sensitivity run cancelled: its measured modules are kept; Project \u203A Resume "
+                                "the cancelled sensitivity run continues it"), 15000);
+  });
+  connect(analysisRunner_, &widgets::JobRunner::finished, this, [onCancel](quint64) { QObject::disconnect(*onCancel); },
+          Qt::SingleShotConnection);
+  connect(analysisRunner_, &widgets::JobRunner::failed, this,
+          [onCancel](quint64, const QString&) { QObject::disconnect(*onCancel); }, Qt::SingleShotConnection);
   // The heatmap fills as modules finish (the job's "sensitivity_curve" results), not only when
   // the run is stored.
   auto live = std::make_shared<std::vector<SensitivityCurve>>();

@@ -233,6 +233,8 @@ void MainWindow::startSearch(SearchJobOptions request) {
     return;
   }
   request.device = jobDevice();
+  resumableSearch_.reset();
+  resumeSearchAction_->setEnabled(false);
   liveRun_ = pareto_->addRun(tr("new %1 search").arg(QString::fromStdString(request.search.method)),
                              QString::fromStdString(request.search.method));
   paretoRunNames_.resize(size_t(liveRun_) + 1);
@@ -276,14 +278,18 @@ void MainWindow::startSearch(SearchJobOptions request) {
                                    showError(tr("The search failed"), message);
                                  }));
   connections->push_back(connect(searchRunner_, &widgets::JobRunner::cancelled, this,
-                                 [this, finish, disconnectAll](quint64) {
+                                 [this, finish, disconnectAll, request](quint64) {
                                    finish();
                                    disconnectAll();
-                                   statusBar()->showMessage(tr("Search cancelled; its completed iterations are kept in the project"), 10000);
+                                   statusBar()->showMessage(tr("Search cancelled; its completed iterations are kept in the project "
+                                                               "(Search \u203A Resume the cancelled search continues it)"), 15000);
                                    Q_EMIT jobEnded(QStringLiteral("search"), false);
                                    // The run as stored (its name, "cancelled", its points loadable),
                                    // not "new ... search".
                                    liveRun_ = -1;
+                                   resumableSearch_ = request;
+                                   resumableSearch_->resume = false;
+                                   resumeSearchAction_->setEnabled(true);
                                    if (!projectPath_.isEmpty()) openProject(projectPath_);
                                  }));
   searchRunner_->start(

@@ -1,0 +1,79 @@
+// Resume from the window, as the CLI's --resume: a sensitivity run cancelled in the window keeps
+// its measured modules, Project > Resume the cancelled sensitivity run continues the same run
+// (not a new one) to the end, and the action is only enabled while there is such a run.
+#include <QAction>
+#include <QSignalSpy>
+#include <QTest>
+
+#include <gtest/gtest.h>
+
+#include "app/cli_util.h"
+#include "bitscape/project.h"
+#include "bitscape/sensitivity_store.h"
+#include "bitscape/widgets/jobs_panel.h"
+#include "bitscape/widgets/sensitivity_panel.h"
+#include "bitscape/widgets/heatmap_view.h"
+#include "main_window.h"
+
+using namespace bitscape::test;
+using bitscape::gui::MainWindow;
+
+namespace {
+
+bool waitForEnd(MainWindow& w, const QString& what, int timeoutMs = 240000) {
+  QSignalSpy ended(&w, &MainWindow::jobEnded);
+  QElapsedTimer timer;
+  timer.start();
+  while (timer.elapsed() < timeoutMs) {
+    if (ended.isEmpty()) ended.wait(200);
+    while (!ended.isEmpty()) {
+      const QList<QVariant> args = ended.takeFirst();
+      if (args.at(0).toString() == what) return args.at(1).toBool();
+    }
+  }
+  ADD_FAILURE() << "no end of job " << what.toStdString();
+  return false;
+}
+
+}  // namespace
+
+TEST(ResumeTest, ACancelledSensitivityRunIsContinuedFromTheWindow) {
+  if (!bitscape::project_support_available()) GTEST_SKIP() << "built without HDF5";
+  const std::string p = scratch_dir() + "/s.bsproj.h5";
+  CliRun c = cli("calibrate --quiet --model " + kSample + " --data " + std::string(BITSCAPE_SAMPLE_DIR) +
+                 "/train.txt --samples 4 --seqlen 64 --out " + p);
+  ASSERT_EQ(c.code, 0) << c.err;
+  MainWindow w;
+  w.show();
+  w.openModel(QString::fromStdString(kSample));
+  ASSERT_TRUE(waitForEnd(w, "open"));
+  w.openProject(QString::fromStdString(p));
+  ASSERT_TRUE(waitForEnd(w, "project"));
+  EXPECT_FALSE(w.resumeSensitivityAction()->isEnabled());
+
+  bitscape::SensitivityJobOptions r;
+  r.project = p;
+  r.sensitivity.bits = {2, 4};
+  r.sensitivity.metrics = {bitscape::SaliencyMetric::kObs};
+  r.sensitivity.trace_samples = 0;
+  r.eval_windows = 4;
+  r.seqlen = 64;
+  w.runSensitivity(r);
+  // Cancelled once the first modules are in (the heatmap fills as they finish).
+  ASSERT_TRUE(QTest::qWaitFor([&] { return w.sensitivityPanel()->heatmap()->rows() > 0; }, 240000));
+  w.jobsPanel()->cancelLatest();
+  EXPECT_FALSE(waitForEnd(w, "sensitivity"));
+  ASSERT_TRUE(w.resumeSensitivityAction()->isEnabled());
+  {
+    const bitscape::ProjectReader reader = bitscape::ProjectReader::open(p);
+    ASSERT_EQ(bitscape::sensitivity_runs(reader), std::vector<std::string>({"run1"}));
+    EXPECT_NE(bitscape::read_sensitivity_run(reader, "run1", {}).status, "complete");
+  }
+
+  w.resumeSensitivityAction()->trigger();
+  ASSERT_TRUE(waitForEnd(w, "sensitivity"));
+  EXPECT_FALSE(w.resumeSensitivityAction()->isEnabled());
+  const bitscape::ProjectReader reader = bitscape::ProjectReader::open(p);
+  EXPECT_EQ(bitscape::sensitivity_runs(reader), std::vector<std::string>({"run1"}));  // the same run
+  EXPECT_EQ(bitscape::read_sensitivity_run(reader, "run1", {}).status, "complete");
+}
