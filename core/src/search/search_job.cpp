@@ -193,7 +193,7 @@ SearchJobResult run_search_job(const SearchJobOptions& options,
       save(last, "cancelled");
       writer.commit();
       progress.log("cancelled: " + std::to_string(kept.size()) + " points saved in search run '" +
-                   run + "' (continue it with --resume)");
+                   run + "' (continue it: --resume on the command line, Search > Resume in the workbench)");
     }
     throw;
   }

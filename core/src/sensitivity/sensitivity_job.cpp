@@ -217,7 +217,7 @@ SensitivityJobResult run_sensitivity_job(const SensitivityJobOptions& options, P
   } catch (const Cancelled&) {
     finish("cancelled");
     progress.log("cancelled: " + std::to_string(written) + " modules saved in run '" + run +
-                 "' (continue it with --resume)");
+                 "' (continue it: --resume on the command line, Project > Resume in the workbench)");
     throw;
   }
   // Curves in execution order (resumed ones first in the list otherwise).
