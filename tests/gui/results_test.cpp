@@ -24,29 +24,11 @@
 #include "bitscape/widgets/perplexity_panel.h"
 #include "bitscape/widgets/results_table.h"
 #include "main_window.h"
+#include "window_jobs.h"
 
 using namespace bitscape::test;
 using bitscape::gui::MainWindow;
 using bitscape::widgets::ResultsTable;
-
-namespace {
-
-bool waitFor(MainWindow& w, const QString& what, int timeoutMs = 240000) {
-  QSignalSpy ended(&w, &MainWindow::jobEnded);
-  QElapsedTimer timer;
-  timer.start();
-  while (timer.elapsed() < timeoutMs) {
-    if (ended.isEmpty()) ended.wait(200);
-    while (!ended.isEmpty()) {
-      const QList<QVariant> args = ended.takeFirst();
-      if (args.at(0).toString() == what) return args.at(1).toBool();
-    }
-  }
-  ADD_FAILURE() << "no end of job " << what.toStdString();
-  return false;
-}
-
-}  // namespace
 
 TEST(ResultsTest, EvaluationsAreLabelledKeptListedAndComparedInTheWindow) {
   if (!bitscape::project_support_available()) GTEST_SKIP() << "built without HDF5";
@@ -60,9 +42,9 @@ TEST(ResultsTest, EvaluationsAreLabelledKeptListedAndComparedInTheWindow) {
   w.useDefaultLayout();
   w.show();
   w.openModel(QString::fromStdString(kSample));
-  ASSERT_TRUE(waitFor(w, "open"));
+  ASSERT_TRUE(waitForJob(w, "open"));
   w.openProject(QString::fromStdString(p));
-  ASSERT_TRUE(waitFor(w, "project"));
+  ASSERT_TRUE(waitForJob(w, "project"));
   ResultsTable* results = w.resultsTable();
   EXPECT_EQ(results->visibleRowCount(), 0);
 
@@ -74,7 +56,7 @@ TEST(ResultsTest, EvaluationsAreLabelledKeptListedAndComparedInTheWindow) {
   r.subject = "unquantized";
   panel->setRequest(r);
   w.evaluate();
-  ASSERT_TRUE(waitFor(w, "evaluate"));
+  ASSERT_TRUE(waitForJob(w, "evaluate"));
   // Labelled: what, data, windows, device.
   EXPECT_TRUE(panel->resultText().contains("unquantized model")) << panel->resultText().toStdString();
   EXPECT_TRUE(panel->resultText().contains("test.txt"));
@@ -92,7 +74,7 @@ TEST(ResultsTest, EvaluationsAreLabelledKeptListedAndComparedInTheWindow) {
   for (int row = 0; row < m->rowCount(); ++row) all.push_back(row);
   m->setBits(all, 3);
   Q_EMIT w.allocationEditor()->testPerplexityRequested();
-  ASSERT_TRUE(waitFor(w, "evaluate"));
+  ASSERT_TRUE(waitForJob(w, "evaluate"));
   ASSERT_EQ(results->records().size(), 2u);
   const bitscape::EvaluationRecord q = results->records()[1];
   EXPECT_EQ(q.subject, "allocation");
@@ -140,13 +122,13 @@ TEST(ResultsTest, EvaluationsAreLabelledKeptListedAndComparedInTheWindow) {
   const QString before = panel->resultText();
   w.evaluate();
   panel->findChild<QWidget*>("cancel")->metaObject()->invokeMethod(panel->findChild<QWidget*>("cancel"), "click");
-  EXPECT_FALSE(waitFor(w, "evaluate"));
+  EXPECT_FALSE(waitForJob(w, "evaluate"));
   EXPECT_EQ(panel->resultText(), before);
 
   // The changes are in the project: reopened, the table lists them as they were left.
   QTest::qWait(500);  // the results runner writes them back
   w.openProject(QString::fromStdString(p));
-  ASSERT_TRUE(waitFor(w, "project"));
+  ASSERT_TRUE(waitForJob(w, "project"));
   ASSERT_EQ(results->records().size(), 2u);
   EXPECT_EQ(results->records()[0].label, "baseline fp32");
   EXPECT_TRUE(results->records()[0].hidden);

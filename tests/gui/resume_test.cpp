@@ -14,28 +14,10 @@
 #include "bitscape/widgets/sensitivity_panel.h"
 #include "bitscape/widgets/heatmap_view.h"
 #include "main_window.h"
+#include "window_jobs.h"
 
 using namespace bitscape::test;
 using bitscape::gui::MainWindow;
-
-namespace {
-
-bool waitForEnd(MainWindow& w, const QString& what, int timeoutMs = 240000) {
-  QSignalSpy ended(&w, &MainWindow::jobEnded);
-  QElapsedTimer timer;
-  timer.start();
-  while (timer.elapsed() < timeoutMs) {
-    if (ended.isEmpty()) ended.wait(200);
-    while (!ended.isEmpty()) {
-      const QList<QVariant> args = ended.takeFirst();
-      if (args.at(0).toString() == what) return args.at(1).toBool();
-    }
-  }
-  ADD_FAILURE() << "no end of job " << what.toStdString();
-  return false;
-}
-
-}  // namespace
 
 TEST(ResumeTest, ACancelledSensitivityRunIsContinuedFromTheWindow) {
   if (!bitscape::project_support_available()) GTEST_SKIP() << "built without HDF5";
@@ -46,9 +28,9 @@ TEST(ResumeTest, ACancelledSensitivityRunIsContinuedFromTheWindow) {
   MainWindow w;
   w.show();
   w.openModel(QString::fromStdString(kSample));
-  ASSERT_TRUE(waitForEnd(w, "open"));
+  ASSERT_TRUE(waitForJob(w, "open"));
   w.openProject(QString::fromStdString(p));
-  ASSERT_TRUE(waitForEnd(w, "project"));
+  ASSERT_TRUE(waitForJob(w, "project"));
   EXPECT_FALSE(w.resumeSensitivityAction()->isEnabled());
 
   bitscape::SensitivityJobOptions r;
@@ -62,7 +44,7 @@ TEST(ResumeTest, ACancelledSensitivityRunIsContinuedFromTheWindow) {
   // Cancelled once the first modules are in (the heatmap fills as they finish).
   ASSERT_TRUE(QTest::qWaitFor([&] { return w.sensitivityPanel()->heatmap()->rows() > 0; }, 240000));
   w.jobsPanel()->cancelLatest();
-  EXPECT_FALSE(waitForEnd(w, "sensitivity"));
+  EXPECT_FALSE(waitForJob(w, "sensitivity"));
   ASSERT_TRUE(w.resumeSensitivityAction()->isEnabled());
   {
     const bitscape::ProjectReader reader = bitscape::ProjectReader::open(p);
@@ -71,7 +53,7 @@ TEST(ResumeTest, ACancelledSensitivityRunIsContinuedFromTheWindow) {
   }
 
   w.resumeSensitivityAction()->trigger();
-  ASSERT_TRUE(waitForEnd(w, "sensitivity"));
+  ASSERT_TRUE(waitForJob(w, "sensitivity"));
   EXPECT_FALSE(w.resumeSensitivityAction()->isEnabled());
   const bitscape::ProjectReader reader = bitscape::ProjectReader::open(p);
   EXPECT_EQ(bitscape::sensitivity_runs(reader), std::vector<std::string>({"run1"}));  // the same run

@@ -35,6 +35,7 @@
 #include "bitscape/widgets/saliency_view.h"
 #include "bitscape/widgets/sensitivity_panel.h"
 #include "main_window.h"
+#include "window_jobs.h"
 
 using namespace bitscape::test;
 using bitscape::gui::MainWindow;
@@ -44,30 +45,6 @@ namespace {
 const std::string kTrain = std::string(BITSCAPE_SAMPLE_DIR) + "/train.txt";
 const std::string kValidation = std::string(BITSCAPE_SAMPLE_DIR) + "/validation.txt";
 
-// Waits for the window's jobEnded(what, ok) and returns ok.
-// Waits scale with BITSCAPE_TEST_TIMEOUT_SCALE (scripts/sanitize.sh tsan sets it: the demo's
-// calibration runs several times slower under ThreadSanitizer).
-int scaled(int ms) {
-  const char* v = std::getenv("BITSCAPE_TEST_TIMEOUT_SCALE");
-  const int k = v != nullptr ? std::atoi(v) : 1;
-  return ms * std::max(1, k);
-}
-
-bool waitForJob(MainWindow& w, const QString& what, int timeoutMs = 240000) {
-  timeoutMs = scaled(timeoutMs);
-  QSignalSpy ended(&w, &MainWindow::jobEnded);
-  QElapsedTimer timer;
-  timer.start();
-  while (timer.elapsed() < timeoutMs) {
-    if (ended.isEmpty()) ended.wait(200);
-    while (!ended.isEmpty()) {
-      const QList<QVariant> args = ended.takeFirst();
-      if (args.at(0).toString() == what) return args.at(1).toBool();
-    }
-  }
-  ADD_FAILURE() << "no end of job " << what.toStdString();
-  return false;
-}
 
 }  // namespace
 

@@ -5,38 +5,39 @@
 
 namespace bitscape::widgets {
 
-QCPColorGradient sequentialGradient() {
-  // Stops sampled from matplotlib's viridis (perceptually uniform; a white cell would read as
-  // empty, so it stops at yellow).
+namespace {
+QCPColorGradient fromStops(std::initializer_list<std::pair<double, QColor>> stops) {
   QCPColorGradient g;
   g.clearColorStops();
-  g.setColorStopAt(0.00, QColor(0x44, 0x01, 0x54));
-  g.setColorStopAt(0.25, QColor(0x3b, 0x52, 0x8b));
-  g.setColorStopAt(0.50, QColor(0x21, 0x91, 0x8c));
-  g.setColorStopAt(0.75, QColor(0x5e, 0xc9, 0x62));
-  g.setColorStopAt(1.00, QColor(0xfd, 0xe7, 0x25));
+  for (const auto& [at, colour] : stops) g.setColorStopAt(at, colour);
   g.setColorInterpolation(QCPColorGradient::ciRGB);
   g.setNanHandling(QCPColorGradient::nhTransparent);
   return g;
+}
+}  // namespace
+
+QCPColorGradient sequentialGradient() {
+  // Stops sampled from matplotlib's viridis (perceptually uniform; a white cell would read as
+  // empty, so it stops at yellow).
+  return fromStops({{0.00, QColor(0x44, 0x01, 0x54)},
+                    {0.25, QColor(0x3b, 0x52, 0x8b)},
+                    {0.50, QColor(0x21, 0x91, 0x8c)},
+                    {0.75, QColor(0x5e, 0xc9, 0x62)},
+                    {1.00, QColor(0xfd, 0xe7, 0x25)}});
 }
 
 QCPColorGradient divergingGradient() {
   // ColorBrewer RdBu (11 classes, reversed: negative blue, positive red), its white centre
   // replaced by a light grey so that a zero cell does not read as an empty one.
-  QCPColorGradient g;
-  g.clearColorStops();
-  g.setColorStopAt(0.0, QColor(0x05, 0x30, 0x61));
-  g.setColorStopAt(0.1, QColor(0x21, 0x66, 0xac));
-  g.setColorStopAt(0.25, QColor(0x67, 0xa9, 0xcf));
-  g.setColorStopAt(0.4, QColor(0xd1, 0xe5, 0xf0));
-  g.setColorStopAt(0.5, QColor(0xe4, 0xe4, 0xe4));
-  g.setColorStopAt(0.6, QColor(0xfd, 0xdb, 0xc7));
-  g.setColorStopAt(0.75, QColor(0xef, 0x8a, 0x62));
-  g.setColorStopAt(0.9, QColor(0xb2, 0x18, 0x2b));
-  g.setColorStopAt(1.0, QColor(0x67, 0x00, 0x1f));
-  g.setColorInterpolation(QCPColorGradient::ciRGB);
-  g.setNanHandling(QCPColorGradient::nhTransparent);
-  return g;
+  return fromStops({{0.0, QColor(0x05, 0x30, 0x61)},
+                    {0.1, QColor(0x21, 0x66, 0xac)},
+                    {0.25, QColor(0x67, 0xa9, 0xcf)},
+                    {0.4, QColor(0xd1, 0xe5, 0xf0)},
+                    {0.5, QColor(0xe4, 0xe4, 0xe4)},
+                    {0.6, QColor(0xfd, 0xdb, 0xc7)},
+                    {0.75, QColor(0xef, 0x8a, 0x62)},
+                    {0.9, QColor(0xb2, 0x18, 0x2b)},
+                    {1.0, QColor(0x67, 0x00, 0x1f)}});
 }
 
 namespace {
@@ -65,7 +66,10 @@ QCPColorGradient bitsGradient() {
 }
 
 QColor bitsColour(double bits) {
-  return QColor::fromRgb(bitsGradient().color(std::clamp(bits, 2.0, 16.0), QCPRange(2, 16), /*logarithmic=*/true));
+  // One gradient for every call (the model tree asks for each visible cell): its colour table is
+  // built on first use. GUI thread only.
+  static QCPColorGradient gradient = bitsGradient();
+  return QColor::fromRgb(gradient.color(std::clamp(bits, 2.0, 16.0), QCPRange(2, 16), /*logarithmic=*/true));
 }
 
 const std::vector<int>& bitsPaletteWidths() {

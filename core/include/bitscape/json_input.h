@@ -34,6 +34,11 @@ std::string read_file_limited(const std::string& path, uint64_t max_bytes, const
 // never longer than about `max_chars` ("array of 3 values", "string \"abc...\"", "number 1.5").
 std::string describe_json(const nlohmann::json& v, size_t max_chars = 40);
 
+// Numbers that may be missing, as results store them: NaN (or an infinity) as null, and back,
+// a missing or non-numeric member as NaN.
+nlohmann::json json_number_or_null(double x);
+double json_number(const nlohmann::json& object, const char* key);
+
 // `s` in single quotes for a message: control characters escaped, at most `max_chars` bytes of
 // it shown (cut at a UTF-8 boundary, "..." added).
 std::string quote_for_message(std::string_view s, size_t max_chars = 80);

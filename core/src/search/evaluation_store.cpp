@@ -15,12 +15,6 @@ namespace bitscape {
 
 namespace {
 
-nlohmann::json number_or_null(double x) { return std::isfinite(x) ? nlohmann::json(x) : nlohmann::json(nullptr); }
-
-double number_from(const nlohmann::json& j, const char* key) {
-  return j.contains(key) && j[key].is_number() ? j[key].get<double>() : std::nan("");
-}
-
 std::string text_from(const nlohmann::json& j, const char* key) {
   return j.contains(key) && j[key].is_string() ? j[key].get<std::string>() : std::string();
 }
@@ -63,10 +57,10 @@ void write_evaluation(ProjectWriter& w, const EvaluationRecord& e) {
   const std::string p = "/evaluations/" + e.name;
   const nlohmann::json record = {
       {"subject", e.subject},   {"allocation_name", e.allocation_name},
-      {"average_bits", number_or_null(e.average_bits)},
+      {"average_bits", json_number_or_null(e.average_bits)},
       {"data", e.data},         {"windows", e.windows},   {"seqlen", e.seqlen},
-      {"device", e.device},     {"dtype", e.dtype},       {"ppl", number_or_null(e.ppl)},
-      {"nll", number_or_null(e.nll)}, {"seconds", e.seconds},
+      {"device", e.device},     {"dtype", e.dtype},       {"ppl", json_number_or_null(e.ppl)},
+      {"nll", json_number_or_null(e.nll)}, {"seconds", e.seconds},
       {"hidden", e.hidden},     {"pinned", e.pinned}};
   w.remove(p);
   w.set_attribute(p, "created", e.created);
@@ -91,15 +85,15 @@ EvaluationRecord read_evaluation(const ProjectReader& r, const std::string& name
     throw InputError(r.path(), "evaluation '" + name + "': subject " + quote_for_message(e.subject) +
                                    " (unquantized or allocation)");
   e.allocation_name = text_from(j, "allocation_name");
-  e.average_bits = number_from(j, "average_bits");
+  e.average_bits = json_number(j, "average_bits");
   e.data = text_from(j, "data");
   e.windows = count_from(j, "windows");
   e.seqlen = count_from(j, "seqlen");
   e.device = text_from(j, "device");
   e.dtype = text_from(j, "dtype");
-  e.ppl = number_from(j, "ppl");
-  e.nll = number_from(j, "nll");
-  e.seconds = number_from(j, "seconds");
+  e.ppl = json_number(j, "ppl");
+  e.nll = json_number(j, "nll");
+  e.seconds = json_number(j, "seconds");
   if (!std::isfinite(e.seconds)) e.seconds = 0;
   e.hidden = j.contains("hidden") && j["hidden"].is_boolean() && j["hidden"].get<bool>();
   e.pinned = j.contains("pinned") && j["pinned"].is_boolean() && j["pinned"].get<bool>();

@@ -13,23 +13,15 @@
 
 namespace bitscape {
 
-namespace {
-nlohmann::json number_or_null(double x) {
-  return std::isnan(x) ? nlohmann::json(nullptr) : nlohmann::json(x);
-}
-double number_from(const nlohmann::json& j, const char* key) {
-  return j.contains(key) && j[key].is_number() ? j[key].get<double>() : std::nan("");
-}
-}  // namespace
 
 std::string search_point_json(const SearchPoint& p) {
   const nlohmann::json j = {
       {"method", p.method},       {"index", p.index},        {"iteration", p.iteration},
       {"average_bits", p.average_bits}, {"code_bits", p.code_bits},
-      {"total_bytes", p.total_bytes},   {"ppl", number_or_null(p.ppl)},
-      {"kl", number_or_null(p.kl)},     {"jsd", number_or_null(p.jsd)},
-      {"top1", number_or_null(p.top1)}, {"loss", number_or_null(p.loss)},
-      {"predicted", number_or_null(p.predicted)}, {"seconds", p.seconds}, {"genes", p.genes}};
+      {"total_bytes", p.total_bytes},   {"ppl", json_number_or_null(p.ppl)},
+      {"kl", json_number_or_null(p.kl)},     {"jsd", json_number_or_null(p.jsd)},
+      {"top1", json_number_or_null(p.top1)}, {"loss", json_number_or_null(p.loss)},
+      {"predicted", json_number_or_null(p.predicted)}, {"seconds", p.seconds}, {"genes", p.genes}};
   return j.dump();
 }
 
@@ -41,14 +33,14 @@ SearchPoint search_point_from_json(const std::string& json) {
     p.index = j.value("index", int64_t(0));
     p.iteration = j.value("iteration", -1);
     p.average_bits = j.at("average_bits").get<double>();
-    p.code_bits = number_from(j, "code_bits");
+    p.code_bits = json_number(j, "code_bits");
     p.total_bytes = j.value("total_bytes", int64_t(0));
-    p.ppl = number_from(j, "ppl");
-    p.kl = number_from(j, "kl");
-    p.jsd = number_from(j, "jsd");
-    p.top1 = number_from(j, "top1");
-    p.loss = number_from(j, "loss");
-    p.predicted = number_from(j, "predicted");
+    p.ppl = json_number(j, "ppl");
+    p.kl = json_number(j, "kl");
+    p.jsd = json_number(j, "jsd");
+    p.top1 = json_number(j, "top1");
+    p.loss = json_number(j, "loss");
+    p.predicted = json_number(j, "predicted");
     p.seconds = j.value("seconds", 0.0);
     if (j.contains("genes")) p.genes = j["genes"].get<std::vector<int>>();
     return p;

@@ -125,7 +125,7 @@ namespace {
 
 nlohmann::json numbers_json(const std::vector<double>& v) {
   nlohmann::json a = nlohmann::json::array();
-  for (double x : v) a.push_back(std::isfinite(x) ? nlohmann::json(x) : nlohmann::json(nullptr));
+  for (double x : v) a.push_back(json_number_or_null(x));
   return a;
 }
 
@@ -150,8 +150,8 @@ std::string sensitivity_curve_json(const SensitivityCurve& c) {
                             {"top1", numbers_json(c.top1)},
                             {"objective", numbers_json(c.objective)},
                             {"hawq", numbers_json(c.hawq)},
-                            {"hessian_trace", numbers_json({c.hessian_trace})[0]},
-                            {"layer_hessian_trace", numbers_json({c.layer_hessian_trace})[0]}};
+                            {"hessian_trace", json_number_or_null(c.hessian_trace)},
+                            {"layer_hessian_trace", json_number_or_null(c.layer_hessian_trace)}};
   return j.dump();
 }
 
@@ -174,11 +174,8 @@ SensitivityCurve sensitivity_curve_from_json(const std::string& json) {
   c.top1 = numbers_from(j, "top1", n);
   c.objective = numbers_from(j, "objective", n);
   c.hawq = numbers_from(j, "hawq", n);
-  auto scalar = [&](const char* key) {
-    return j.contains(key) && j[key].is_number() ? j[key].get<double>() : std::nan("");
-  };
-  c.hessian_trace = scalar("hessian_trace");
-  c.layer_hessian_trace = scalar("layer_hessian_trace");
+  c.hessian_trace = json_number(j, "hessian_trace");
+  c.layer_hessian_trace = json_number(j, "layer_hessian_trace");
   return c;
 }
 

@@ -3,6 +3,8 @@
 // every key, so a hostile document is refused before it is built.
 #include "bitscape/json_input.h"
 
+#include <cmath>
+
 #include <sys/stat.h>
 
 #include <cerrno>
@@ -43,6 +45,14 @@ std::string clean_message(std::string what) {
 }
 
 }  // namespace
+
+nlohmann::json json_number_or_null(double x) {
+  return std::isfinite(x) ? nlohmann::json(x) : nlohmann::json(nullptr);
+}
+
+double json_number(const nlohmann::json& object, const char* key) {
+  return object.contains(key) && object[key].is_number() ? object[key].get<double>() : std::nan("");
+}
 
 std::string quote_for_message(std::string_view s, size_t max_chars) {
   std::string out = "'";
